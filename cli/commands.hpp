@@ -1,0 +1,16 @@
+// Each subcommand of the `routenlp` CLI lives in its own cmd_<name>.cpp and registers itself
+// here. A command's callback returns the process exit code: 0 ok, 1 runtime error, 2 usage.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace routenlp::cli {
+
+// The action chosen by parsing; main() runs it after parsing succeeds.
+using Action = std::function<int()>;
+
+void register_doctor(CLI::App& app, Action& action);
+// RN_CLI_DECLS: helpers add their register_<name>() declarations below this marker.
+
+}  // namespace routenlp::cli

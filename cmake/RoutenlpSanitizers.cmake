@@ -1,0 +1,12 @@
+# Sanitizer switches (llama.cpp-style). Applied to every target in the tree.
+if(ROUTENLP_SANITIZE_ADDRESS AND ROUTENLP_SANITIZE_THREAD)
+  message(FATAL_ERROR "ROUTENLP_SANITIZE_ADDRESS and ROUTENLP_SANITIZE_THREAD are exclusive")
+endif()
+if(ROUTENLP_SANITIZE_ADDRESS)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(ROUTENLP_SANITIZE_THREAD)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()

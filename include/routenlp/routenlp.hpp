@@ -1,0 +1,8 @@
+// routenlp C++ API umbrella header. Public headers include only the standard library.
+#pragma once
+
+#include "routenlp/error.hpp"
+#include "routenlp/progress.hpp"
+#include "routenlp/runtime.hpp"
+#include "routenlp/version.hpp"
+// RN_CXX_HEADERS: helpers add their component headers below this marker.

@@ -1,0 +1,15 @@
+// The only libtorch query of the common layer; kept to light ATen headers (compile time).
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include "routenlp/runtime.hpp"
+
+namespace routenlp::detail {
+
+void torch_runtime(RuntimeInfo& info) {
+  info.torch_available = true;
+  info.cuda_available = at::hasCUDA();
+  info.torch_intra_op_threads = at::get_num_threads();
+}
+
+}  // namespace routenlp::detail

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The single source of routenlp's build and test dependencies (Debian 12 packages only).
+# README, CI (.ci/run) and developers all run this script.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  libtorch-dev            # DistilBERT encoder and router training (CPU build, 1.13)
+  libopenblas0-openmp     # without it libtorch falls back to reference BLAS (~20x slower)
+  libeigen3-dev           # k-means, logistic regression, small linear algebra
+  libfmt-dev
+  libcli11-dev
+  catch2
+  libbenchmark-dev
+  nlohmann-json3-dev
+  libyaml-cpp-dev
+)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
+
+# libtorch resolves BLAS through the alternatives system; make sure the OpenMP OpenBLAS wins.
+if [ -x /usr/bin/update-alternatives ]; then
+  for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
+    cand=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas-openmp | head -n1 || true)
+    if [ -n "$cand" ]; then $SUDO update-alternatives --set "$alt" "$cand" >/dev/null; fi
+  done
+fi
