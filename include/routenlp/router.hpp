@@ -1,0 +1,325 @@
+// Routers: predict, per tier, P(answer acceptable | query, task), and routing policies that turn
+// those scores into a tier choice. The neural (DistilBERT) router and every baseline implement
+// RouterModel, so evaluators and cascades use them interchangeably. Details: docs/router.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "routenlp/dataset.hpp"
+#include "routenlp/export.h"
+#include "routenlp/portfolio.hpp"
+#include "routenlp/progress.hpp"
+
+namespace routenlp {
+
+// What a router reads.
+struct RouteQuery {
+  std::string query;
+  std::string task;
+};
+
+// What a router predicts for one query.
+struct RouterScores {
+  std::vector<double> p_acceptable;  // per tier (router's tier order), in [0,1]
+  double difficulty = 0.0;           // in [0,1]; higher = more tiers expected to fail
+  bool task_unseen = false;          // task absent from training: the shared "unknown" one used
+};
+
+// A policy's choice, with the scores behind it (interpretable decisions).
+struct RoutingDecision {
+  int tier = -1;           // index into the router's tiers()
+  RouterScores scores;
+  std::string policy;      // policy name
+  std::string reason;      // one line: why this tier
+};
+
+// Anything that scores queries. score() is const and thread-safe for every implementation.
+class RN_API RouterModel {
+ public:
+  virtual ~RouterModel();
+  // One RouterScores per query, in order.
+  virtual std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const = 0;
+  virtual std::string name() const = 0;
+  virtual std::vector<std::string> tiers() const = 0;
+  RouterScores score_one(const RouteQuery& q) const;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Labels and metrics
+
+// Per-query training/evaluation targets for a fixed tier list. acceptable[i][k]: 1, 0, or -1
+// when query i has no outcome for tier k (masked everywhere).
+struct RoutingLabels {
+  std::vector<std::string> tiers;
+  std::vector<RouteQuery> queries;
+  std::vector<std::vector<int8_t>> acceptable;  // [n][tiers]
+  std::vector<std::vector<double>> quality;     // [n][tiers]; NaN when missing
+  size_t size() const { return queries.size(); }
+};
+
+// Labels of the queries in `split` (all queries when split is empty); tiers are the portfolio's,
+// acceptable = portfolio.acceptable(task, quality).
+RN_API RoutingLabels make_labels(const Dataset& data, const PortfolioConfig& portfolio,
+                                 std::optional<Split> split);
+
+struct TierMetrics {
+  std::string tier;
+  size_t n = 0;                // labelled queries
+  double positive_rate = 0.0;  // share acceptable
+  double auc = 0.5;            // ROC AUC (ties averaged); NaN when only one class is present
+  double brier = 0.0;          // mean (p - y)^2
+};
+
+// ROC AUC by the rank-sum formula with averaged ranks for ties; NaN when a class is empty.
+RN_API double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
+// Per-tier AUC and Brier of a router on labelled queries (tiers matched by name).
+RN_API std::vector<TierMetrics> evaluate_router(const RouterModel& router,
+                                                const RoutingLabels& labels,
+                                                size_t batch_size = 64);
+
+// ---------------------------------------------------------------------------------------------
+// Routing policies over scores + tier costs. decide() is const and thread-safe.
+
+class RN_API RoutingPolicy {
+ public:
+  virtual ~RoutingPolicy();
+  virtual RoutingDecision decide(const RouterScores& scores, const std::string& task) const = 0;
+  virtual std::string name() const = 0;
+};
+
+// Mean cost per call of each portfolio tier over the dataset (outcome_cost), divided by the
+// largest mean, so the most expensive tier costs 1. Tiers without any outcome get their
+// token price ratio when the portfolio has one, else 1.
+RN_API std::vector<double> relative_tier_costs(const Dataset& data,
+                                               const PortfolioConfig& portfolio);
+
+// (a) The cheapest tier (tiers are ordered cheapest first) whose p_acceptable >= the task's
+// target; when none reaches it, the tier with the highest p (ties: the pricier).
+class RN_API ThresholdPolicy : public RoutingPolicy {
+ public:
+  // target per task, default for the rest.
+  explicit ThresholdPolicy(double default_target, std::map<std::string, double> per_task = {});
+  // Targets 1 - alpha_for(task) of the portfolio, for the portfolio's tasks and "default".
+  static ThresholdPolicy from_portfolio(const PortfolioConfig& portfolio);
+  double target(const std::string& task) const;
+  RoutingDecision decide(const RouterScores& scores, const std::string& task) const override;
+  std::string name() const override { return "threshold"; }
+
+ private:
+  double default_target_;
+  std::map<std::string, double> per_task_;
+};
+
+// (b) Cost-quality knob: argmax_k p_k - lambda * cost_k (ties: the cheaper tier). lambda = 0
+// picks the most likely acceptable tier; large lambda the cheapest.
+class RN_API CostKnobPolicy : public RoutingPolicy {
+ public:
+  CostKnobPolicy(double lambda, std::vector<double> tier_costs);
+  RoutingDecision decide(const RouterScores& scores, const std::string& task) const override;
+  std::string name() const override { return "cost-knob"; }
+
+ private:
+  double lambda_;
+  std::vector<double> costs_;
+};
+
+// (c) RouteLLM-compatible two-tier routing. The strong-call score of a query is
+// 1 - p_acceptable[weak] (how likely the weak tier fails); the query goes to `strong` when the
+// score passes the threshold, else to `weak`.
+enum class ThresholdRule {
+  quantile,   // RouteLLM: t = quantile(1 - strong_pct) (linear interpolation); strong iff s >= t
+  conformal,  // t = ceil((n+1)(1-strong_pct))-th smallest score; strong iff s > t
+};
+
+// Threshold for a target strong-call share over calibration scores. quantile: share ~ p;
+// conformal: p - 1/(n+1) <= P(strong) <= p for an exchangeable new query.
+RN_API double calibrate_strong_threshold(std::vector<double> scores, double strong_pct,
+                                         ThresholdRule rule);
+
+class RN_API TwoTierPolicy : public RoutingPolicy {
+ public:
+  TwoTierPolicy(int weak, int strong, double threshold, ThresholdRule rule);
+  // Calibrates the threshold on the strong-call scores of `calibration` queries.
+  static TwoTierPolicy calibrate(const RouterModel& router,
+                                 const std::vector<RouteQuery>& calibration, int weak,
+                                 int strong, double strong_pct, ThresholdRule rule);
+  static double strong_score(const RouterScores& scores, int weak);
+  bool goes_strong(double strong_score) const;
+  double threshold() const { return threshold_; }
+  RoutingDecision decide(const RouterScores& scores, const std::string& task) const override;
+  std::string name() const override;
+
+ private:
+  int weak_, strong_;
+  double threshold_;
+  ThresholdRule rule_;
+};
+
+// Scores a batch with `router` and applies `policy` to each query.
+RN_API std::vector<RoutingDecision> route_batch(const RouterModel& router,
+                                                const RoutingPolicy& policy,
+                                                const std::vector<RouteQuery>& batch);
+
+// ---------------------------------------------------------------------------------------------
+// Baseline routers (no libtorch needed). All are immutable after construction.
+
+// Deterministic pseudo-random p in [0,1]: a hash of (seed, task, query, tier).
+RN_API std::unique_ptr<RouterModel> make_random_router(std::vector<std::string> tiers,
+                                                       uint64_t seed);
+// p = 1 for tier k, 0 for the others.
+RN_API std::unique_ptr<RouterModel> make_always_tier_router(std::vector<std::string> tiers,
+                                                            int k);
+// Empirical acceptability per (task, tier) on the training labels; an unseen task (or a tier
+// never observed for the task) gets the overall rate of the tier.
+RN_API std::unique_ptr<RouterModel> make_task_prior_router(const RoutingLabels& train);
+
+// Text features for the classical baselines: lower-cased word unigrams (+ bigrams), TF-IDF
+// with sublinear tf and L2 normalisation, built on the training texts.
+struct TfidfOptions {
+  size_t max_features = 20000;  // most frequent terms kept
+  size_t min_df = 2;            // terms in fewer training documents are dropped
+  bool bigrams = true;
+};
+
+struct LogRegOptions {
+  TfidfOptions tfidf;
+  double l2 = 1e-4;             // L2 penalty on weights (not on the bias)
+  int iterations = 400;         // accelerated full-batch gradient steps
+  bool task_features = true;    // one-hot task indicator features
+};
+// One L2-regularised logistic regression per tier on TF-IDF (+ task one-hot) features.
+RN_API std::unique_ptr<RouterModel> make_tfidf_logreg_router(const RoutingLabels& train,
+                                                             const LogRegOptions& options = {});
+
+// Embeds a batch of queries (one vector per query). Must be thread-safe.
+using TextEmbedder =
+    std::function<std::vector<std::vector<float>>(const std::vector<RouteQuery>& batch)>;
+
+struct KnnOptions {
+  size_t k = 10;
+  bool same_task_only = false;  // restrict neighbours to the query's task when it was seen
+  TfidfOptions tfidf;           // used when no embedder is given
+};
+// p_k = share acceptable among the k most cosine-similar training queries that have an outcome
+// for tier k. Uses `embedder` (e.g. NeuralRouter::embedder()) when given, else TF-IDF vectors;
+// name() says which ("knn-encoder" / "knn-tfidf").
+RN_API std::unique_ptr<RouterModel> make_knn_router(const RoutingLabels& train,
+                                                    const KnnOptions& options = {},
+                                                    TextEmbedder embedder = nullptr);
+
+struct MfOptions {
+  TfidfOptions tfidf;
+  int dim = 32;              // latent size of queries and tiers
+  int epochs = 150;          // full-batch Adam steps
+  double learning_rate = 0.02;
+  double l2 = 1e-4;
+  double pairwise_weight = 1.0;  // weight of the pairwise win term (vs acceptability BCE)
+  uint64_t seed = 0;
+};
+// RouteLLM-style matrix factorisation: s_k(q) = v_k . (P x_q + t_task) + b_k, where x_q are
+// TF-IDF features, P a learned projection, t a task embedding and v_k a tier embedding;
+// trained on per-tier acceptability (BCE) plus pairwise wins (tier a acceptable, b not).
+RN_API std::unique_ptr<RouterModel> make_mf_router(const RoutingLabels& train,
+                                                   const MfOptions& options = {});
+
+// ---------------------------------------------------------------------------------------------
+// Neural router: DistilBERT encoder -> pooled ([CLS] or mean) (+) task embedding -> MLP ->
+// per-tier acceptability logits and a difficulty head. Needs libtorch (else Error not_supported).
+
+struct NeuralRouterConfig {
+  // Encoder architecture when training from scratch (HF config.json keys of DistilBERT). Empty
+  // = the library's small default. Ignored when hf_dir is set.
+  std::string encoder_config_json;
+  std::string hf_dir;            // start from a pretrained HF DistilBERT directory
+  std::string vocab_path;        // WordPiece vocab; empty = hf_dir's, else the bundled one
+  int max_length = 64;           // tokens per query incl. [CLS]/[SEP]; longer ones truncated
+  std::string pooling = "cls";   // "cls" or "mean"
+  int task_dim = 32;             // task embedding size
+  int hidden = 256;              // MLP hidden size
+  double dropout = 0.1;
+};
+
+struct RouterLossConfig {
+  double bce_weight = 1.0;         // BCE on per-tier acceptability (missing outcomes masked)
+  double ranking_weight = 0.5;     // pairwise: an acceptable tier's logit above an unacceptable one's
+  double ranking_margin = 0.0;     // hinge-free: softplus(margin - (s_good - s_bad))
+  double difficulty_weight = 0.1;  // BCE of the difficulty head vs the share of failing tiers
+  double quality_weight = 0.0;     // MSE on per-tier quality (0 = off)
+};
+
+struct RouterTrainConfig {
+  NeuralRouterConfig model;
+  RouterLossConfig loss;
+  int epochs = 10;
+  int batch_size = 32;
+  double learning_rate = 3e-4;     // encoder and heads
+  double weight_decay = 0.01;      // AdamW
+  double warmup_fraction = 0.1;    // linear warm-up over this share of steps, then linear decay
+  int patience = 3;                // early stopping: epochs without validation improvement
+  std::string early_stop_metric = "loss";  // "loss" or "auc" (mean per-tier AUC)
+  double validation_fraction = 0.1;  // of the train split, held out for early stopping
+  double task_dropout = 0.1;       // share of training rows whose task is replaced by "unknown"
+  uint64_t seed = 0;
+  int threads = 0;                 // torch intra-op threads during training; 0 = leave as is
+
+  // JSON (the keys are these field names; "model", "loss" nested). Unknown keys are errors.
+  RN_API static RouterTrainConfig from_json(const std::string& json_text,
+                                            const std::string& source = "<string>");
+  RN_API static RouterTrainConfig load(const std::string& path);
+  RN_API std::string to_json() const;
+};
+
+struct RouterTrainReport {
+  int epochs_run = 0;
+  int best_epoch = 0;              // 1-based epoch whose weights were kept
+  double best_val_loss = 0.0;
+  double best_val_auc = 0.0;       // mean per-tier AUC on the validation rows
+  double train_seconds = 0.0;
+  size_t train_rows = 0, val_rows = 0;
+  std::vector<double> train_loss;  // per epoch
+  std::vector<double> val_loss;    // per epoch
+};
+
+class RN_API NeuralRouter : public RouterModel {
+ public:
+  // Trains on data's train split only (the calib split is left to the calibrator; test unused).
+  // Tiers come from the portfolio, tasks from the training data. Progress: stage "train".
+  static NeuralRouter train(const Dataset& data, const PortfolioConfig& portfolio,
+                            const RouterTrainConfig& config, ProgressCallback progress = nullptr,
+                            RouterTrainReport* report = nullptr);
+  // Checkpoint directory: router.safetensors, router.json (metadata), vocab.txt. Written to a
+  // temporary directory renamed into place.
+  static NeuralRouter load(const std::string& dir);
+  void save(const std::string& dir) const;
+
+  NeuralRouter(NeuralRouter&&) noexcept;
+  NeuralRouter& operator=(NeuralRouter&&) noexcept;
+  ~NeuralRouter() override;
+
+  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override;
+  std::string name() const override { return "neural"; }
+  std::vector<std::string> tiers() const override;
+  std::vector<std::string> tasks() const;
+  // Pooled encoder representations (for the kNN baseline).
+  std::vector<std::vector<float>> embed(const std::vector<RouteQuery>& batch) const;
+  TextEmbedder embedder() const;
+  const RouterTrainConfig& config() const;
+  // Metadata JSON as saved (tiers, tasks, encoder config, vocab hash, training config, metrics).
+  std::string metadata_json() const;
+  // Flattened copy of every parameter (for determinism checks), in a fixed name order.
+  std::vector<float> parameters_flat() const;
+  int max_length() const;
+
+ private:
+  struct Impl;
+  explicit NeuralRouter(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace routenlp

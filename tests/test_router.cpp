@@ -1,0 +1,287 @@
+// Router: policies, metrics, baselines and the neural router (tiny encoder configs).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "routenlp/error.hpp"
+#include "routenlp/router.hpp"
+
+using namespace routenlp;
+
+namespace {
+
+// Synthetic routing data: 3 tiers, 3 tasks. Acceptability is a known function of the task and
+// of keywords in the query:
+//   tier 0 (cheap)  acceptable iff the query has "easy" and the task is not "math";
+//   tier 1 (mid)    acceptable iff the query has "easy" or "medium" (any task), or task "chat";
+//   tier 2 (strong) acceptable unless the query has "impossible".
+const char* kFiller[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+                         "hotel", "india", "juliet", "kilo", "lima", "mike", "november"};
+const char* kLevel[] = {"easy", "medium", "hard", "impossible"};
+const char* kTask[] = {"qa", "math", "chat"};
+
+Dataset synthetic(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Dataset d;
+  for (size_t i = 0; i < n; ++i) {
+    Query q;
+    q.id = "q" + std::to_string(i);
+    q.task = kTask[rng() % 3];
+    int level = static_cast<int>(rng() % 4);
+    std::string text;
+    int words = 3 + static_cast<int>(rng() % 6);
+    int pos = static_cast<int>(rng() % static_cast<uint64_t>(words));
+    for (int w = 0; w < words; ++w) {
+      if (w == pos) text += std::string(kLevel[level]) + " ";
+      text += std::string(kFiller[rng() % 14]) + " ";
+    }
+    q.query = text;
+    bool easy = level == 0, medium = level == 1, imp = level == 3;
+    bool a0 = easy && q.task != "math";
+    bool a1 = easy || medium || q.task == "chat";
+    bool a2 = !imp;
+    q.outcomes["cheap"].quality = a0 ? 1.0 : 0.0;
+    q.outcomes["mid"].quality = a1 ? 1.0 : 0.0;
+    if (i % 17 != 5) q.outcomes["strong"].quality = a2 ? 1.0 : 0.0;  // some missing
+    q.outcomes["cheap"].cost = 0.001;
+    q.outcomes["mid"].cost = 0.01;
+    if (q.outcomes.count("strong")) q.outcomes["strong"].cost = 0.1;
+    q.split = (i % 5 == 0) ? Split::calib : (i % 5 == 1 ? Split::test : Split::train);
+    q.split_given = true;
+    d.queries.push_back(std::move(q));
+  }
+  return d;
+}
+
+PortfolioConfig synthetic_portfolio() {
+  return parse_portfolio(
+      "tiers:\n"
+      "  - {name: cheap, price_per_1m_input: 0.1, price_per_1m_output: 0.1}\n"
+      "  - {name: mid, price_per_1m_input: 1, price_per_1m_output: 1}\n"
+      "  - {name: strong, price_per_1m_input: 10, price_per_1m_output: 10}\n"
+      "tasks:\n"
+      "  default: {quality_threshold: 1.0}\n"
+      "  chat: {alpha: 0.2}\n"
+      "alpha: 0.1\n",
+      "synthetic.yaml");
+}
+
+double mean_auc(const std::vector<TierMetrics>& m) {
+  double s = 0;
+  for (const auto& x : m) s += x.auc;
+  return s / static_cast<double>(m.size());
+}
+
+}  // namespace
+
+TEST_CASE("roc_auc: hand examples and ties", "[router][metrics]") {
+  CHECK(roc_auc({0.1, 0.2, 0.3, 0.4}, {0, 0, 1, 1}) == Approx(1.0));
+  CHECK(roc_auc({0.4, 0.3, 0.2, 0.1}, {0, 0, 1, 1}) == Approx(0.0));
+  CHECK(roc_auc({0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}) == Approx(0.5));
+  // One positive tied with one negative: 0.5 credit; the other pair is ordered.
+  CHECK(roc_auc({0.2, 0.5, 0.5}, {0, 0, 1}) == Approx(0.75));
+  CHECK(std::isnan(roc_auc({0.1, 0.2}, {1, 1})));
+  CHECK_THROWS_AS(roc_auc({0.1}, {1, 0}), Error);
+}
+
+TEST_CASE("RouteLLM threshold recipe 12: quantile .802/20 calls, conformal .81/19",
+          "[router][policy]") {
+  std::vector<double> s;
+  for (int i = 1; i <= 100; ++i) s.push_back(i / 100.0);
+  double tq = calibrate_strong_threshold(s, 0.2, ThresholdRule::quantile);
+  double tc = calibrate_strong_threshold(s, 0.2, ThresholdRule::conformal);
+  CHECK(tq == Approx(0.802).margin(1e-12));
+  CHECK(tc == Approx(0.81).margin(1e-12));
+  TwoTierPolicy q(0, 1, tq, ThresholdRule::quantile), c(0, 1, tc, ThresholdRule::conformal);
+  int nq = 0, nc = 0;
+  for (double x : s) {
+    RouterScores sc;
+    sc.p_acceptable = {1.0 - x, 0.9};  // strong score = 1 - p[weak] = x
+    nq += q.decide(sc, "t").tier == 1;
+    nc += c.decide(sc, "t").tier == 1;
+  }
+  CHECK(nq == 20);
+  CHECK(nc == 19);
+  CHECK(q.name() == "two-tier-quantile");
+  // Conformal rank beyond n: never strong; p = 1: always strong.
+  CHECK(std::isinf(calibrate_strong_threshold({0.3, 0.4}, 0.0, ThresholdRule::conformal)));
+  CHECK(calibrate_strong_threshold({0.3, 0.4}, 1.0, ThresholdRule::conformal) < 0.3);
+  CHECK_THROWS_AS(calibrate_strong_threshold({}, 0.2, ThresholdRule::quantile), Error);
+  CHECK_THROWS_AS(calibrate_strong_threshold({0.1, NAN}, 0.2, ThresholdRule::quantile), Error);
+  CHECK_THROWS_AS(TwoTierPolicy(1, 1, 0.5, ThresholdRule::quantile), Error);
+}
+
+TEST_CASE("ThresholdPolicy picks the cheapest tier reaching the task's target",
+          "[router][policy]") {
+  auto pf = synthetic_portfolio();
+  auto pol = ThresholdPolicy::from_portfolio(pf);
+  CHECK(pol.target("qa") == Approx(0.9));
+  CHECK(pol.target("chat") == Approx(0.8));
+  RouterScores s;
+  s.p_acceptable = {0.5, 0.85, 0.99};
+  auto d = pol.decide(s, "qa");
+  CHECK(d.tier == 2);
+  CHECK(d.policy == "threshold");
+  CHECK(d.scores.p_acceptable == s.p_acceptable);
+  CHECK_FALSE(d.reason.empty());
+  CHECK(pol.decide(s, "chat").tier == 1);
+  // Nobody reaches the target: the highest p wins.
+  s.p_acceptable = {0.5, 0.7, 0.6};
+  d = pol.decide(s, "qa");
+  CHECK(d.tier == 1);
+  CHECK(d.reason.find("no tier") != std::string::npos);
+  CHECK_THROWS_AS(ThresholdPolicy(1.5), Error);
+  RouterScores bad;
+  bad.p_acceptable = {NAN};
+  CHECK_THROWS_AS(pol.decide(bad, "qa"), Error);
+}
+
+TEST_CASE("CostKnobPolicy trades p against cost with lambda", "[router][policy]") {
+  RouterScores s;
+  s.p_acceptable = {0.6, 0.8, 0.95};
+  std::vector<double> cost = {0.01, 0.1, 1.0};
+  CHECK(CostKnobPolicy(0.0, cost).decide(s, "t").tier == 2);
+  CHECK(CostKnobPolicy(0.2, cost).decide(s, "t").tier == 1);   // .8-.02 > .95-.2, > .6-.002
+  CHECK(CostKnobPolicy(10.0, cost).decide(s, "t").tier == 0);
+  CHECK_THROWS_AS(CostKnobPolicy(-1, cost), Error);
+  CHECK_THROWS_AS(CostKnobPolicy(0.1, {0.1, 0.2}).decide(s, "t"), Error);
+}
+
+TEST_CASE("relative_tier_costs from recorded costs", "[router][policy]") {
+  auto d = synthetic(50, 1);
+  auto c = relative_tier_costs(d, synthetic_portfolio());
+  REQUIRE(c.size() == 3);
+  CHECK(c[0] == Approx(0.01));
+  CHECK(c[1] == Approx(0.1));
+  CHECK(c[2] == Approx(1.0));
+}
+
+TEST_CASE("make_labels masks missing outcomes and keeps the split", "[router][labels]") {
+  auto d = synthetic(100, 2);
+  auto pf = synthetic_portfolio();
+  auto all = make_labels(d, pf, std::nullopt);
+  auto tr = make_labels(d, pf, Split::train);
+  CHECK(all.size() == 100);
+  CHECK(tr.size() == 60);
+  CHECK(all.tiers == std::vector<std::string>{"cheap", "mid", "strong"});
+  CHECK(all.acceptable[5][2] == -1);
+  CHECK(std::isnan(all.quality[5][2]));
+  CHECK(all.acceptable[0][2] >= 0);
+}
+
+TEST_CASE("baselines: random, always, task prior", "[router][baseline]") {
+  auto d = synthetic(600, 3);
+  auto pf = synthetic_portfolio();
+  auto tr = make_labels(d, pf, Split::train);
+  auto te = make_labels(d, pf, Split::test);
+
+  auto rnd = make_random_router(tr.tiers, 7);
+  auto a = rnd->score(te.queries), b = rnd->score(te.queries);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].p_acceptable == b[i].p_acceptable);
+  for (const auto& m : evaluate_router(*rnd, te)) CHECK(std::abs(m.auc - 0.5) < 0.15);
+
+  auto always = make_always_tier_router(tr.tiers, 1);
+  auto s = always->score_one({"x", "qa"});
+  CHECK(s.p_acceptable == std::vector<double>{0, 1, 0});
+  CHECK(ThresholdPolicy(0.9).decide(s, "qa").tier == 1);
+  CHECK_THROWS_AS(make_always_tier_router(tr.tiers, 3), Error);
+
+  // Task prior equals the empirical rates on the training labels.
+  auto prior = make_task_prior_router(tr);
+  for (const char* task : kTask) {
+    std::vector<double> pos(3, 0), n(3, 0);
+    for (size_t i = 0; i < tr.size(); ++i) {
+      if (tr.queries[i].task != task) continue;
+      for (size_t k = 0; k < 3; ++k)
+        if (tr.acceptable[i][k] >= 0) {
+          pos[k] += tr.acceptable[i][k];
+          n[k] += 1;
+        }
+    }
+    auto p = prior->score_one({"anything", task});
+    CHECK_FALSE(p.task_unseen);
+    for (size_t k = 0; k < 3; ++k) CHECK(p.p_acceptable[k] == Approx(pos[k] / n[k]));
+  }
+  auto u = prior->score_one({"x", "never-seen"});
+  CHECK(u.task_unseen);
+  // Known structure: math never passes tier 0.
+  CHECK(prior->score_one({"x", "math"}).p_acceptable[0] == 0.0);
+}
+
+TEST_CASE("TF-IDF logistic regression learns the keyword rule", "[router][baseline]") {
+  auto d = synthetic(1500, 4);
+  auto pf = synthetic_portfolio();
+  auto tr = make_labels(d, pf, Split::train);
+  auto te = make_labels(d, pf, Split::test);
+  LogRegOptions opt;
+  opt.l2 = 1e-5;
+  opt.iterations = 600;
+  auto lr = make_tfidf_logreg_router(tr, opt);
+  auto m = evaluate_router(*lr, te);
+  for (const auto& x : m) INFO(x.tier << " auc " << x.auc);
+  // strong (tier 2) depends on the keyword only: linear in TF-IDF features.
+  CHECK(m[2].auc > 0.97);
+  CHECK(m[1].auc > 0.9);
+  auto prior_m = evaluate_router(*make_task_prior_router(tr), te);
+  CHECK(mean_auc(m) > mean_auc(prior_m) + 0.1);
+  auto e = lr->score_one({"", "qa"});  // empty query: bias + task only
+  CHECK(e.p_acceptable.size() == 3);
+  CHECK(lr->score_one({"easy", "unknown-task"}).task_unseen);
+}
+
+TEST_CASE("kNN (TF-IDF fallback) and MF routers beat the prior on keywords",
+          "[router][baseline]") {
+  auto d = synthetic(1000, 5);
+  auto pf = synthetic_portfolio();
+  auto tr = make_labels(d, pf, Split::train);
+  auto te = make_labels(d, pf, Split::test);
+  auto prior_auc = mean_auc(evaluate_router(*make_task_prior_router(tr), te));
+  auto knn = make_knn_router(tr);
+  CHECK(knn->name() == "knn-tfidf");
+  auto knn_auc = mean_auc(evaluate_router(*knn, te));
+  CHECK(knn_auc > prior_auc);
+  MfOptions mo;
+  mo.seed = 1;
+  auto mf = make_mf_router(tr, mo);
+  auto mf_m = evaluate_router(*mf, te);
+  CHECK(mean_auc(mf_m) > prior_auc + 0.05);
+  // Deterministic for a seed.
+  auto mf2 = make_mf_router(tr, mo);
+  CHECK(mf->score_one(te.queries[0]).p_acceptable == mf2->score_one(te.queries[0]).p_acceptable);
+  // Custom embedder is used and named.
+  int calls = 0;
+  auto emb = [&calls](const std::vector<RouteQuery>& b) {
+    ++calls;
+    std::vector<std::vector<float>> v;
+    for (const auto& q : b)
+      v.push_back({q.query.find("easy") != std::string::npos ? 1.f : 0.f,
+                   q.query.find("impossible") != std::string::npos ? 1.f : 0.f, 0.1f});
+    return v;
+  };
+  auto knn_e = make_knn_router(tr, {}, emb);
+  CHECK(knn_e->name() == "knn-encoder");
+  CHECK(evaluate_router(*knn_e, te)[2].auc > 0.95);
+  CHECK(calls > 0);
+}
+
+TEST_CASE("route_batch gives one decision per query with scores", "[router][policy]") {
+  auto d = synthetic(300, 6);
+  auto pf = synthetic_portfolio();
+  auto tr = make_labels(d, pf, Split::train);
+  auto prior = make_task_prior_router(tr);
+  auto dec = route_batch(*prior, ThresholdPolicy::from_portfolio(pf),
+                         {{"a", "qa"}, {"b", "chat"}, {"c", "unseen"}});
+  REQUIRE(dec.size() == 3);
+  for (const auto& x : dec) {
+    CHECK(x.tier >= 0);
+    CHECK(x.scores.p_acceptable.size() == 3);
+  }
+  CHECK(dec[2].scores.task_unseen);
+}
