@@ -23,6 +23,7 @@ struct Outcome {
   std::optional<int64_t> input_tokens;
   std::optional<int64_t> output_tokens;
   std::optional<std::string> response;
+  std::string extra_json;                  // unknown outcome fields, kept as a JSON object ("" = none)
 };
 
 enum class Split { train, calib, test };
@@ -36,11 +37,16 @@ struct Query {
   bool split_given = false;                // false: split derived from id
   std::map<std::string, Outcome> outcomes; // tier name -> outcome (a tier may be missing)
   std::string extra_json;                  // unknown top-level fields, kept as a JSON object
+                                           // ("" = none)
 };
 
 // Deterministic split of an id when the file gives none: FNV-1a 64 of the id, seed
 // "routenlp-split-v1"; 60% train, 20% calib, 20% test. Documented in docs/dataset-format.md.
+// Exactly: h = FNV-1a-64("routenlp-split-v1:" + id); b = (h ^ (h >> 32)) % 100;
+// b < 60 -> train, b < 80 -> calib, else test.
 RN_API Split split_for_id(const std::string& id) noexcept;
+// Parses "train" / "calib" / "test"; false for anything else.
+RN_API bool parse_split(const std::string& name, Split* out) noexcept;
 
 struct ReadOptions {
   // Validate tier names against this portfolio (a tier not in it is an error). Optional.
@@ -81,6 +87,8 @@ class RN_API DatasetReader {
   // (unless skip_bad_lines), Error(io) on read failure.
   bool next(Query& out);
   const ReadReport& report() const;
+  // 1-based line number of the query last returned by next() (0 before the first).
+  size_t line_number() const;
 
  private:
   struct Impl;
@@ -118,5 +126,21 @@ RN_API double outcome_cost(const PortfolioConfig& config, int tier, const Outcom
 // from a log-normal matching the tier's p50/p99, else 0.
 RN_API double outcome_latency_ms(const PortfolioConfig& config, int tier, const Outcome& o,
                                  const std::string& query_id);
+
+// Per-tier summary of a dataset (used by `routenlp validate` and `routenlp import`).
+struct TierSummary {
+  std::string tier;
+  size_t outcomes = 0;        // queries with an outcome for this tier
+  double coverage = 0.0;      // outcomes / queries
+  double mean_quality = 0.0;  // over outcomes
+  size_t acceptable = 0;      // quality >= the task's threshold (only with a config)
+  size_t priced = 0;          // outcomes with a cost (recorded, or priced from tokens)
+  double mean_cost = 0.0;     // USD per call over priced outcomes
+  double total_cost = 0.0;    // USD over priced outcomes
+};
+// Tiers in the config's order when one is given (then the dataset's other tiers), else in
+// first-seen order.
+RN_API std::vector<TierSummary> summarize_tiers(const Dataset& data,
+                                                const PortfolioConfig* config = nullptr);
 
 }  // namespace routenlp

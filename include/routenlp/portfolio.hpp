@@ -41,6 +41,7 @@ struct PortfolioConfig {
   double alpha = 0.05;                         // guarantee mode target
   std::optional<double> quality_target;        // quality-target mode when set
   std::optional<std::string> reference_tier;   // defaults to the last tier
+  double default_quality_threshold = 1.0;      // top-level `quality_threshold` (optional key)
   std::string source;                          // file it came from (for messages)
 
   // Index of a tier by name, or -1.
@@ -63,5 +64,7 @@ RN_API PortfolioConfig parse_portfolio(const std::string& yaml_text,
                                        const std::string& source_name = "<string>");
 // Write as YAML (atomically).
 RN_API void save_portfolio(const PortfolioConfig& config, const std::string& path);
+// The YAML text save_portfolio() writes.
+RN_API std::string portfolio_to_yaml(const PortfolioConfig& config);
 
 }  // namespace routenlp
