@@ -9,7 +9,9 @@
 #include <random>
 #include <set>
 
+#include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
+#include "routenlp/cascade.hpp"
 #include "routenlp/coopt.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/failure_analyzer.hpp"
@@ -163,33 +165,66 @@ TEST_CASE("failure analyzer clusters, ranks by cost impact and describes", "[coo
   CHECK(rep2.labels == rep.labels);
 }
 
-TEST_CASE("decision log reader and bad input", "[coopt]") {
+TEST_CASE("trace records from a cascade decision log", "[coopt]") {
   std::string path = std::string(RN_BINARY_DIR) + "/coopt_log.jsonl";
-  {
-    std::ofstream f(path);
-    f << R"({"request_id":"a","query":"refund charged twice","task":"support","trace":[{"tier":"t1","tier_index":0,"decision":"escalate","cost":0.001},{"tier":"t4","tier_index":1,"decision":"accept","cost":0.01}],"response":"refund"})" "\n";
-    f << R"({"request_id":"b","query":"card arrival","task":"support","trace":[{"tier":"t1","tier_index":0,"decision":"accept","cost":0.001}],"response":"card"})" "\n";
-  }
-  auto recs = read_decision_log(path);
+  auto entry = [](int tier, const char* name, double cost, TraceDecision d) {
+    TraceEntry e;
+    e.tier = tier;
+    e.tier_name = name;
+    e.cost = cost;
+    e.decision = d;
+    return e;
+  };
+  CascadeResult a;
+  a.request_id = "a";
+  a.task = "support";
+  a.tier = 1;
+  a.tier_name = "t4";
+  a.cost = 0.011;
+  a.trace = {entry(0, "t1", 0.001, TraceDecision::escalated), entry(1, "t4", 0.01, TraceDecision::final_answer)};
+  CascadeResult b;
+  b.request_id = "b";
+  b.task = "support";
+  b.tier = 0;
+  b.tier_name = "t1";
+  b.cost = 0.001;
+  b.trace = {entry(0, "t1", 0.001, TraceDecision::accepted)};
+  detail::write_file_atomic(path, decision_to_json(a) + "\n" + decision_to_json(b) + "\n");
+  Dataset ds;
+  ds.source = "mem";
+  Query qa;
+  qa.id = "a";
+  qa.task = "support";
+  qa.query = "refund charged twice";
+  Outcome oa;
+  oa.quality = 1.0;
+  oa.response = "refund";
+  qa.outcomes["t4"] = oa;
+  Query qb = qa;
+  qb.id = "b";
+  qb.query = "card arrival";
+  ds.queries = {qa, qb};
+  PortfolioConfig pf;
+  pf.tiers = {TierSpec{"t1"}, TierSpec{"t4"}};
+  auto recs = trace_from_decision_log(path, ds, &pf);
   REQUIRE(recs.size() == 2);
+  CHECK(recs[0].query == "refund charged twice");
   CHECK(!recs[0].accepted);
   CHECK(recs[0].final_tier == 1);
+  CHECK(recs[0].tier_cost == Approx(0.001));
   CHECK(recs[0].total_cost == Approx(0.011));
   CHECK(recs[0].final_response == "refund");
   CHECK(recs[1].accepted);
   CHECK(is_failure(recs[0]));
   CHECK(!is_failure(recs[1]));
-  {
-    std::ofstream f(path);
-    f << R"({"request_id":"a","query":"x","trace":[{"tier":"t1","cost":-1}]})" "\n";
-  }
+  // A request the query set lacks is named.
+  ds.queries.pop_back();
   try {
-    read_decision_log(path);
-    FAIL("expected a parse error");
+    trace_from_decision_log(path, ds);
+    FAIL("expected an error");
   } catch (const Error& e) {
-    CHECK(e.code() == Status::parse);
-    CHECK(std::string(e.what()).find("coopt_log.jsonl:1") != std::string::npos);
-    CHECK(std::string(e.what()).find("cost") != std::string::npos);
+    CHECK(std::string(e.what()).find("coopt_log.jsonl:2") != std::string::npos);
+    CHECK(std::string(e.what()).find("'b'") != std::string::npos);
   }
 }
 

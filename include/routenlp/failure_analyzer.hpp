@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "routenlp/dataset.hpp"
 #include "routenlp/export.h"
+#include "routenlp/portfolio.hpp"
 
 namespace routenlp {
 
@@ -109,9 +111,15 @@ struct TraceRecord {
 // A failure: the cheaper tier escalated the query, or accepted an answer that was not acceptable.
 RN_API bool is_failure(const TraceRecord& r);
 
-// Reads a cascade JSON Lines decision log into TraceRecords (one per request; the first tier
-// tried is the cheaper tier). Errors name file:line:field.
-RN_API std::vector<TraceRecord> read_decision_log(const std::string& path);
+// TraceRecords from a cascade decision log (CascadeEngine's JSON Lines, read with
+// read_decision_log): one per request, the first tier tried being the cheaper tier. The log holds
+// no query text: it comes from `queries` by request id (a request absent there is an error
+// naming the log line). When `portfolio` is given, the recorded outcomes of the first and final
+// tier say whether their answers were acceptable, and the final tier's recorded response is the
+// teacher output.
+RN_API std::vector<TraceRecord> trace_from_decision_log(const std::string& log_path,
+                                                        const Dataset& queries,
+                                                        const PortfolioConfig* portfolio = nullptr);
 
 struct ClusterSummary {
   int id = 0;                                   // rank order (0 = largest cost impact)
@@ -161,7 +169,8 @@ class RN_API FailureAnalyzer {
                            FailureAnalyzerOptions options = {});
   // Clusters and ranks the failures among the records.
   FailureReport analyze(const std::vector<TraceRecord>& records) const;
-  FailureReport analyze_log(const std::string& decision_log_path) const;
+  FailureReport analyze_log(const std::string& decision_log_path, const Dataset& queries,
+                            const PortfolioConfig* portfolio = nullptr) const;
   const FailureAnalyzerOptions& options() const { return options_; }
 
  private:

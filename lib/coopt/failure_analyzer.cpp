@@ -41,8 +41,9 @@ FailureAnalyzer::FailureAnalyzer(EmbedFunction embed, std::string embedding_name
   if (embedding_name_.empty()) embedding_name_ = embed_ ? "custom" : "tfidf";
 }
 
-FailureReport FailureAnalyzer::analyze_log(const std::string& path) const {
-  return analyze(read_decision_log(path));
+FailureReport FailureAnalyzer::analyze_log(const std::string& path, const Dataset& queries,
+                                           const PortfolioConfig* portfolio) const {
+  return analyze(trace_from_decision_log(path, queries, portfolio));
 }
 
 FailureReport FailureAnalyzer::analyze(const std::vector<TraceRecord>& records) const {
