@@ -285,3 +285,250 @@ TEST_CASE("route_batch gives one decision per query with scores", "[router][poli
   }
   CHECK(dec[2].scores.task_unseen);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Neural router (tiny encoder, tiny vocabulary).
+#ifdef ROUTENLP_HAVE_TORCH
+namespace {
+
+RouterTrainConfig tiny_config(uint64_t seed = 0) {
+  RouterTrainConfig c;
+  c.model.encoder.vocab_size = 30;
+  c.model.encoder.max_position_embeddings = 16;
+  c.model.encoder.dim = 32;
+  c.model.encoder.n_layers = 1;
+  c.model.encoder.n_heads = 2;
+  c.model.encoder.hidden_dim = 64;
+  c.model.encoder.dropout = 0.0;
+  c.model.encoder.attention_dropout = 0.0;
+  c.model.vocab_path = std::string(RN_TEST_DATA_DIR) + "/router/tiny-vocab.txt";
+  c.model.max_length = 16;
+  c.model.task_dim = 8;
+  c.model.hidden = 32;
+  c.model.dropout = 0.0;
+  c.epochs = 25;
+  c.batch_size = 32;
+  c.learning_rate = 3e-3;
+  c.patience = 5;
+  c.seed = seed;
+  return c;
+}
+
+struct Trained {
+  Dataset data = synthetic(1500, 11);
+  PortfolioConfig pf = synthetic_portfolio();
+  RouterTrainReport report;
+  std::unique_ptr<NeuralRouter> router;
+  std::vector<size_t> progress_calls{0};
+  Trained() {
+    size_t calls = 0;
+    double last_eta = -2;
+    router = std::make_unique<NeuralRouter>(NeuralRouter::train(
+        data, pf, tiny_config(), [&](const Progress& p) {
+          ++calls;
+          last_eta = p.eta_s;
+          return p.stage == "train" && p.total > 0 && p.done <= p.total;
+        },
+        &report));
+    progress_calls[0] = calls;
+    (void)last_eta;
+  }
+};
+
+const Trained& trained() {
+  static Trained t;
+  return t;
+}
+
+std::string temp_dir(const std::string& name) {
+  auto p = std::filesystem::path(RN_BINARY_DIR) / ("router-" + name);
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+}  // namespace
+
+TEST_CASE("neural router learns the synthetic task x keyword rule (AUC >= 0.95)",
+          "[router][neural]") {
+  const auto& t = trained();
+  auto te = make_labels(t.data, t.pf, Split::test);
+  auto m = evaluate_router(*t.router, te);
+  for (const auto& x : m) {
+    INFO(x.tier << " auc " << x.auc << " brier " << x.brier);
+    CHECK(x.auc >= 0.95);
+  }
+  CHECK(t.progress_calls[0] > 0);
+  CHECK(t.report.train_rows + t.report.val_rows == make_labels(t.data, t.pf, Split::train).size());
+  CHECK(t.report.best_epoch >= 1);
+  CHECK(t.router->tiers() == std::vector<std::string>{"cheap", "mid", "strong"});
+  CHECK(t.router->tasks() == std::vector<std::string>{"chat", "math", "qa"});
+  // Difficulty tracks the share of failing tiers: "impossible" harder than "easy".
+  auto e = t.router->score_one({"easy alpha bravo", "qa"});
+  auto h = t.router->score_one({"impossible alpha bravo", "qa"});
+  CHECK(h.difficulty > e.difficulty);
+}
+
+TEST_CASE("neural router: unseen task, empty query, over-long query", "[router][neural]") {
+  const auto& t = trained();
+  const auto& r = *t.router;
+  auto u = r.score_one({"easy alpha", "brand-new-task"});
+  CHECK(u.task_unseen);
+  CHECK_FALSE(r.score_one({"easy alpha", "qa"}).task_unseen);
+  for (double p : u.p_acceptable) CHECK((p >= 0.0 && p <= 1.0));
+  // The keyword still drives the strong tier without a known task.
+  CHECK(r.score_one({"impossible alpha", "brand-new-task"}).p_acceptable[2] < u.p_acceptable[2]);
+
+  auto e = r.score_one({"", "qa"});
+  REQUIRE(e.p_acceptable.size() == 3);
+  for (double p : e.p_acceptable) CHECK(std::isfinite(p));
+
+  // Longer than max_length (16 incl. [CLS]/[SEP]): truncated to the first 14 word pieces, so it
+  // scores exactly like its first 14 words.
+  std::string longq, first14;
+  for (int i = 0; i < 2000; ++i) {
+    std::string w = i == 3 ? "impossible" : kFiller[i % 14];
+    longq += w + " ";
+    if (i < 14) first14 += w + " ";
+  }
+  auto l = r.score_one({longq, "qa"});
+  auto f = r.score_one({first14, "qa"});
+  CHECK(l.p_acceptable == f.p_acceptable);
+  CHECK(r.max_length() == 16);
+  // A max_length beyond the encoder's positions is refused at training time.
+  auto bad = tiny_config();
+  bad.model.max_length = 17;
+  CHECK_THROWS_AS(NeuralRouter::train(t.data, t.pf, bad), Error);
+}
+
+TEST_CASE("neural router: batch scores equal single scores; 8 threads equal serial",
+          "[router][neural]") {
+  const auto& t = trained();
+  const auto& r = *t.router;
+  auto te = make_labels(t.data, t.pf, Split::test);
+  std::vector<RouteQuery> qs(te.queries.begin(), te.queries.begin() + 64);
+  auto serial = r.score(qs);
+  for (size_t i = 0; i < 4; ++i) {
+    auto one = r.score_one(qs[i]);
+    for (size_t k = 0; k < 3; ++k)
+      CHECK(one.p_acceptable[k] == Approx(serial[i].p_acceptable[k]).margin(1e-5));
+  }
+  std::vector<std::vector<RouterScores>> got(8);
+  std::vector<std::thread> th;
+  for (int w = 0; w < 8; ++w)
+    th.emplace_back([&, w] {
+      for (int rep = 0; rep < 3; ++rep) got[static_cast<size_t>(w)] = r.score(qs);
+    });
+  for (auto& x : th) x.join();
+  for (const auto& g : got) {
+    REQUIRE(g.size() == serial.size());
+    for (size_t i = 0; i < g.size(); ++i) CHECK(g[i].p_acceptable == serial[i].p_acceptable);
+  }
+  // Policies work on its scores.
+  auto dec = route_batch(r, ThresholdPolicy::from_portfolio(t.pf), qs);
+  CHECK(dec.size() == qs.size());
+}
+
+TEST_CASE("neural router: save/load round trip gives identical scores", "[router][neural]") {
+  const auto& t = trained();
+  auto dir = temp_dir("ckpt");
+  t.router->save(dir);
+  CHECK(std::filesystem::exists(dir + "/router.safetensors"));
+  CHECK(std::filesystem::exists(dir + "/router.json"));
+  CHECK(std::filesystem::exists(dir + "/vocab.txt"));
+  auto back = NeuralRouter::load(dir);
+  CHECK(back.parameters_flat() == t.router->parameters_flat());
+  auto te = make_labels(t.data, t.pf, Split::test);
+  std::vector<RouteQuery> qs(te.queries.begin(), te.queries.begin() + 32);
+  qs.push_back({"easy", "unseen-task"});
+  auto a = t.router->score(qs), b = back.score(qs);
+  for (size_t i = 0; i < qs.size(); ++i) {
+    CHECK(a[i].p_acceptable == b[i].p_acceptable);
+    CHECK(a[i].difficulty == b[i].difficulty);
+    CHECK(a[i].task_unseen == b[i].task_unseen);
+  }
+  CHECK(back.tasks() == t.router->tasks());
+  CHECK(back.metadata_json() == t.router->metadata_json());
+  // Overwriting an existing checkpoint works and leaves no temporary directories.
+  t.router->save(dir);
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(dir).parent_path()))
+    if (e.path().filename().string().rfind("router-ckpt", 0) == 0) ++entries;
+  CHECK(entries == 1);
+  // Corrupt metadata and a missing checkpoint are clear errors.
+  CHECK_THROWS_AS(NeuralRouter::load(dir + "-missing"), Error);
+  {
+    std::FILE* f = std::fopen((dir + "/router.json").c_str(), "w");
+    std::fputs("{\"format\": \"something-else\"}", f);
+    std::fclose(f);
+  }
+  CHECK_THROWS_AS(NeuralRouter::load(dir), Error);
+}
+
+TEST_CASE("neural router: same seed gives bitwise identical weights", "[router][neural]") {
+  auto data = synthetic(300, 12);
+  auto pf = synthetic_portfolio();
+  auto c = tiny_config(7);
+  c.epochs = 2;
+  c.model.dropout = 0.1;  // dropout draws must be seeded too
+  auto a = NeuralRouter::train(data, pf, c);
+  auto b = NeuralRouter::train(data, pf, c);
+  CHECK(a.parameters_flat() == b.parameters_flat());
+  c.seed = 8;
+  auto d = NeuralRouter::train(data, pf, c);
+  CHECK(a.parameters_flat() != d.parameters_flat());
+}
+
+TEST_CASE("neural router: cancel and throwing callbacks; config JSON", "[router][neural]") {
+  auto data = synthetic(200, 13);
+  auto pf = synthetic_portfolio();
+  auto c = tiny_config();
+  c.epochs = 1;
+  try {
+    NeuralRouter::train(data, pf, c, [](const Progress&) { return false; });
+    FAIL("no throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::cancelled);
+  }
+  try {
+    NeuralRouter::train(data, pf, c, [](const Progress&) -> bool { throw std::runtime_error("boom"); });
+    FAIL("no throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::callback);
+    CHECK(std::string(e.what()).find("boom") != std::string::npos);
+  }
+  auto j = c.to_json();
+  auto back = RouterTrainConfig::from_json(j);
+  CHECK(back.to_json() == j);
+  CHECK(back.model.encoder.dim == 32);
+  CHECK_THROWS_AS(RouterTrainConfig::from_json("{\"epochs\": 0}"), Error);
+  CHECK_THROWS_AS(RouterTrainConfig::from_json("{\"epoch\": 3}"), Error);
+  CHECK_THROWS_AS(RouterTrainConfig::from_json("{\"model\": {\"pooling\": \"max\"}}"), Error);
+  CHECK_THROWS_AS(RouterTrainConfig::from_json("not json"), Error);
+  // Empty train split.
+  Dataset none;
+  CHECK_THROWS_AS(NeuralRouter::train(none, pf, c), Error);
+}
+
+TEST_CASE("neural router: mean pooling, HF directory start, kNN on its embeddings",
+          "[router][neural]") {
+  auto data = synthetic(400, 14);
+  auto pf = synthetic_portfolio();
+  auto c = tiny_config(3);
+  c.epochs = 3;
+  c.model.pooling = Pooling::mean;
+  // An HF directory written by the encoder (random weights) is a valid starting point.
+  auto hf = temp_dir("hf");
+  Encoder::random_init(c.model.encoder, 5).save_hf_dir(hf);
+  c.model.hf_dir = hf;
+  RouterTrainReport rep;
+  auto r = NeuralRouter::train(data, pf, c, nullptr, &rep);
+  CHECK(rep.epochs_run >= 1);
+  auto emb = r.embed({{"easy alpha", "qa"}, {"", "math"}});
+  REQUIRE(emb.size() == 2);
+  CHECK(emb[0].size() == 32);
+  auto tr = make_labels(data, pf, Split::train);
+  auto knn = make_knn_router(tr, {}, r.embedder());
+  CHECK(knn->name() == "knn-encoder");
+  CHECK(knn->score_one({"easy alpha", "qa"}).p_acceptable.size() == 3);
+}
+#endif

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "routenlp/dataset.hpp"
+#include "routenlp/encoder.hpp"
 #include "routenlp/export.h"
 #include "routenlp/portfolio.hpp"
 #include "routenlp/progress.hpp"
@@ -233,16 +234,16 @@ RN_API std::unique_ptr<RouterModel> make_mf_router(const RoutingLabels& train,
 // per-tier acceptability logits and a difficulty head. Needs libtorch (else Error not_supported).
 
 struct NeuralRouterConfig {
-  // Encoder architecture when training from scratch (HF config.json keys of DistilBERT). Empty
-  // = the library's small default. Ignored when hf_dir is set.
-  std::string encoder_config_json;
+  // Encoder architecture when training from scratch. Ignored when hf_dir is set (its
+  // config.json is used). max_position_embeddings bounds max_length.
+  EncoderConfig encoder = EncoderConfig::small();
   std::string hf_dir;            // start from a pretrained HF DistilBERT directory
-  std::string vocab_path;        // WordPiece vocab; empty = hf_dir's, else the bundled one
+  std::string vocab_path;        // WordPiece vocab.txt; empty = hf_dir's, else the bundled one
   int max_length = 64;           // tokens per query incl. [CLS]/[SEP]; longer ones truncated
-  std::string pooling = "cls";   // "cls" or "mean"
+  Pooling pooling = Pooling::cls;  // [CLS] vector or mask-weighted mean
   int task_dim = 32;             // task embedding size
   int hidden = 256;              // MLP hidden size
-  double dropout = 0.1;
+  double dropout = 0.1;          // in the MLP head (the encoder uses its config's dropouts)
 };
 
 struct RouterLossConfig {
@@ -316,8 +317,9 @@ class RN_API NeuralRouter : public RouterModel {
   std::vector<float> parameters_flat() const;
   int max_length() const;
 
+  struct Impl;  // internal
+
  private:
-  struct Impl;
   explicit NeuralRouter(std::shared_ptr<const Impl> impl);
   std::shared_ptr<const Impl> impl_;
 };
