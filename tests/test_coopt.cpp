@@ -435,3 +435,60 @@ TEST_CASE("co-optimization loop terminates, is deterministic, and contains faili
     CHECK_THROWS_AS((CoOptLoop<ToyPtr, ToyRouting>(s, opt)), Error);
   }
 }
+
+#ifdef ROUTENLP_HAVE_TORCH
+#include "routenlp/local_classifier_tier.hpp"
+
+TEST_CASE("LocalClassifierTier learns a tiny task, saves, loads and fine-tunes", "[coopt][torch]") {
+  const char* words[3][3] = {{"refund", "money", "back"}, {"card", "arrive", "mail"}, {"password", "login", "reset"}};
+  std::vector<std::string> texts, labels;
+  for (int i = 0; i < 90; ++i) {
+    int c = i % 3;
+    texts.push_back(std::string("please ") + words[c][i % 3] + " " + words[c][(i / 3) % 3] + " now");
+    labels.push_back(c == 0 ? "refund" : c == 1 ? "card" : "login");
+  }
+  LocalClassifierConfig cfg;
+  cfg.encoder_config_json =
+      R"({"dim":32,"n_layers":1,"n_heads":2,"hidden_dim":64,"max_position_embeddings":16,"vocab_size":30522})";
+  cfg.max_length = 12;
+  cfg.vocab_path = std::string(RN_REPO_DATA_DIR) + "/vocab/bert-base-uncased-vocab.txt";
+  ClassifierTrainConfig tc;
+  tc.epochs = 12;
+  tc.batch_size = 16;
+  tc.learning_rate = 3e-3;
+  tc.seed = 1;
+  ClassifierTrainReport rep;
+  auto tier = LocalClassifierTier::train(texts, labels, cfg, tc, nullptr, &rep);
+  CHECK(rep.epoch_loss.size() == 12);
+  CHECK(rep.epoch_loss.back() < rep.epoch_loss.front());
+  CHECK(rep.train_accuracy >= 0.95);
+  CHECK(tier->labels() == std::vector<std::string>{"card", "login", "refund"});
+  TierRequest req;
+  req.query = "i want my money back, a refund";
+  TierResponse r = tier->call(req);
+  REQUIRE(r.ok());
+  CHECK(r.text == "refund");
+  CHECK(r.confidence.value() > 0.5);
+  CHECK(r.cost == Approx(cfg.cost_per_query));
+  // Save / load gives the same predictions.
+  std::string dir = std::string(RN_BINARY_DIR) + "/coopt_t1";
+  tier->save(dir);
+  auto back = LocalClassifierTier::load(dir);
+  auto a = tier->predict(texts), b = back->predict(texts);
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].label == b[i].label);
+    CHECK(a[i].confidence == Approx(b[i].confidence).margin(1e-5));
+  }
+  // Fine-tuning returns a new tier and leaves the original alone; unknown labels are skipped.
+  ClassifierTrainConfig ft = tc;
+  ft.epochs = 2;
+  ClassifierTrainReport frep;
+  auto tuned = tier->fine_tune({"please reset my login", "unrelated"}, {"login", "no-such-label"}, ft, nullptr, &frep);
+  CHECK(frep.skipped_unknown_labels == 1);
+  CHECK(frep.rows == 1);
+  auto again = tier->predict(texts);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(again[i].confidence == a[i].confidence);
+  CHECK_THROWS_AS(tier->fine_tune({"x"}, {"nope"}, ft), Error);
+  CHECK_THROWS_AS(LocalClassifierTier::load(dir + "-missing"), Error);
+}
+#endif
