@@ -1,0 +1,417 @@
+// DistilBERT in libtorch, numerically following HF transformers' modeling_distilbert.py
+// (Apache-2.0; read for the math, not copied): post-LN blocks, exact GELU, LayerNorm eps
+// 1e-12, scores masked with finfo(dtype).min, q scaled by 1/sqrt(head_dim) before q.k.
+#include "encoder/distilbert.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <algorithm>
+#include <set>
+
+#include "routenlp/error.hpp"
+
+namespace routenlp::detail {
+
+namespace {
+constexpr double kLayerNormEps = 1e-12;
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string o = "[";
+  for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+  return o + "]";
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
+  word_embeddings = register_module(
+      "word_embeddings",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.dim).padding_idx(c.pad_token_id)));
+  position_embeddings = register_module(
+      "position_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.max_position_embeddings, c.dim)));
+  LayerNorm = register_module(
+      "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(kLayerNormEps)));
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+  if (c.sinusoidal_pos_embds) {
+    torch::NoGradGuard ng;
+    fill_sinusoidal(position_embeddings->weight);
+    position_embeddings->weight.set_requires_grad(false);
+  }
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids) {
+  const int64_t T = input_ids.size(1);
+  auto pos = torch::arange(T, input_ids.options().dtype(torch::kLong));
+  auto x = word_embeddings->forward(input_ids) + position_embeddings->forward(pos).unsqueeze(0);
+  x = LayerNorm->forward(x);
+  return dropout->forward(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+MultiHeadSelfAttentionImpl::MultiHeadSelfAttentionImpl(const EncoderConfig& c)
+    : n_heads(c.n_heads), dim(c.dim), attention_dropout(c.attention_dropout) {
+  q_lin = register_module("q_lin", torch::nn::Linear(c.dim, c.dim));
+  k_lin = register_module("k_lin", torch::nn::Linear(c.dim, c.dim));
+  v_lin = register_module("v_lin", torch::nn::Linear(c.dim, c.dim));
+  out_lin = register_module("out_lin", torch::nn::Linear(c.dim, c.dim));
+  dropout = register_module("dropout", torch::nn::Dropout(c.attention_dropout));
+}
+
+torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
+  const int64_t B = x.size(0), T = x.size(1), Dh = dim / n_heads;
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_heads, Dh}).transpose(1, 2); };
+  auto q = heads(linear_maybe_int8(q_lin, q_int8, x));
+  auto k = heads(linear_maybe_int8(k_lin, k_int8, x));
+  auto v = heads(linear_maybe_int8(v_lin, v_int8, x));
+  torch::Tensor ctx;
+#if TORCH_VERSION_MAJOR >= 2
+  // Fused kernel (flash / memory-efficient on CUDA); same math as below.
+  const double p = is_training() ? attention_dropout : 0.0;
+  ctx = at::scaled_dot_product_attention(
+      q, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::optional<at::Tensor>(), p, false);
+#else
+  q = q / std::sqrt(static_cast<double>(Dh));
+  auto scores = torch::matmul(q, k.transpose(2, 3));  // [B,H,T,T]
+  if (bias.defined()) scores = scores + bias;
+  auto weights = torch::softmax(scores, -1);
+  weights = dropout->forward(weights);
+  ctx = torch::matmul(weights, v);
+#endif
+  ctx = ctx.transpose(1, 2).reshape({B, T, dim});
+  return linear_maybe_int8(out_lin, out_int8, ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+FFNImpl::FFNImpl(const EncoderConfig& c) {
+  lin1 = register_module("lin1", torch::nn::Linear(c.dim, c.hidden_dim));
+  lin2 = register_module("lin2", torch::nn::Linear(c.hidden_dim, c.dim));
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+}
+
+torch::Tensor FFNImpl::forward(const torch::Tensor& x) {
+  return dropout->forward(linear_maybe_int8(lin2, lin2_int8, torch::gelu(linear_maybe_int8(lin1, lin1_int8, x))));
+}
+
+// ---------------------------------------------------------------------------------------------
+TransformerBlockImpl::TransformerBlockImpl(const EncoderConfig& c) {
+  attention = register_module("attention", MultiHeadSelfAttention(c));
+  sa_layer_norm = register_module(
+      "sa_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(kLayerNormEps)));
+  ffn = register_module("ffn", FFN(c));
+  output_layer_norm = register_module(
+      "output_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(kLayerNormEps)));
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
+  auto sa = sa_layer_norm->forward(attention->forward(x, bias) + x);
+  return output_layer_norm->forward(ffn->forward(sa) + sa);
+}
+
+// ---------------------------------------------------------------------------------------------
+TransformerImpl::TransformerImpl(const EncoderConfig& c) {
+  layer = register_module("layer", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.n_layers; ++i) layer->push_back(TransformerBlock(c));
+}
+
+torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& bias) {
+  for (const auto& m : *layer) x = m->as<TransformerBlockImpl>()->forward(x, bias);
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+DistilBertImpl::DistilBertImpl(const EncoderConfig& c) : config(c) {
+  c.validate();
+  embeddings = register_module("embeddings", Embeddings(c));
+  transformer = register_module("transformer", Transformer(c));
+}
+
+torch::Tensor DistilBertImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  if (input_ids.dim() != 2 || input_ids.scalar_type() != torch::kLong)
+    throw Error(Status::invalid_argument, "DistilBert: input_ids must be a [batch, seq_len] int64 tensor");
+  const int64_t T = input_ids.size(1);
+  if (T < 1 || T > config.max_position_embeddings)
+    throw Error(Status::invalid_argument, "DistilBert: sequence length " + std::to_string(T) +
+                                              " is outside 1.." + std::to_string(config.max_position_embeddings) +
+                                              " (max_position_embeddings); truncate the input");
+  auto x = embeddings->forward(input_ids);
+  torch::Tensor bias;
+  if (attention_mask.defined()) {
+    if (attention_mask.sizes() != input_ids.sizes())
+      throw Error(Status::invalid_argument, "DistilBert: attention_mask shape " + shape_str(attention_mask.sizes()) +
+                                                " differs from input_ids " + shape_str(input_ids.sizes()));
+    bias = attention_bias(attention_mask, x.scalar_type());
+  }
+  return transformer->forward(x, bias);
+}
+
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype) {
+  const int64_t B = attention_mask.size(0), T = attention_mask.size(1);
+  double lowest = 0;
+  switch (dtype) {
+    case torch::kFloat: lowest = std::numeric_limits<float>::lowest(); break;
+    case torch::kDouble: lowest = std::numeric_limits<double>::lowest(); break;
+    case torch::kHalf: lowest = -65504.0; break;
+    case torch::kBFloat16: lowest = -3.3895313892515355e38; break;  // finfo(bfloat16).min
+    default: throw Error(Status::internal, "attention_bias: unsupported dtype");
+  }
+  auto pad = attention_mask.eq(0).view({B, 1, 1, T});
+  return torch::zeros({B, 1, 1, T}, attention_mask.options().dtype(dtype)).masked_fill(pad, lowest);
+}
+
+// ---------------------------------------------------------------------------------------------
+std::vector<std::string> hf_parameter_names(const EncoderConfig& c) {
+  std::vector<std::string> n = {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+                                "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"};
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "transformer.layer." + std::to_string(i) + ".";
+    for (const char* lin : {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
+      n.push_back(p + lin + ".weight");
+      n.push_back(p + lin + ".bias");
+    }
+    n.push_back(p + "sa_layer_norm.weight");
+    n.push_back(p + "sa_layer_norm.bias");
+    n.push_back(p + "ffn.lin1.weight");
+    n.push_back(p + "ffn.lin1.bias");
+    n.push_back(p + "ffn.lin2.weight");
+    n.push_back(p + "ffn.lin2.bias");
+    n.push_back(p + "output_layer_norm.weight");
+    n.push_back(p + "output_layer_norm.bias");
+  }
+  return n;
+}
+
+void fill_sinusoidal(torch::Tensor out) {
+  const int64_t n_pos = out.size(0), dim = out.size(1);
+  auto table = torch::empty({n_pos, dim}, torch::kDouble);
+  auto a = table.accessor<double, 2>();
+  for (int64_t pos = 0; pos < n_pos; ++pos)
+    for (int64_t j = 0; j < dim; ++j) {
+      const double angle = static_cast<double>(pos) / std::pow(10000.0, 2.0 * static_cast<double>(j / 2) / static_cast<double>(dim));
+      a[pos][j] = (j % 2 == 0) ? std::sin(angle) : std::cos(angle);
+    }
+  torch::NoGradGuard ng;
+  out.copy_(table.to(out.scalar_type()));
+}
+
+void init_weights(DistilBertImpl& m, uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed);
+  const double std_ = m.config.initializer_range;
+  auto normal = [&](torch::Tensor& t) {
+    auto tmp = torch::empty(t.sizes(), torch::kFloat);
+    tmp.normal_(0.0, std_, gen);
+    t.copy_(tmp);
+  };
+  for (auto& mod : m.modules(/*include_self=*/false)) {
+    if (auto* lin = mod->as<torch::nn::LinearImpl>()) {
+      normal(lin->weight);
+      lin->bias.zero_();
+    } else if (auto* emb = mod->as<torch::nn::EmbeddingImpl>()) {
+      normal(emb->weight);
+      if (emb->options.padding_idx()) emb->weight[*emb->options.padding_idx()].zero_();
+    } else if (auto* ln = mod->as<torch::nn::LayerNormImpl>()) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+  if (m.config.sinusoidal_pos_embds) fill_sinusoidal(m.embeddings->position_embeddings->weight);
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+c10::OperatorHandle quantized_op(const char* name) {
+  auto h = c10::Dispatcher::singleton().findSchema({name, ""});
+  if (!h) throw Error(Status::not_supported, std::string("int8_dynamic: libtorch lacks the operator ") + name);
+  return *h;
+}
+
+c10::IValue prepack_int8(const torch::nn::Linear& lin) {
+  static const c10::OperatorHandle op = quantized_op("quantized::linear_prepack");
+  auto w = lin->weight.detach().to(torch::kFloat).contiguous();
+  // Symmetric per-output-channel int8 (zero point 0), scale = max|w_row| / 127.
+  auto scales = (w.abs().amax({1}) / 127.0).clamp_min(1e-8).to(torch::kDouble);
+  auto zps = torch::zeros({w.size(0)}, torch::kLong);
+  auto qw = at::quantize_per_channel(w, scales, zps, 0, torch::kQInt8);
+  std::vector<c10::IValue> st;
+  st.emplace_back(qw);
+  st.emplace_back(c10::optional<at::Tensor>(lin->bias.detach().to(torch::kFloat).contiguous()));
+  op.callBoxed(&st);
+  return st.at(0);
+}
+}  // namespace
+
+torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x) {
+  if (packed.isNone()) return lin->forward(x);
+  static const c10::OperatorHandle op = quantized_op("quantized::linear_dynamic");
+  std::vector<c10::IValue> st;
+  st.emplace_back(x.contiguous());
+  st.emplace_back(packed);
+  st.emplace_back(false);  // reduce_range
+  op.callBoxed(&st);
+  return st.at(0).toTensor();
+}
+
+void quantize_int8_dynamic(DistilBertImpl& m) {
+  if (!m.parameters().empty() && !m.parameters().front().device().is_cpu())
+    throw Error(Status::not_supported, "int8_dynamic: CPU only");
+  auto& ctx = at::globalContext();
+  const auto engines = ctx.supportedQEngines();
+  auto has = [&](at::QEngine e) { return std::find(engines.begin(), engines.end(), e) != engines.end(); };
+  const at::QEngine cur = ctx.qEngine();
+  if (cur == at::QEngine::QNNPACK || cur == at::QEngine::NoQEngine) {
+    // QNNPACK is ARM-oriented (slower than fp32 here); prefer the x86 engines.
+#if TORCH_VERSION_MAJOR >= 2
+    if (has(at::QEngine::X86)) ctx.setQEngine(at::QEngine::X86);
+    else
+#endif
+    if (has(at::QEngine::FBGEMM)) ctx.setQEngine(at::QEngine::FBGEMM);
+    else if (has(at::QEngine::ONEDNN)) ctx.setQEngine(at::QEngine::ONEDNN);
+    else if (has(at::QEngine::QNNPACK)) ctx.setQEngine(at::QEngine::QNNPACK);
+    else throw Error(Status::not_supported, "int8_dynamic: libtorch was built without a quantized engine");
+  }
+  torch::NoGradGuard ng;
+  for (const auto& mod : *m.transformer->layer) {
+    auto* blk = mod->as<TransformerBlockImpl>();
+    auto& a = *blk->attention;
+    a.q_int8 = prepack_int8(a.q_lin);
+    a.k_int8 = prepack_int8(a.k_lin);
+    a.v_int8 = prepack_int8(a.v_lin);
+    a.out_int8 = prepack_int8(a.out_lin);
+    blk->ffn->lin1_int8 = prepack_int8(blk->ffn->lin1);
+    blk->ffn->lin2_int8 = prepack_int8(blk->ffn->lin2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+torch::Tensor to_torch(const TensorView& v) {
+  torch::ScalarType st;
+  switch (v.dtype) {
+    case DType::F32: st = torch::kFloat; break;
+    case DType::F16: st = torch::kHalf; break;
+    case DType::BF16: st = torch::kBFloat16; break;
+    case DType::I64: st = torch::kLong; break;
+    case DType::I32: st = torch::kInt; break;
+    default: throw Error(Status::internal, "to_torch: dtype");
+  }
+  auto t = torch::empty(v.shape, torch::TensorOptions().dtype(st));
+  if (v.nbytes) std::memcpy(t.data_ptr(), v.data, v.nbytes);  // views may be unaligned
+  return t;
+}
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+std::string join_some(const std::vector<std::string>& v, size_t max = 8) {
+  std::string o;
+  for (size_t i = 0; i < v.size() && i < max; ++i) o += (i ? ", " : "") + v[i];
+  if (v.size() > max) o += ", ... (" + std::to_string(v.size()) + " in all)";
+  return o;
+}
+}  // namespace
+
+LoadReport load_weights(DistilBertImpl& m, const SafetensorsFile& f) {
+  LoadReport rep;
+  bool prefixed = false, plain = false;
+  for (const auto& t : f.tensors()) {
+    if (starts_with(t.name, "distilbert.embeddings.") || starts_with(t.name, "distilbert.transformer."))
+      prefixed = true;
+    if (starts_with(t.name, "embeddings.") || starts_with(t.name, "transformer.")) plain = true;
+  }
+  if (prefixed && plain)
+    throw Error(Status::model, f.origin() + ": has encoder tensors both with and without the 'distilbert.' prefix");
+  rep.prefix = prefixed ? "distilbert." : "";
+
+  auto params = m.named_parameters(/*recurse=*/true);
+  std::vector<std::string> missing, mismatched, badtype;
+  std::vector<std::pair<torch::Tensor, const TensorView*>> plan;
+  std::set<std::string> used;
+  for (const auto& item : params) {
+    const std::string key = rep.prefix + item.key();
+    const TensorView* v = f.find(key);
+    if (!v) {
+      missing.push_back(key);
+      continue;
+    }
+    used.insert(key);
+    if (v->dtype != DType::F32 && v->dtype != DType::F16 && v->dtype != DType::BF16) {
+      badtype.push_back(key + " (" + dtype_name(v->dtype) + ")");
+      continue;
+    }
+    if (at::IntArrayRef(v->shape) != item.value().sizes()) {
+      mismatched.push_back(key + " is " + shape_str(v->shape) + ", expected " + shape_str(item.value().sizes()));
+      continue;
+    }
+    plan.emplace_back(item.value(), v);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& t : f.tensors()) {
+    if (used.count(t.name)) continue;
+    std::string n = t.name;
+    if (!rep.prefix.empty() && starts_with(n, rep.prefix)) n = n.substr(rep.prefix.size());
+    const bool encoder_part = starts_with(n, "embeddings.") || starts_with(n, "transformer.");
+    if (encoder_part && n != "embeddings.position_ids") unexpected.push_back(t.name);
+    else rep.ignored.push_back(t.name);
+  }
+  std::string err;
+  if (!missing.empty()) err += " missing tensors: " + join_some(missing) + ";";
+  if (!mismatched.empty()) err += " wrong shapes: " + join_some(mismatched) + ";";
+  if (!badtype.empty()) err += " non-float dtypes: " + join_some(badtype) + ";";
+  if (!unexpected.empty())
+    err += " unexpected encoder tensors (config.json has n_layers=" + std::to_string(m.config.n_layers) +
+           "?): " + join_some(unexpected) + ";";
+  if (!err.empty()) {
+    err.pop_back();
+    throw Error(Status::model, f.origin() + ": weights do not match the DistilBERT config:" + err);
+  }
+  torch::NoGradGuard ng;
+  for (auto& p : plan) {
+    auto src = to_torch(*p.second);
+    p.first.copy_(src.to(p.first.device(), p.first.scalar_type()));
+  }
+  return rep;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> export_weights(DistilBertImpl& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : m.named_parameters(true))
+    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
+  return out;
+}
+
+std::vector<TensorView> tensor_views(const std::vector<std::pair<std::string, torch::Tensor>>& ts) {
+  std::vector<TensorView> views;
+  for (const auto& p : ts) {
+    const auto& t = p.second;
+    if (t.device() != torch::kCPU || !t.is_contiguous())
+      throw Error(Status::internal, "tensor_views: '" + p.first + "' is not a contiguous CPU tensor");
+    TensorView v;
+    v.name = p.first;
+    switch (t.scalar_type()) {
+      case torch::kFloat: v.dtype = DType::F32; break;
+      case torch::kHalf: v.dtype = DType::F16; break;
+      case torch::kBFloat16: v.dtype = DType::BF16; break;
+      case torch::kLong: v.dtype = DType::I64; break;
+      case torch::kInt: v.dtype = DType::I32; break;
+      default: throw Error(Status::invalid_argument, "tensor_views: '" + p.first + "' has an unsupported dtype");
+    }
+    v.shape.assign(t.sizes().begin(), t.sizes().end());
+    v.data = static_cast<const unsigned char*>(t.data_ptr());
+    v.nbytes = t.nbytes();
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+void save_weights(DistilBertImpl& m, const std::string& path, const std::map<std::string, std::string>& extra) {
+  auto ts = export_weights(m);
+  std::map<std::string, std::string> meta = extra;
+  meta["format"] = "pt";
+  write_safetensors(path, tensor_views(ts), meta);
+}
+
+}  // namespace routenlp::detail

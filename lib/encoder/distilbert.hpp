@@ -1,0 +1,118 @@
+// DistilBERT as a libtorch module whose parameter names equal HF DistilBertModel's state_dict,
+// plus weight I/O by those names. Internal header (torch types allowed); used by the encoder
+// and by the router trainer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "routenlp/encoder.hpp"
+#include "routenlp/safetensors.hpp"
+
+namespace routenlp::detail {
+
+struct EmbeddingsImpl : torch::nn::Module {
+  explicit EmbeddingsImpl(const EncoderConfig& c);
+  torch::Tensor forward(const torch::Tensor& input_ids);  // [B,T] int64 -> [B,T,dim]
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+struct MultiHeadSelfAttentionImpl : torch::nn::Module {
+  explicit MultiHeadSelfAttentionImpl(const EncoderConfig& c);
+  // x [B,T,dim]; bias: additive key mask [B,1,1,T] in x's dtype (undefined = no padding).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias);
+  int64_t n_heads, dim;
+  double attention_dropout;
+  torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  c10::IValue q_int8, k_int8, v_int8, out_int8;  // packed int8 weights (quantize_int8_dynamic)
+};
+TORCH_MODULE(MultiHeadSelfAttention);
+
+struct FFNImpl : torch::nn::Module {
+  explicit FFNImpl(const EncoderConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);  // lin2(gelu(lin1(x))), exact erf GELU
+  torch::nn::Linear lin1{nullptr}, lin2{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  c10::IValue lin1_int8, lin2_int8;
+};
+TORCH_MODULE(FFN);
+
+struct TransformerBlockImpl : torch::nn::Module {
+  explicit TransformerBlockImpl(const EncoderConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias);
+  MultiHeadSelfAttention attention{nullptr};
+  torch::nn::LayerNorm sa_layer_norm{nullptr};
+  FFN ffn{nullptr};
+  torch::nn::LayerNorm output_layer_norm{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+struct TransformerImpl : torch::nn::Module {
+  explicit TransformerImpl(const EncoderConfig& c);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& bias);
+  torch::nn::ModuleList layer{nullptr};
+};
+TORCH_MODULE(Transformer);
+
+// HF DistilBertModel. named_parameters() == HF state_dict keys (see hf_parameter_names()).
+struct DistilBertImpl : torch::nn::Module {
+  explicit DistilBertImpl(const EncoderConfig& c);
+  // input_ids [B,T] int64 on the module's device; attention_mask [B,T] (1 token, 0 pad; any
+  // integer/bool/float dtype) or undefined for no padding. Returns last_hidden_state [B,T,dim].
+  // T > max_position_embeddings throws Error(invalid_argument).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+  EncoderConfig config;
+  Embeddings embeddings{nullptr};
+  Transformer transformer{nullptr};
+};
+TORCH_MODULE(DistilBert);
+
+// Additive attention bias [B,1,1,T]: 0 where mask != 0, finfo(dtype).min where mask == 0
+// (HF masks scores with finfo.min).
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype);
+
+// HF DistilBertModel state_dict keys for a config, in module order.
+std::vector<std::string> hf_parameter_names(const EncoderConfig& c);
+
+// HF's _init_weights: Linear/Embedding N(0, initializer_range), biases 0, padding row 0,
+// LayerNorm 1/0; sinusoidal position table when configured. Deterministic for a seed.
+void init_weights(DistilBertImpl& m, uint64_t seed);
+
+// Fills HF create_sinusoidal_embeddings into `out` [n_pos, dim].
+void fill_sinusoidal(torch::Tensor out);
+
+// Dynamic int8 quantization of every Linear (CPU, eval only): weights int8 per output channel,
+// activations quantized per call (quantized::linear_dynamic via the FBGEMM/x86/oneDNN engine).
+// Throws Error(not_supported) when libtorch has no suitable quantized engine.
+void quantize_int8_dynamic(DistilBertImpl& m);
+// Linear through the packed int8 weights when present, else the fp weights.
+torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x);
+
+struct LoadReport {
+  std::vector<std::string> ignored;  // tensors not used (task heads, position_ids buffer)
+  std::string prefix;                // "distilbert." when the checkpoint had it, else ""
+};
+
+// Copies tensors into the module's parameters by HF name (F32/F16/BF16 converted to the
+// module's dtype and device). Accepts the "distilbert." prefix of DistilBertFor* checkpoints.
+// Missing, mis-shaped or unexpected encoder tensors -> Error(model) listing them.
+LoadReport load_weights(DistilBertImpl& m, const SafetensorsFile& f);
+
+// Parameters as fp32 tensors (CPU, contiguous) with HF names, ready for write_safetensors.
+std::vector<std::pair<std::string, torch::Tensor>> export_weights(DistilBertImpl& m);
+
+// export_weights() written with metadata {"format": "pt"} (+ extra). Atomic.
+void save_weights(DistilBertImpl& m, const std::string& path,
+                  const std::map<std::string, std::string>& extra_metadata = {});
+
+// Views of CPU contiguous tensors for write_safetensors (tensors must outlive the views).
+std::vector<TensorView> tensor_views(const std::vector<std::pair<std::string, torch::Tensor>>& ts);
+
+}  // namespace routenlp::detail
