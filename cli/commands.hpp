@@ -12,5 +12,7 @@ using Action = std::function<int()>;
 
 void register_doctor(CLI::App& app, Action& action);
 // RN_CLI_DECLS: helpers add their register_<name>() declarations below this marker.
+void register_import(CLI::App& app, Action& action);
+void register_validate(CLI::App& app, Action& action);
 
 }  // namespace routenlp::cli

@@ -105,13 +105,15 @@ class LineParser {
     ojson j;
     try {
       j = ojson::parse(line);
-    } catch (const ojson::parse_error& e) {
+    } catch (const ojson::exception& e) {  // parse_error, or out_of_range on number overflow
       std::string what = e.what();
       auto pos = what.find("] ");
       if (pos != std::string::npos) what = what.substr(pos + 2);
       std::string hint;
       if (line.find("NaN") != std::string::npos || line.find("Infinity") != std::string::npos)
         hint = " (NaN/Infinity are not JSON numbers; qualities must be finite)";
+      else if (e.id == 406)
+        hint = " (numbers must be finite)";
       fail("(json)", fmt::format("not JSON: {}{}", what, hint));
     }
     if (!j.is_object()) fail("(json)", fmt::format("expected a JSON object, got {}", type_name(j)));
