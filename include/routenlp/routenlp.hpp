@@ -6,3 +6,7 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/dataset.hpp"
+#include "routenlp/portfolio.hpp"
+#include "routenlp/importers.hpp"
+#include "routenlp/metrics.hpp"
