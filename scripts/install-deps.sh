@@ -17,6 +17,9 @@ PACKAGES=(
   libbenchmark-dev
   nlohmann-json3-dev
   libyaml-cpp-dev
+  libcurl4-openssl-dev    # OpenAI-compatible HTTP tier client (lib/tiers)
+  libcpp-httplib-dev      # `routenlp serve` HTTP server and loopback tests (lib/serve)
+  python3                 # ctypes example package over the C ABI and its ctest
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,65 @@
+// Internal: the OpenAI-compatible /v1/chat/completions client behind OpenAICompatibleTier.
+// Builds the JSON request, retries with exponential backoff + full jitter, parses the answer,
+// log-probabilities and token usage. call() is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "routenlp/error.hpp"
+#include "routenlp/openai_tier.hpp"
+#include "tiers/http_client.hpp"
+
+namespace routenlp::openai {
+
+struct Message {
+  std::string role;
+  std::string content;
+};
+
+struct ChatResult {
+  bool ok = false;
+  Status status = Status::ok;     // tier / timeout / cancelled on failure
+  std::string error;              // one line naming the endpoint and what went wrong
+  std::string text;
+  std::optional<double> confidence;  // exp(mean token logprob) when the server returned them
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  bool usage_reported = false;
+  int attempts = 0;
+  long http_status = 0;
+  std::string finish_reason;
+  double latency_ms = 0.0;
+};
+
+// Parses a chat completion response body; on failure returns ok=false with the reason.
+ChatResult parse_chat_response(const std::string& body);
+
+// {base_url}/v1/chat/completions (a base URL already ending in /v1 gets /chat/completions).
+std::string chat_url(const std::string& base_url);
+
+class ChatClient {
+ public:
+  explicit ChatClient(OpenAITierOptions options);
+  const OpenAITierOptions& options() const { return opts_; }
+  // One call with retries. deadline: absolute; cancelled: polled (may be empty).
+  ChatResult call(const std::vector<Message>& messages, http::Clock::time_point deadline,
+                  const std::function<bool()>& cancelled, int max_tokens_override = -1);
+
+ private:
+  std::string request_body(const std::vector<Message>& messages, int max_tokens) const;
+  double backoff_ms(int retry);
+
+  OpenAITierOptions opts_;
+  std::string url_;
+  http::CurlPool pool_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace routenlp::openai
