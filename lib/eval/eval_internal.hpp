@@ -1,0 +1,55 @@
+// Internals shared by the evaluator's files. Internal header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "routenlp/eval.hpp"
+
+namespace routenlp::detail {
+
+// Percentile with linear interpolation between order statistics (numpy's default).
+double percentile(std::vector<double> v, double p);
+// splitmix64 step: deterministic seeds derived from a base and a salt.
+uint64_t mix_seed(uint64_t base, uint64_t salt);
+uint64_t hash_string(const std::string& s);
+// Effective quality-ratio target: override, else the config's quality_target, else 1 - alpha.
+double effective_quality_target(const PortfolioConfig& config, const std::optional<double>& over);
+
+// Mean quality / total cost of always calling `tier` on rows.
+double mean_quality(const OutcomeTable& t, const std::vector<size_t>& rows, int tier);
+double total_cost(const OutcomeTable& t, const std::vector<size_t>& rows, int tier);
+
+// Factories of the built-in systems (systems_*.cpp).
+std::unique_ptr<System> make_always_system(const PortfolioConfig& config, int tier);
+std::unique_ptr<System> make_random_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_oracle_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_task_prior_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routellm_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_automix_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routenlp_router_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routenlp_cascade_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routenlp_full_system(const PortfolioConfig& config);
+
+// Decision of a single routed call.
+inline Decision single_call(int tier, double router_ms = 0.0) {
+  Decision d;
+  d.called = {tier};
+  d.answer = tier;
+  d.router_ms = router_ms;
+  return d;
+}
+
+// Dataset holding only the given rows, with split set (train/calib) explicitly; used to hand a
+// seed's partition to trainers that read Dataset splits.
+Dataset partition_dataset(const SystemContext& ctx);
+
+// Among operating points (cost, quality) pick the cheapest whose quality >= target; when none
+// reaches it, the one with the highest quality (ties: cheaper). Returns its index.
+size_t pick_operating_point(const std::vector<double>& cost, const std::vector<double>& quality,
+                            double target);
+
+}  // namespace routenlp::detail

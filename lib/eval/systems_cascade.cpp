@@ -1,0 +1,475 @@
+// Cascades: frugalgpt and automix (thresholds optimised for cost under the quality target, no
+// guarantee) and the conformal routenlp-cascade / routenlp systems (routenlp/conformal.hpp).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <unordered_map>
+
+#include "eval/answer_scorer.hpp"
+#include "eval/eval_internal.hpp"
+#include "eval/router_cache.hpp"
+#include "routenlp/cascade.hpp"
+#include "routenlp/conformal.hpp"
+#include "routenlp/tier.hpp"
+#include "routenlp/error.hpp"
+
+namespace routenlp::detail {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// A fixed-order cascade: call chain[0]; accept if score >= thr[0]; else chain[1]; ...; the last
+// tier's answer is always returned.
+struct ChainConfig {
+  std::vector<int> chain;
+  std::vector<double> thr;
+  double cost = 0, quality = 0;  // ratios on the calibration rows
+};
+
+Decision run_chain(const ChainConfig& c, const std::vector<double>& s) {
+  Decision d;
+  for (size_t j = 0; j < c.chain.size(); ++j) {
+    int k = c.chain[j];
+    d.called.push_back(k);
+    if (j + 1 == c.chain.size()) {
+      d.answer = k;
+      break;
+    }
+    double v = s[size_t(k)];
+    if (!std::isnan(v) && v >= c.thr[j]) {
+      d.answer = k;
+      d.accepted_early = true;
+      break;
+    }
+  }
+  return d;
+}
+
+// Scored cascade with a chain/threshold search over calibration rows (FrugalGPT's optimiser,
+// restricted to chains of at most 3 tiers in cost order and 21 quantile thresholds per tier).
+class ScoredCascade : public System {
+ public:
+  void fit(const SystemContext& ctx) override {
+    train_scorer(ctx);
+    scores_.clear();
+    const OutcomeTable& t = *ctx.table;
+    const int K = int(t.tiers);
+    ensure(ctx, ctx.calib);
+    // Threshold candidates per tier: quantiles of the calib scores, plus "never accept".
+    std::vector<std::vector<double>> cand(static_cast<size_t>(K));
+    for (int k = 0; k < K; ++k) {
+      std::vector<double> v;
+      for (size_t r : ctx.calib) {
+        double x = scores_.at(r)[size_t(k)];
+        if (!std::isnan(x)) v.push_back(x);
+      }
+      std::sort(v.begin(), v.end());
+      if (!v.empty())
+        for (int i = 0; i <= 20; ++i) cand[size_t(k)].push_back(v[size_t(std::llround(i / 20.0 * double(v.size() - 1)))]);
+      cand[size_t(k)].push_back(kInf);
+      std::sort(cand[size_t(k)].begin(), cand[size_t(k)].end());
+      cand[size_t(k)].erase(std::unique(cand[size_t(k)].begin(), cand[size_t(k)].end()), cand[size_t(k)].end());
+    }
+    const int ref = ctx.config->reference_tier_index();
+    double ref_q = mean_quality(t, ctx.calib, ref), ref_c = total_cost(t, ctx.calib, ref);
+    configs_.clear();
+    std::vector<std::vector<int>> chains;
+    for (int a = 0; a < K; ++a) {
+      chains.push_back({a});
+      for (int b = a + 1; b < K; ++b) {
+        chains.push_back({a, b});
+        for (int c = b + 1; c < K; ++c) chains.push_back({a, b, c});
+      }
+    }
+    const size_t n = ctx.calib.size();
+    std::vector<const std::vector<double>*> srow(n);
+    for (size_t i = 0; i < n; ++i) srow[i] = &scores_.at(ctx.calib[i]);
+    for (const auto& ch : chains) {
+      std::vector<std::vector<double>> thr_sets;
+      if (ch.size() == 1) thr_sets.push_back({});
+      else if (ch.size() == 2)
+        for (double x : cand[size_t(ch[0])]) thr_sets.push_back({x});
+      else
+        for (double x : cand[size_t(ch[0])])
+          for (double y : cand[size_t(ch[1])]) thr_sets.push_back({x, y});
+      for (auto& th : thr_sets) {
+        ChainConfig c;
+        c.chain = ch;
+        c.thr = th;
+        double q = 0, cost = 0;
+        for (size_t i = 0; i < n; ++i) {
+          size_t r = ctx.calib[i];
+          const auto& s = *srow[i];
+          for (size_t j = 0; j < ch.size(); ++j) {
+            int k = ch[j];
+            cost += t.c(r, k);
+            if (j + 1 == ch.size() || (!std::isnan(s[size_t(k)]) && s[size_t(k)] >= th[j])) {
+              q += t.q(r, k);
+              break;
+            }
+          }
+        }
+        c.quality = ref_q > 0 ? q / double(n) / ref_q : 0;
+        c.cost = ref_c > 0 ? cost / ref_c : 0;
+        configs_.push_back(std::move(c));
+      }
+    }
+    chosen_ = pick(ctx.quality_target);
+    target_ = ctx.quality_target;
+  }
+
+  size_t pick(double target) const {
+    std::vector<double> c, q;
+    for (const auto& x : configs_) {
+      c.push_back(x.cost);
+      q.push_back(x.quality);
+    }
+    return pick_operating_point(c, q, target);
+  }
+
+  void ensure(const SystemContext& ctx, const std::vector<size_t>& rows) {
+    for (size_t r : rows) {
+      if (scores_.count(r)) continue;
+      std::vector<double> s(ctx.table->tiers);
+      for (size_t k = 0; k < s.size(); ++k) s[k] = score(ctx, r, int(k));
+      scores_[r] = std::move(s);
+    }
+  }
+
+  std::vector<Decision> apply(const SystemContext& ctx, const std::vector<size_t>& rows,
+                              const ChainConfig& c) {
+    ensure(ctx, rows);
+    std::vector<Decision> out;
+    for (size_t r : rows) out.push_back(run_chain(c, scores_.at(r)));
+    return out;
+  }
+
+  std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
+    return apply(ctx, rows, configs_.at(chosen_));
+  }
+  static double sweep_target(size_t p) { return 0.80 + 0.01 * double(p); }
+  size_t sweep_size() const override { return 21; }
+  std::string sweep_label(size_t p) const override {
+    return "quality_target=" + std::to_string(sweep_target(p)).substr(0, 4);
+  }
+  std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
+                                  size_t p) override {
+    return apply(ctx, rows, configs_.at(pick(sweep_target(p))));
+  }
+  std::string chain_detail(const SystemContext* = nullptr) const {
+    if (configs_.empty()) return "";
+    const auto& c = configs_[chosen_];
+    std::string s = "chain";
+    for (size_t j = 0; j < c.chain.size(); ++j) {
+      s += (j ? " -> " : " ") + std::to_string(c.chain[j]);
+      if (j < c.thr.size()) s += " (accept if score >= " + std::to_string(c.thr[j]) + ")";
+    }
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "; calib quality_ratio %.3f cost_ratio %.3f for target %.3f",
+                  c.quality, c.cost, target_);
+    return s + buf;
+  }
+
+ protected:
+  virtual void train_scorer(const SystemContext& ctx) = 0;
+  virtual double score(const SystemContext& ctx, size_t row, int tier) const = 0;
+
+ private:
+  std::vector<ChainConfig> configs_;
+  size_t chosen_ = 0;
+  double target_ = 0;
+  std::unordered_map<size_t, std::vector<double>> scores_;
+};
+
+class FrugalGptSystem : public ScoredCascade {
+ public:
+  std::string name() const override { return "frugalgpt"; }
+  std::string detail() const override {
+    return std::string("answer scorer: hashed-feature logistic regression on query") +
+           (scorer_.uses_responses() ? " + response" : " (no responses recorded)") +
+           " + tier + task; " + chain_detail();
+  }
+
+ protected:
+  void train_scorer(const SystemContext& ctx) override { scorer_.fit(ctx, ctx.train, ctx.seed); }
+  double score(const SystemContext& ctx, size_t row, int tier) const override {
+    return scorer_.score(ctx, row, tier);
+  }
+
+ private:
+  AnswerScorer scorer_;
+};
+
+class AutoMixSystem : public ScoredCascade {
+ public:
+  std::string name() const override { return "automix"; }
+  std::string support(const SystemContext& ctx) const override {
+    const OutcomeTable& t = *ctx.table;
+    for (size_t i = 0; i < t.confidence.size(); ++i)
+      if (!std::isnan(t.confidence[i])) return {};
+    return "unsupported: dataset has no confidence (AutoMix cascades on the tier's own "
+           "confidence / self-verification score)";
+  }
+  std::string detail() const override {
+    return "score: the tier's recorded confidence (missing = never accepted early); " +
+           chain_detail();
+  }
+
+ protected:
+  void train_scorer(const SystemContext&) override {}
+  double score(const SystemContext& ctx, size_t row, int tier) const override {
+    return ctx.table->conf(row, tier);
+  }
+};
+
+// ---- conformal cascade (routenlp-cascade) and router + conformal cascade (routenlp) ----
+
+class ConformalSystem : public System {
+ public:
+  explicit ConformalSystem(bool with_router) : with_router_(with_router) {}
+  std::string name() const override { return with_router_ ? "routenlp" : "routenlp-cascade"; }
+
+  void fit(const SystemContext& ctx) override {
+    const OutcomeTable& t = *ctx.table;
+    const size_t K = t.tiers;
+    router_.reset();
+    cache_ = ScoreCache{};
+    need_router_ = with_router_;
+    for (size_t i = 0; i < t.rows() * K && !need_router_; ++i)
+      if (std::isnan(t.confidence[i]) && size_t(i % K) + 1 < K) need_router_ = true;
+    if (need_router_) {
+      router_ = neural_router_for(ctx);
+      cache_.model = router_.get();
+    }
+    qt_mode_ = ctx.config->quality_target.has_value();
+    // routenlp: pick the router's skip level on 30% of calib, calibrate on the other 70%.
+    std::vector<size_t> calib = ctx.calib;
+    skip_tau_ = 0.0;
+    if (with_router_) {
+      std::vector<size_t> a, b;
+      std::mt19937_64 rng(mix_seed(ctx.seed, 0xca11b));
+      std::vector<size_t> sh = calib;
+      std::shuffle(sh.begin(), sh.end(), rng);
+      size_t na = sh.size() * 3 / 10;
+      a.assign(sh.begin(), sh.begin() + long(na));
+      b.assign(sh.begin() + long(na), sh.end());
+      double best_cost = kInf, best_q = -kInf;
+      double best_tau = 0.0;
+      bool best_ok = false;
+      for (double tau : {0.0, 0.1, 0.2, 0.3, 0.4, 0.5}) {
+        skip_tau_ = tau;
+        calibrate(ctx, a);
+        Metrics m = compute_metrics(t, *ctx.config, a, decide(ctx, a));
+        bool ok = !qt_mode_ || m.quality_ratio >= ctx.quality_target;
+        bool better = (ok && !best_ok) || (ok == best_ok && (ok ? m.cost_ratio < best_cost - 1e-12
+                                                                 : m.quality_ratio > best_q));
+        if (better) {
+          best_ok = ok;
+          best_cost = m.cost_ratio;
+          best_q = m.quality_ratio;
+          best_tau = tau;
+        }
+      }
+      skip_tau_ = best_tau;
+      calib = b;
+    }
+    calib_rows_ = calib;
+    calibrate(ctx, calib);
+    base_table_ = table_;
+    base_summary_ = summary_;
+  }
+
+  // Sweep: alpha (guarantee mode) or the quality target (quality-target mode), recalibrated on
+  // the same calibration rows; ordered from cheapest to most expensive.
+  double sweep_value(size_t p) const {
+    static const double alphas[] = {0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01};
+    return qt_mode_ ? 0.80 + 0.02 * double(p) : alphas[p];
+  }
+  size_t sweep_size() const override { return qt_mode_ ? 11 : 8; }
+  std::string sweep_label(size_t p) const override {
+    return (qt_mode_ ? "quality_target=" : "alpha=") + std::to_string(sweep_value(p)).substr(0, 4);
+  }
+  std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
+                                  size_t p) override {
+    override_ = sweep_value(p);
+    calibrate(ctx, calib_rows_);
+    auto d = run(ctx, rows);
+    override_.reset();
+    table_ = base_table_;
+    summary_ = base_summary_;
+    return d;
+  }
+
+  // First tier the router lets the cascade start at: skip tiers below the reference whose
+  // predicted acceptability is < skip_tau (only while a later tier is predicted better).
+  int start_tier(size_t row) const {
+    if (!with_router_ || skip_tau_ <= 0) return 0;
+    const auto& p = cache_.scores.at(row).p_acceptable;
+    int last = int(p.size()) - 1;
+    for (int k = 0; k < last; ++k)
+      if (p[size_t(k)] >= skip_tau_) return k;
+    return last;
+  }
+
+  double u(const SystemContext& ctx, size_t row, int k) const {
+    double c = ctx.table->conf(row, k);
+    if (!std::isnan(c)) return 1.0 - c;
+    if (!router_) return std::numeric_limits<double>::quiet_NaN();
+    return 1.0 - cache_.scores.at(row).p_acceptable[size_t(k)];
+  }
+
+  void calibrate(const SystemContext& ctx, const std::vector<size_t>& rows) {
+    if (need_router_) cache_.ensure(ctx, rows);
+    const OutcomeTable& t = *ctx.table;
+    CalibrationData cd;
+    for (const auto& tier : ctx.config->tiers) cd.tiers.push_back(tier.name);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (size_t r : rows) {
+      cd.tasks.push_back(ctx.query(r).task);
+      int s = start_tier(r);
+      std::vector<double> uu(t.tiers), qq(t.tiers), cc(t.tiers);
+      std::vector<uint8_t> bb(t.tiers);
+      for (size_t k = 0; k < t.tiers; ++k) {
+        uu[k] = int(k) < s ? nan : u(ctx, r, int(k));
+        if (k + 1 == t.tiers && std::isnan(uu[k])) uu[k] = 0.0;
+        bb[k] = t.ok(r, int(k)) ? 0 : 1;
+        qq[k] = t.q(r, int(k));
+        cc[k] = t.c(r, int(k));
+      }
+      cd.u.push_back(std::move(uu));
+      cd.bad.push_back(std::move(bb));
+      cd.quality.push_back(std::move(qq));
+      cd.cost.push_back(std::move(cc));
+    }
+    CalibrationOptions opt;
+    opt.alpha = !qt_mode_ && override_ ? *override_ : ctx.config->alpha;
+    opt.seed = mix_seed(ctx.seed, 0xc0f);
+    opt.reference_tier = ctx.config->reference_tier_index();
+    if (qt_mode_) {
+      opt.goal = CalibrationGoal::quality_target;
+      opt.quality_target = override_ ? *override_ : *ctx.config->quality_target;
+      for (const auto& kv : ctx.config->tasks)
+        if (!override_ && kv.first != "default" && kv.second.quality_target)
+          opt.task_quality_targets[kv.first] = *kv.second.quality_target;
+    }
+    ConformalCalibrator cal(opt);
+    const CalibrationResult& res = cal.calibrate(cd);
+    table_ = res.table;
+    size_t cert = 0, cells = 0;
+    for (const auto& c : res.cells)
+      if (c.status != CellStatus::final_tier) {
+        ++cells;
+        if (c.status == CellStatus::certified || c.status == CellStatus::pooled) ++cert;
+      }
+    summary_ = std::string(qt_mode_ ? "quality-target mode (target " +
+                                          std::to_string(*ctx.config->quality_target) + ")"
+                                    : "guarantee mode (alpha " + std::to_string(opt.alpha) + ", LTT)") +
+               "; " + std::to_string(cert) + "/" + std::to_string(cells) +
+               " non-final cells certified or pooled";
+  }
+
+  // Replays the rows through the cascade engine (routenlp/cascade.hpp) with ReplayTiers that
+  // serve the recorded outcomes; router p goes in the request for tiers without confidence.
+  std::vector<Decision> run(const SystemContext& ctx, const std::vector<size_t>& rows) {
+    if (need_router_) cache_.ensure(ctx, rows);
+    const OutcomeTable& t = *ctx.table;
+    const int K = int(t.tiers);
+    if (replay_tiers_.empty() || replay_for_ != ctx.table) {
+      auto slim = std::make_shared<Dataset>();
+      slim->source = ctx.data->source;
+      for (size_t r = 0; r < t.rows(); ++r) {
+        const Query& src = ctx.query(r);
+        Query q;
+        q.id = src.id;
+        q.task = src.task;
+        q.split = src.split;
+        q.split_given = true;
+        for (const auto& kv : src.outcomes) {
+          Outcome o = kv.second;
+          o.response.reset();
+          o.extra_json.clear();
+          q.outcomes.emplace(kv.first, std::move(o));
+        }
+        slim->queries.push_back(std::move(q));
+      }
+      replay_tiers_.clear();
+      for (const auto& tier : ctx.config->tiers)
+        replay_tiers_.push_back(std::make_shared<ReplayTier>(slim, *ctx.config, tier.name));
+      replay_for_ = ctx.table;
+    }
+    CascadeOptions eo;
+    eo.threads = 1;
+    eo.audit_rate = 0.0;
+    CascadeEngine engine(replay_tiers_, table_, eo);
+    std::vector<Decision> out;
+    out.reserve(rows.size());
+    for (size_t r : rows) {
+      const Query& q = ctx.query(r);
+      CascadeRequest req;
+      req.id = q.id;
+      req.task = q.task;
+      int s = start_tier(r);
+      int col = table_->column_for(q.task);
+      if (col >= 0 && size_t(col) < table_->start_tier.size())
+        s = std::max(s, table_->start_tier[size_t(col)]);
+      req.start_tier = s;
+      if (need_router_) req.router_p = cache_.scores.at(r).p_acceptable;
+      CascadeResult res = engine.run(req);
+      if (res.status != Status::ok || res.tier < 0)
+        throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
+      Decision d;
+      for (const auto& e : res.trace)
+        if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
+            e.decision == TraceDecision::final_answer || e.decision == TraceDecision::error)
+          d.called.push_back(e.tier);
+      d.answer = res.tier;
+      d.accepted_early = res.stop_reason == "accepted" && res.tier < K - 1;
+      if (need_router_) d.router_ms = cache_.router_ms.at(r);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
+    return run(ctx, rows);
+  }
+  std::string detail() const override {
+    std::string s = summary_;
+    if (need_router_) s += "; u = 1 - confidence, else 1 - neural router p";
+    else s += "; u = 1 - recorded confidence";
+    if (with_router_) s += "; router skips tiers with p < " + std::to_string(skip_tau_);
+    return s;
+  }
+
+ private:
+  bool with_router_;
+  bool need_router_ = false, qt_mode_ = false;
+  double skip_tau_ = 0;
+  std::shared_ptr<const RouterModel> router_;
+  ScoreCache cache_;
+  std::shared_ptr<const ThresholdTable> table_, base_table_;
+  std::string summary_, base_summary_;
+  std::vector<size_t> calib_rows_;
+  std::optional<double> override_;
+  std::vector<std::shared_ptr<ModelTier>> replay_tiers_;
+  const OutcomeTable* replay_for_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig&) {
+  return std::make_unique<FrugalGptSystem>();
+}
+std::unique_ptr<System> make_automix_system(const PortfolioConfig&) {
+  return std::make_unique<AutoMixSystem>();
+}
+std::unique_ptr<System> make_routenlp_cascade_system(const PortfolioConfig&) {
+  return std::make_unique<ConformalSystem>(false);
+}
+std::unique_ptr<System> make_routenlp_full_system(const PortfolioConfig&) {
+  return std::make_unique<ConformalSystem>(true);
+}
+
+}  // namespace routenlp::detail
