@@ -1,5 +1,6 @@
 // `routenlp import <routellm|routerbench|llmrouter> --input DIR --out FILE`: convert a published
 // routing benchmark into the routing dataset format (docs/dataset-format.md).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -53,7 +54,14 @@ int run_import(const ImportArgs& a) {
   std::printf("dropped (contam.):  %zu%s\n", s.dropped_contaminated,
               a.drop_contaminated ? "" : " (not requested)");
   std::printf("missing outcomes:   %zu (empty score cells)\n", s.missing_outcomes);
-  auto tiers = summarize_tiers(d, s.portfolio ? &*s.portfolio : nullptr);
+  // Summaries in the importer's tier order (cheapest first).
+  auto unordered = summarize_tiers(d, s.portfolio ? &*s.portfolio : nullptr);
+  std::vector<TierSummary> tiers;
+  for (const auto& name : s.tiers)
+    for (const auto& t : unordered)
+      if (t.tier == name) tiers.push_back(t);
+  for (const auto& t : unordered)
+    if (std::find(s.tiers.begin(), s.tiers.end(), t.tier) == s.tiers.end()) tiers.push_back(t);
   std::printf("tiers:              %zu\n", tiers.size());
   std::printf("  %-34s %7s %9s %9s %12s\n", "tier", "n", "coverage", "accuracy", "cost/call");
   for (const auto& t : tiers) {

@@ -154,6 +154,7 @@ TEST_CASE("RouteLLM MMLU reproduces the published numbers", "[importers][data]")
   CHECK(s.tasks.size() == 47);
   CHECK(s.files.size() == 47);
   CHECK(s.missing_outcomes == 0);
+  CHECK(s.tiers == std::vector<std::string>{"mixtral-8x7b", "gpt-4-1106"});
   TwoTier t = two_tier(d);
   CHECK(std::abs(t.weak - 0.687) <= kTol);
   CHECK(std::abs(t.strong - 0.815) <= kTol);
@@ -212,6 +213,12 @@ TEST_CASE("RouterBench reproduces the published numbers", "[importers][data]") {
   CHECK(s.tasks == std::map<std::string, size_t>{{"arc-challenge", 1039}, {"mbpp", 299}, {"winogrande", 887}});
   auto tiers = d.tier_names();
   CHECK(tiers.size() == 11);
+  // Cheapest first by mean recorded cost; matches the bundled config's order.
+  REQUIRE(s.tiers.size() == 11);
+  CHECK(s.tiers.front() == "mistral-7b");
+  CHECK(s.tiers.back() == "gpt-4-1106");
+  PortfolioConfig cfg = load_portfolio(repo("configs/routerbench.yaml"));
+  for (size_t i = 0; i < s.tiers.size(); ++i) CHECK(cfg.tiers[i].name == s.tiers[i]);
   // Empty score cells are missing outcomes, not zeros: 8-12 per model.
   std::map<std::string, size_t> missing;
   std::map<std::string, std::pair<double, size_t>> cost;  // every recorded call, scored or not

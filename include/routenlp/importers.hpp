@@ -36,6 +36,7 @@ struct ImportSummary {
   size_t dropped_contaminated = 0;      // rows dropped by drop_contaminated
   size_t missing_outcomes = 0;          // empty score cells (kept as missing outcomes)
   std::vector<std::string> files;       // input files read, in order
+  std::vector<std::string> tiers;       // tier names, cheapest first (by recorded cost or price)
   std::map<std::string, size_t> tasks;  // queries per task
   std::vector<std::string> notes;       // conventions applied, one line each
   // Tiers with the prices the upstream files give (LLMRouter's default_llm.json); unset when

@@ -261,6 +261,7 @@ Dataset import_routellm(const std::string& dir, const ImportOptions& opt, Import
     prog.step(i + 1, f.task);
   }
   finish_summary(s, d);
+  if (s) s->tiers = {kRlWeak, kRlStrong};
   return d;
 }
 
@@ -386,6 +387,24 @@ Dataset import_routerbench(const std::string& dir, const ImportOptions& opt, Imp
     prog.step(fi + 1, fs::path(path).filename().string());
   }
   finish_summary(s, d);
+  if (s) {
+    // Cheapest first by mean recorded cost per scored call.
+    std::vector<std::pair<double, std::string>> by_cost;
+    for (const auto& t : d.tier_names()) {
+      double sum = 0.0;
+      size_t n = 0;
+      for (const auto& q : d.queries) {
+        auto it = q.outcomes.find(t);
+        if (it != q.outcomes.end() && it->second.cost) {
+          sum += *it->second.cost;
+          ++n;
+        }
+      }
+      by_cost.emplace_back(n ? sum / static_cast<double>(n) : 0.0, t);
+    }
+    std::sort(by_cost.begin(), by_cost.end());
+    for (auto& bc : by_cost) s->tiers.push_back(bc.second);
+  }
   return d;
 }
 
@@ -519,7 +538,10 @@ Dataset import_llmrouter(const std::string& dir, const ImportOptions& opt, Impor
       if (a.mean_quality != b.mean_quality) return a.mean_quality < b.mean_quality;
       return a.spec.name < b.spec.name;
     });
-    for (auto& t : tiers) pc.tiers.push_back(t.spec);
+    for (auto& t : tiers) {
+      pc.tiers.push_back(t.spec);
+      s->tiers.push_back(t.spec.name);
+    }
     s->portfolio = pc;
     s->files = {query_path, train_path, llm_path};
   } else if (s) {
