@@ -6,6 +6,7 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/tokenizer.hpp"
 #include "routenlp/dataset.hpp"
 #include "routenlp/portfolio.hpp"
 #include "routenlp/importers.hpp"

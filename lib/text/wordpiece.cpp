@@ -181,70 +181,20 @@ struct WordPieceTokenizer::Impl {
       throw Error(Status::invalid_argument, where + ": max_input_chars_per_word must be > 0");
   }
 
-  // Stage 1: clean text, pad CJK, NFD with canonical ordering -> s.cps.
-  void normalize(std::string_view text, Scratch& s) const {
-    auto& cps = s.cps;
-    cps.clear();
-    cps.reserve(text.size() + 16);
-    const bool strip = opt.strip_accents;
-    auto push_mark_aware = [&](char32_t c) {
-      if (strip && (uni::flags(c) & uni::kCcc)) {
-        // Canonical ordering: stable insertion by combining class within a run of marks.
-        uint32_t cc = uni::ccc(c);
-        size_t j = cps.size();
-        while (j > 0 && (uni::flags(cps[j - 1]) & uni::kCcc) && uni::ccc(cps[j - 1]) > cc) --j;
-        cps.insert(cps.begin() + static_cast<std::ptrdiff_t>(j), c);
-      } else {
-        cps.push_back(c);
-      }
-    };
-    auto push_char = [&](char32_t c, uint8_t f) {
-      if (strip && (f & uni::kDecomp)) {
-        char32_t d[18];
-        size_t n = uni::decompose(c, d);
-        for (size_t k = 0; k < n; ++k) push_mark_aware(d[k]);
-      } else if (f & uni::kCcc) {
-        push_mark_aware(c);
-      } else {
-        cps.push_back(c);
-      }
-    };
-    const size_t n = text.size();
-    for (size_t i = 0; i < n;) {
-      unsigned char b = static_cast<unsigned char>(text[i]);
-      if (b < 0x80) {
-        ++i;
-        uint8_t k = kAscii.cls[b];
-        if (k == 1 && clean_text) continue;
-        cps.push_back(k == 2 && clean_text ? U' ' : static_cast<char32_t>(b));
-        continue;
-      }
-      char32_t c = detail::decode_utf8(text, i);  // invalid bytes -> U+FFFD
-      uint8_t f = uni::flags(c);
-      if (clean_text) {
-        if (f & uni::kDrop) continue;
-        if (f & uni::kWs) {
-          cps.push_back(U' ');
-          continue;
-        }
-      }
-      if (opt.tokenize_chinese_chars && (f & uni::kCjk)) {
-        cps.push_back(U' ');
-        push_char(c, f);
-        cps.push_back(U' ');
-        continue;
-      }
-      push_char(c, f);
-    }
-  }
-
-  // Stage 2: strip Mn, lower-case, split on whitespace and punctuation -> s.norm / s.words.
-  void pretokenize(Scratch& s) const {
+  // Normalise and pre-tokenise in one pass -> s.norm (word bytes) and s.words.
+  // BERT order: clean text, pad CJK, NFD + canonical ordering, drop Mn, lower-case, then split
+  // on whitespace and isolate punctuation. ASCII bytes take a direct path; each run of
+  // non-ASCII characters is normalised in s.cps first (canonical reordering never crosses an
+  // ASCII character or a space: both are starters).
+  void normalize_split(std::string_view text, Scratch& s) const {
     auto& norm = s.norm;
     auto& words = s.words;
+    auto& cps = s.cps;
     norm.clear();
     words.clear();
-    norm.reserve(s.cps.size() + 16);
+    cps.clear();
+    norm.reserve(text.size() + 16);
+    const bool strip = opt.strip_accents, lower = opt.lowercase;
     bool in_word = false;
     auto close = [&] {
       if (in_word) {
@@ -252,6 +202,7 @@ struct WordPieceTokenizer::Impl {
         in_word = false;
       }
     };
+    // One normalised character into the word stream.
     auto emit = [&](char32_t c) {
       bool ws, punct;
       if (c < 0x80) {
@@ -278,28 +229,104 @@ struct WordPieceTokenizer::Impl {
         words.push_back({static_cast<uint32_t>(norm.size()), 0, 0});
         in_word = true;
       }
-      if (c < 0x80)
-        norm.push_back(static_cast<char>(c));
-      else
-        detail::append_utf8(norm, c);
+      detail::append_utf8(norm, c);
       ++words.back().chars;
     };
-    const bool lower = opt.lowercase, strip = opt.strip_accents;
-    for (char32_t c : s.cps) {
-      if (c < 0x80) {
-        emit(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+    // Pending non-ASCII run: drop Mn, lower-case, emit.
+    auto flush = [&] {
+      for (char32_t c : cps) {
+        uint8_t f = uni::flags(c);
+        if (strip && (f & uni::kMn)) continue;
+        if (lower && (f & uni::kLower)) {
+          char32_t l[3];
+          size_t n = uni::lower(c, l);
+          for (size_t k = 0; k < n; ++k) emit(l[k]);
+        } else {
+          emit(c);
+        }
+      }
+      cps.clear();
+    };
+    auto push_mark_aware = [&](char32_t c) {
+      if (strip && (uni::flags(c) & uni::kCcc)) {
+        // Canonical ordering: stable insertion by combining class within a run of marks.
+        uint32_t cc = uni::ccc(c);
+        size_t j = cps.size();
+        while (j > 0 && (uni::flags(cps[j - 1]) & uni::kCcc) && uni::ccc(cps[j - 1]) > cc) --j;
+        cps.insert(cps.begin() + static_cast<std::ptrdiff_t>(j), c);
+      } else {
+        cps.push_back(c);
+      }
+    };
+    auto push_char = [&](char32_t c, uint8_t f) {
+      if (strip && (f & uni::kDecomp)) {
+        char32_t d[18];
+        size_t n = uni::decompose(c, d);
+        for (size_t k = 0; k < n; ++k) push_mark_aware(d[k]);
+      } else {
+        push_mark_aware(c);
+      }
+    };
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const size_t n = text.size();
+    for (size_t i = 0; i < n;) {
+      unsigned char b = p[i];
+      if (b < 0x80) {
+        uint8_t k = kAscii.cls[b];
+        if (k == 1 && clean_text) {  // dropped before NFD: must not end the pending run
+          ++i;
+          continue;
+        }
+        if (!cps.empty()) flush();
+        if (k == 0) {  // a run of ASCII letters and digits
+          if (!in_word) {
+            words.push_back({static_cast<uint32_t>(norm.size()), 0, 0});
+            in_word = true;
+          }
+          size_t j = i;
+          if (lower) {
+            for (; j < n && p[j] < 0x80 && kAscii.cls[p[j]] == 0; ++j)
+              norm.push_back(static_cast<char>(p[j] >= 'A' && p[j] <= 'Z' ? p[j] + 32 : p[j]));
+          } else {
+            for (; j < n && p[j] < 0x80 && kAscii.cls[p[j]] == 0; ++j) norm.push_back(static_cast<char>(p[j]));
+          }
+          words.back().chars += static_cast<uint32_t>(j - i);
+          i = j;
+          continue;
+        }
+        ++i;
+        if (k == 2) {
+          close();
+        } else if (k == 3) {
+          close();
+          words.push_back({static_cast<uint32_t>(norm.size()), static_cast<uint32_t>(norm.size() + 1), 1});
+          norm.push_back(static_cast<char>(b));
+        } else if (!clean_text) {
+          emit(b);  // control characters survive only without clean_text
+        }
         continue;
       }
+      char32_t c = detail::decode_utf8(text, i);  // invalid bytes -> U+FFFD (dropped below)
       uint8_t f = uni::flags(c);
-      if (strip && (f & uni::kMn)) continue;
-      if (lower && (f & uni::kLower)) {
-        char32_t l[3];
-        size_t n = uni::lower(c, l);
-        for (size_t k = 0; k < n; ++k) emit(l[k]);
-      } else {
-        emit(c);
+      if (clean_text) {
+        if (f & uni::kDrop) continue;
+        if (f & uni::kWs) {
+          flush();
+          close();
+          continue;
+        }
       }
+      if (opt.tokenize_chinese_chars && (f & uni::kCjk)) {
+        flush();
+        close();
+        push_char(c, f);
+        flush();
+        close();
+        continue;
+      }
+      push_char(c, f);
     }
+    flush();
     close();
   }
 
@@ -335,8 +362,7 @@ struct WordPieceTokenizer::Impl {
 
   void pieces(std::string_view text, std::vector<int32_t>& out, size_t limit) const {
     Scratch& s = scratch();
-    normalize(text, s);
-    pretokenize(s);
+    normalize_split(text, s);
     for (const auto& w : s.words) {
       if (out.size() >= limit) break;
       wordpiece(s.norm, w, out);

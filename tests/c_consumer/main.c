@@ -23,6 +23,10 @@ int main(void) {
   CHECK(info != NULL && info[0] == '{');
   CHECK(rn_last_error()[0] == '\0');
   /* RN_C_CONSUMER_CHECKS: component checks are appended in their own functions. */
+  {
+    extern int c_consumer_tokenizer(void);
+    failures += c_consumer_tokenizer();
+  }
   if (failures == 0) printf("c_consumer: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }
