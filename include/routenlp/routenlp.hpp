@@ -6,6 +6,10 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/cascade.hpp"
+#include "routenlp/conformal.hpp"
+#include "routenlp/online.hpp"
+#include "routenlp/tier.hpp"
 #include "routenlp/tokenizer.hpp"
 #include "routenlp/dataset.hpp"
 #include "routenlp/portfolio.hpp"

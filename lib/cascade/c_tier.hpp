@@ -1,0 +1,9 @@
+// Internal: the C tier reply handle, shared by the C vtable adapter and the C ABI setters.
+#pragma once
+
+#include "routenlp/rn_cascade.h"
+#include "routenlp/tier.hpp"
+
+struct rn_tier_reply {
+  routenlp::TierResponse impl;
+};

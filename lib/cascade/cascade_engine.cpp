@@ -1,0 +1,754 @@
+// The cascade engine: tier loop, budget/deadline rules, metrics, decision log, thread pool.
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <shared_mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "common/text_io.hpp"
+#include "routenlp/cascade.hpp"
+
+namespace routenlp {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+uint64_t hash_id(const std::string& s, uint64_t seed) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+// Per (tier, column) counters; all relaxed atomics.
+struct TierCounters {
+  std::atomic<uint64_t> calls{0}, accepts{0}, escalations{0}, finals{0}, errors{0}, skipped{0};
+  std::atomic<uint64_t> cost_nano_usd{0}, latency_us_sum{0};
+  std::atomic<uint64_t> audited{0}, audited_bad{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets;  // size nb + 1 (last: +Inf)
+  explicit TierCounters(size_t nb) : buckets(new std::atomic<uint64_t>[nb + 1]) {
+    for (size_t i = 0; i <= nb; ++i) buckets[i].store(0, std::memory_order_relaxed);
+  }
+};
+
+struct ColumnCounters {
+  std::vector<std::unique_ptr<TierCounters>> tiers;
+};
+
+// Simple FIFO thread pool started on first use.
+class Pool {
+ public:
+  explicit Pool(size_t n) : n_(n ? n : std::max(1u, std::thread::hardware_concurrency())) {}
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void submit(std::function<void()> job) {
+    std::call_once(started_, [&] {
+      for (size_t i = 0; i < n_; ++i) threads_.emplace_back([this] { loop(); });
+    });
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      q_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        job = std::move(q_.front());
+        q_.pop_front();
+      }
+      job();
+    }
+  }
+  size_t n_;
+  std::once_flag started_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stop_ = false;
+};
+
+struct AuditNote {
+  std::string column;
+  int tier = -1;
+  bool accepted = false;
+};
+
+}  // namespace
+
+const char* trace_decision_name(TraceDecision d) noexcept {
+  switch (d) {
+    case TraceDecision::accepted: return "accepted";
+    case TraceDecision::escalated: return "escalated";
+    case TraceDecision::final_answer: return "final";
+    case TraceDecision::error: return "error";
+    case TraceDecision::skipped_budget: return "skipped_budget";
+    case TraceDecision::skipped_deadline: return "skipped_deadline";
+    case TraceDecision::cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+static TraceDecision parse_decision(const std::string& s, const std::string& where) {
+  for (auto d : {TraceDecision::accepted, TraceDecision::escalated, TraceDecision::final_answer,
+                 TraceDecision::error, TraceDecision::skipped_budget,
+                 TraceDecision::skipped_deadline, TraceDecision::cancelled})
+    if (s == trace_decision_name(d)) return d;
+  throw Error(Status::parse, where + ": trace.decision: unknown value '" + s + "'");
+}
+
+static Status parse_status(const std::string& s, const std::string& where) {
+  for (int c = 0; c >= -12; --c)
+    if (s == status_name(static_cast<Status>(c))) return static_cast<Status>(c);
+  throw Error(Status::parse, where + ": unknown status '" + s + "'");
+}
+
+// ---- decision sinks ---------------------------------------------------------------------------
+
+DecisionSink::~DecisionSink() = default;
+
+struct JsonlFileSink::Impl {
+  std::mutex mu;
+  std::FILE* f = nullptr;
+  std::string path;
+};
+
+JsonlFileSink::JsonlFileSink(const std::string& path, bool append) : impl_(new Impl) {
+  impl_->path = path;
+  impl_->f = std::fopen(path.c_str(), append ? "ab" : "wb");
+  if (!impl_->f) throw Error(Status::io, "decision log: cannot open '" + path + "' for writing");
+}
+
+JsonlFileSink::~JsonlFileSink() {
+  if (impl_->f) std::fclose(impl_->f);
+}
+
+void JsonlFileSink::write(const std::string& json_line) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  std::string line = json_line;
+  line.push_back('\n');
+  if (std::fwrite(line.data(), 1, line.size(), impl_->f) != line.size() ||
+      std::fflush(impl_->f) != 0)
+    throw Error(Status::io, "decision log: write to '" + impl_->path + "' failed");
+}
+
+void MemoryDecisionSink::write(const std::string& json_line) {
+  std::lock_guard<std::mutex> l(mu_);
+  lines_.push_back(json_line);
+}
+
+std::vector<std::string> MemoryDecisionSink::lines() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return lines_;
+}
+
+namespace {
+nlohmann::json jnum(double x) {
+  if (std::isnan(x)) return nullptr;
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return x;
+}
+double jget(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j.at(key).is_null()) return kNaN;
+  const auto& v = j.at(key);
+  if (v.is_string()) return v.get<std::string>() == "-inf" ? -kInf : kInf;
+  return v.get<double>();
+}
+}  // namespace
+
+std::string decision_to_json(const CascadeResult& r) {
+  nlohmann::json j;
+  j["request_id"] = r.request_id;
+  j["task"] = r.task;
+  j["status"] = status_name(r.status);
+  if (!r.error.empty()) j["error"] = r.error;
+  j["tier"] = r.tier;
+  j["tier_name"] = r.tier_name;
+  j["uncertain"] = r.uncertain;
+  j["stop_reason"] = r.stop_reason;
+  j["cost"] = r.cost;
+  j["latency_ms"] = r.latency_ms;
+  j["alpha"] = jnum(r.alpha);
+  j["audited"] = r.audited;
+  auto tr = nlohmann::json::array();
+  for (const auto& e : r.trace) {
+    nlohmann::json t = {{"tier", e.tier},
+                        {"name", e.tier_name},
+                        {"latency_ms", e.latency_ms},
+                        {"cost", e.cost},
+                        {"u", jnum(e.uncertainty)},
+                        {"delta", jnum(e.delta)},
+                        {"decision", trace_decision_name(e.decision)}};
+    if (e.nan_confidence) t["nan_confidence"] = true;
+    if (e.error_status != Status::ok) {
+      t["error_status"] = status_name(e.error_status);
+      t["error"] = e.error;
+    }
+    tr.push_back(std::move(t));
+  }
+  j["trace"] = std::move(tr);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+CascadeResult decision_from_json(const std::string& line, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(Status::parse, where + ": not valid JSON: " + e.what());
+  }
+  try {
+    if (!j.is_object() || !j.contains("request_id") || !j.contains("trace"))
+      throw Error(Status::parse, where + ": missing field 'request_id' or 'trace'");
+    CascadeResult r;
+    r.request_id = j.at("request_id").get<std::string>();
+    r.task = j.value("task", std::string());
+    r.status = parse_status(j.value("status", std::string("ok")), where + ": status");
+    r.error = j.value("error", std::string());
+    r.tier = j.value("tier", -1);
+    r.tier_name = j.value("tier_name", std::string());
+    r.uncertain = j.value("uncertain", false);
+    r.stop_reason = j.value("stop_reason", std::string());
+    r.cost = j.value("cost", 0.0);
+    r.latency_ms = j.value("latency_ms", 0.0);
+    r.alpha = jget(j, "alpha");
+    r.audited = j.value("audited", false);
+    for (const auto& t : j.at("trace")) {
+      TraceEntry e;
+      e.tier = t.value("tier", 0);
+      e.tier_name = t.value("name", std::string());
+      e.latency_ms = t.value("latency_ms", 0.0);
+      e.cost = t.value("cost", 0.0);
+      e.uncertainty = jget(t, "u");
+      e.delta = jget(t, "delta");
+      e.decision = parse_decision(t.value("decision", std::string()), where);
+      e.nan_confidence = t.value("nan_confidence", false);
+      if (t.contains("error_status"))
+        e.error_status = parse_status(t.at("error_status").get<std::string>(), where);
+      e.error = t.value("error", std::string());
+      r.trace.push_back(std::move(e));
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(Status::parse, where + ": wrong field type: " + e.what());
+  }
+}
+
+std::vector<CascadeResult> read_decision_log(const std::string& path) {
+  std::string content = detail::read_file(path);
+  std::vector<CascadeResult> out;
+  size_t pos = 0, line_no = 0;
+  while (pos < content.size()) {
+    size_t end = content.find('\n', pos);
+    bool terminated = end != std::string::npos;
+    std::string line = content.substr(pos, terminated ? end - pos : std::string::npos);
+    pos = terminated ? end + 1 : content.size();
+    ++line_no;
+    if (line.empty()) continue;
+    try {
+      out.push_back(decision_from_json(line, path + ":" + std::to_string(line_no)));
+    } catch (const Error&) {
+      if (!terminated) break;  // torn last line of a log still being written
+      throw;
+    }
+  }
+  return out;
+}
+
+// ---- engine -----------------------------------------------------------------------------------
+
+struct CascadeEngine::Impl {
+  std::vector<std::shared_ptr<ModelTier>> tiers;
+  CascadeOptions opt;
+  std::shared_ptr<const ThresholdTable> table;  // std::atomic_load / atomic_store
+  mutable std::atomic<uint64_t> next_id{0};
+  uint64_t id_prefix = 0;
+  // metrics
+  mutable std::shared_mutex metrics_mu;
+  mutable std::map<std::string, std::unique_ptr<ColumnCounters>> metrics;
+  mutable std::atomic<uint64_t> requests{0}, failed{0};
+  // audited decisions awaiting labels (metrics side)
+  mutable std::mutex audit_mu;
+  mutable std::unordered_map<std::string, AuditNote> audit;
+  mutable std::deque<std::string> audit_order;
+  mutable Pool pool;
+
+  Impl(size_t threads) : pool(threads) {}
+
+  std::shared_ptr<const ThresholdTable> current() const {
+    return opt.online ? opt.online->snapshot() : std::atomic_load(&table);
+  }
+
+  ColumnCounters& counters(const std::string& column) const {
+    {
+      std::shared_lock<std::shared_mutex> l(metrics_mu);
+      auto it = metrics.find(column);
+      if (it != metrics.end()) return *it->second;
+    }
+    std::unique_lock<std::shared_mutex> l(metrics_mu);
+    auto& slot = metrics[column];
+    if (!slot) {
+      slot = std::make_unique<ColumnCounters>();
+      for (size_t k = 0; k < tiers.size(); ++k)
+        slot->tiers.push_back(std::make_unique<TierCounters>(opt.latency_buckets_ms.size()));
+    }
+    return *slot;
+  }
+
+  bool audited(const std::string& id) const {
+    if (opt.online) return opt.online->should_audit(id);
+    double x = static_cast<double>(hash_id(id, 0x61756469) >> 11) * 0x1.0p-53;
+    return x < opt.audit_rate;
+  }
+
+  void observe(TierCounters& c, const TraceEntry& e) const {
+    c.calls.fetch_add(1, std::memory_order_relaxed);
+    switch (e.decision) {
+      case TraceDecision::accepted: c.accepts.fetch_add(1, std::memory_order_relaxed); break;
+      case TraceDecision::escalated: c.escalations.fetch_add(1, std::memory_order_relaxed); break;
+      case TraceDecision::final_answer: c.finals.fetch_add(1, std::memory_order_relaxed); break;
+      case TraceDecision::error: c.errors.fetch_add(1, std::memory_order_relaxed); break;
+      default: break;
+    }
+    if (e.cost > 0 && std::isfinite(e.cost))
+      c.cost_nano_usd.fetch_add(static_cast<uint64_t>(std::llround(e.cost * 1e9)),
+                                std::memory_order_relaxed);
+    c.latency_us_sum.fetch_add(static_cast<uint64_t>(std::llround(e.latency_ms * 1e3)),
+                               std::memory_order_relaxed);
+    const auto& b = opt.latency_buckets_ms;
+    size_t i = 0;
+    while (i < b.size() && e.latency_ms > b[i]) ++i;
+    c.buckets[i].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+CascadeEngine::CascadeEngine(std::vector<std::shared_ptr<ModelTier>> tiers,
+                             std::shared_ptr<const ThresholdTable> thresholds,
+                             CascadeOptions options)
+    : impl_(std::make_unique<Impl>(options.threads)) {
+  if (tiers.empty()) throw Error(Status::invalid_argument, "CascadeEngine: no tiers");
+  for (size_t k = 0; k < tiers.size(); ++k)
+    if (!tiers[k])
+      throw Error(Status::invalid_argument, "CascadeEngine: tier " + std::to_string(k) + " is null");
+  if (!(options.audit_rate >= 0 && options.audit_rate <= 1))
+    throw Error(Status::invalid_argument, "CascadeOptions.audit_rate must be in [0,1]");
+  std::vector<std::string> names;
+  for (auto& t : tiers) names.push_back(t->name());
+  if (!thresholds && options.online) thresholds = options.online->snapshot();
+  if (!thresholds)
+    thresholds = std::make_shared<ThresholdTable>(ThresholdTable::escalate_all(names));
+  auto check = [&](const ThresholdTable& t) {
+    if (t.tiers.size() != tiers.size())
+      throw Error(Status::invalid_argument,
+                  "CascadeEngine: thresholds are for " + std::to_string(t.tiers.size()) +
+                      " tiers, the cascade has " + std::to_string(tiers.size()));
+    for (size_t k = 0; k < tiers.size(); ++k)
+      if (t.tiers[k] != names[k])
+        throw Error(Status::invalid_argument, "CascadeEngine: tier " + std::to_string(k) +
+                                                  " is '" + names[k] +
+                                                  "' but the thresholds name '" + t.tiers[k] +
+                                                  "'");
+  };
+  check(*thresholds);
+  if (options.online) check(*options.online->snapshot());
+  impl_->tiers = std::move(tiers);
+  impl_->opt = std::move(options);
+  impl_->table = std::move(thresholds);
+  impl_->id_prefix = static_cast<uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch().count()) & 0xffffffffULL;
+}
+
+CascadeEngine::~CascadeEngine() = default;
+
+size_t CascadeEngine::tier_count() const { return impl_->tiers.size(); }
+const std::string& CascadeEngine::tier_name(size_t tier) const {
+  if (tier >= impl_->tiers.size()) throw Error(Status::invalid_argument, "tier_name: bad tier");
+  return impl_->tiers[tier]->name();
+}
+
+void CascadeEngine::set_thresholds(std::shared_ptr<const ThresholdTable> thresholds) {
+  if (!thresholds) throw Error(Status::invalid_argument, "set_thresholds: null table");
+  if (thresholds->tiers.size() != impl_->tiers.size())
+    throw Error(Status::invalid_argument, "set_thresholds: wrong number of tiers");
+  std::atomic_store(&impl_->table, std::move(thresholds));
+}
+
+std::shared_ptr<const ThresholdTable> CascadeEngine::thresholds() const {
+  return impl_->current();
+}
+
+CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
+  const Impl& I = *impl_;
+  const auto t0 = Clock::now();
+  const auto table = I.current();
+  const int K = static_cast<int>(I.tiers.size());
+  CascadeResult res;
+  res.request_id = req.id.empty()
+                       ? "rn-" + std::to_string(I.id_prefix) + "-" +
+                             std::to_string(I.next_id.fetch_add(1, std::memory_order_relaxed))
+                       : req.id;
+  res.task = req.task;
+  const int col = table->column_for(req.task);
+  const size_t a = table->alpha_index(req.alpha);
+  res.alpha = a == ThresholdTable::npos ? kNaN : table->alphas[a];
+  int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
+  int start = req.start_tier >= 0 ? req.start_tier
+                                  : (col >= 0 ? table->start_tier[static_cast<size_t>(col)] : 0);
+  start = std::min(start, last);
+  const SteadyTime deadline =
+      req.deadline_ms > 0
+          ? t0 + std::chrono::duration_cast<Clock::duration>(
+                     std::chrono::duration<double, std::milli>(req.deadline_ms))
+          : SteadyTime::max();
+  const double budget = std::isnan(req.budget_usd) ? kInf : req.budget_usd;
+
+  TierRequest tr;
+  tr.request_id = res.request_id;
+  tr.query = req.query;
+  tr.task = req.task;
+  tr.deadline = deadline;
+  tr.cancel = req.cancel.get();
+  std::vector<TierResponse> answers;
+  answers.reserve(static_cast<size_t>(K));
+  std::vector<int> answer_tiers;
+  res.trace.reserve(static_cast<size_t>(last - start + 1));
+  int fallback = -1;  // index into answers of the latest usable (escalated) answer
+  Status last_error = Status::ok;
+  std::string last_error_msg;
+  bool done = false;
+
+  auto finish_with_fallback = [&](const char* reason, Status if_none, const std::string& msg) {
+    res.stop_reason = reason;
+    if (fallback >= 0) {
+      res.answer = answers[static_cast<size_t>(fallback)].text;
+      res.tier = answer_tiers[static_cast<size_t>(fallback)];
+      res.uncertain = true;
+    } else {
+      res.status = if_none;
+      res.error = msg;
+    }
+    done = true;
+  };
+
+  for (int k = start; k <= last && !done; ++k) {
+    TraceEntry e;
+    e.tier = k;
+    e.tier_name = I.tiers[static_cast<size_t>(k)]->name();
+    const bool is_last = k == last;
+    if (k == K - 1) {
+      e.delta = kInf;
+    } else if (col < 0 || a == ThresholdTable::npos) {
+      e.delta = -kInf;
+    } else {
+      e.delta = table->at(a, static_cast<size_t>(k), static_cast<size_t>(col));
+    }
+    if (req.cancel && req.cancel->load()) {
+      e.decision = TraceDecision::cancelled;
+      res.trace.push_back(std::move(e));
+      res.status = Status::cancelled;
+      res.error = "request cancelled";
+      res.stop_reason = "cancelled";
+      done = true;
+      break;
+    }
+    if (deadline != SteadyTime::max() && Clock::now() >= deadline) {
+      e.decision = TraceDecision::skipped_deadline;
+      res.trace.push_back(std::move(e));
+      finish_with_fallback("deadline", Status::timeout, "deadline passed before tier " +
+                                                           std::to_string(k) + " was called");
+      break;
+    }
+    tr.tier = k;
+    double expect = I.tiers[static_cast<size_t>(k)]->expected_cost(tr);
+    if (std::isnan(expect) && static_cast<size_t>(k) < table->expected_cost.size())
+      expect = table->expected_cost[static_cast<size_t>(k)];
+    if (std::isnan(expect)) expect = 0.0;
+    if (res.cost + expect > budget) {
+      e.decision = TraceDecision::skipped_budget;
+      res.trace.push_back(std::move(e));
+      finish_with_fallback("budget", Status::budget,
+                           "budget exhausted before tier " + std::to_string(k));
+      break;
+    }
+    tr.previous.clear();
+    for (size_t i = 0; i < answers.size(); ++i)
+      tr.previous.push_back({answer_tiers[i], &answers[i]});
+    TierResponse resp;
+    const auto c0 = Clock::now();
+    try {
+      resp = I.tiers[static_cast<size_t>(k)]->call(tr);
+    } catch (const Error& ex) {
+      resp = TierResponse::failure(ex.code() == Status::ok ? Status::tier : ex.code(),
+                                   std::string("tier threw: ") + ex.what());
+    } catch (const std::exception& ex) {
+      resp = TierResponse::failure(Status::tier, std::string("tier threw: ") + ex.what());
+    } catch (...) {
+      resp = TierResponse::failure(Status::tier, "tier threw an unknown exception");
+    }
+    e.latency_ms = ms_between(c0, Clock::now());
+    e.cost = std::isfinite(resp.cost) && resp.cost > 0 ? resp.cost : 0.0;
+    res.cost += e.cost;
+    if (!resp.ok()) {
+      e.decision = TraceDecision::error;
+      e.error_status = resp.status;
+      e.error = resp.error;
+      last_error = resp.status;
+      last_error_msg = "tier " + std::to_string(k) + " (" + e.tier_name + "): " + resp.error;
+      res.trace.push_back(std::move(e));
+      if (is_last) {
+        finish_with_fallback("errors", last_error == Status::ok ? Status::tier : last_error,
+                             last_error_msg);
+      }
+      continue;
+    }
+    double u = kNaN;
+    if (resp.confidence) {
+      if (std::isnan(*resp.confidence)) {
+        e.nan_confidence = true;
+      } else {
+        u = 1.0 - *resp.confidence;
+      }
+    } else if (static_cast<size_t>(k) < req.router_p.size() &&
+               !std::isnan(req.router_p[static_cast<size_t>(k)])) {
+      u = 1.0 - req.router_p[static_cast<size_t>(k)];
+    }
+    e.uncertainty = u;
+    const bool pass = k == K - 1 ? !std::isnan(u) || !resp.confidence : (u <= e.delta);
+    answers.push_back(std::move(resp));
+    answer_tiers.push_back(k);
+    if (is_last) {
+      e.decision = (k == K - 1 || !pass) ? TraceDecision::final_answer : TraceDecision::accepted;
+      res.answer = answers.back().text;
+      res.tier = k;
+      res.uncertain = !pass;
+      res.stop_reason = pass && k < K - 1 ? "accepted" : "last_tier";
+      res.trace.push_back(std::move(e));
+      done = true;
+    } else if (pass) {
+      e.decision = TraceDecision::accepted;
+      res.answer = answers.back().text;
+      res.tier = k;
+      res.stop_reason = "accepted";
+      res.trace.push_back(std::move(e));
+      done = true;
+    } else {
+      e.decision = TraceDecision::escalated;
+      fallback = static_cast<int>(answers.size()) - 1;
+      res.trace.push_back(std::move(e));
+    }
+  }
+  if (!done) finish_with_fallback("errors", Status::tier, "no tier produced an answer");
+  if (res.tier >= 0) res.tier_name = I.tiers[static_cast<size_t>(res.tier)]->name();
+  res.latency_ms = ms_between(t0, Clock::now());
+
+  // Metrics.
+  I.requests.fetch_add(1, std::memory_order_relaxed);
+  if (res.status != Status::ok) I.failed.fetch_add(1, std::memory_order_relaxed);
+  const std::string column = col >= 0 ? table->columns[static_cast<size_t>(col)] : "*";
+  ColumnCounters& cc = I.counters(column);
+  for (const auto& e : res.trace)
+    if (e.decision != TraceDecision::skipped_budget &&
+        e.decision != TraceDecision::skipped_deadline && e.decision != TraceDecision::cancelled)
+      I.observe(*cc.tiers[static_cast<size_t>(e.tier)], e);
+    else
+      cc.tiers[static_cast<size_t>(e.tier)]->skipped.fetch_add(1, std::memory_order_relaxed);
+
+  // Audit bookkeeping for feedback.
+  if (res.status == Status::ok && I.audited(res.request_id)) {
+    res.audited = true;
+    bool accepted = !res.trace.empty() && res.trace.back().decision == TraceDecision::accepted;
+    {
+      std::lock_guard<std::mutex> l(I.audit_mu);
+      if (I.audit.insert_or_assign(res.request_id, AuditNote{column, res.tier, accepted}).second)
+        I.audit_order.push_back(res.request_id);
+      while (I.audit.size() > I.opt.max_pending && !I.audit_order.empty()) {
+        I.audit.erase(I.audit_order.front());
+        I.audit_order.pop_front();
+      }
+      while (!I.audit_order.empty() && !I.audit.count(I.audit_order.front()))
+        I.audit_order.pop_front();
+      if (I.audit_order.size() > 2 * I.opt.max_pending + 16) {
+        std::deque<std::string> live;
+        for (auto& id : I.audit_order)
+          if (I.audit.count(id)) live.push_back(id);
+        I.audit_order.swap(live);
+      }
+    }
+    if (I.opt.online) {
+      DecisionNote note;
+      note.task = req.task;
+      for (const auto& e : res.trace)
+        if (e.decision == TraceDecision::escalated) note.rejected_tiers.push_back(e.tier);
+      note.answer_tier = res.tier;
+      note.answer_accepted = accepted;
+      I.opt.online->record_decision(res.request_id, std::move(note));
+    }
+  }
+  if (I.opt.decision_log) {
+    try {
+      I.opt.decision_log->write(decision_to_json(res));
+    } catch (...) {
+      // A failing log must not fail the request; the sink reports through its own channel.
+    }
+  }
+  return res;
+}
+
+std::vector<CascadeResult> CascadeEngine::run_batch(
+    const std::vector<CascadeRequest>& requests) const {
+  std::vector<std::future<CascadeResult>> fs;
+  fs.reserve(requests.size());
+  for (const auto& r : requests) fs.push_back(run_async(r));
+  std::vector<CascadeResult> out;
+  out.reserve(requests.size());
+  for (auto& f : fs) out.push_back(f.get());
+  return out;
+}
+
+std::future<CascadeResult> CascadeEngine::run_async(CascadeRequest request) const {
+  auto task = std::make_shared<std::packaged_task<CascadeResult()>>(
+      [this, r = std::move(request)] { return run(r); });
+  auto fut = task->get_future();
+  impl_->pool.submit([task] { (*task)(); });
+  return fut;
+}
+
+bool CascadeEngine::record_outcome(const std::string& request_id, bool acceptable) {
+  AuditNote note;
+  {
+    std::lock_guard<std::mutex> l(impl_->audit_mu);
+    auto it = impl_->audit.find(request_id);
+    if (it == impl_->audit.end()) return false;
+    note = std::move(it->second);
+    impl_->audit.erase(it);
+  }
+  if (note.tier >= 0) {
+    TierCounters& c = *impl_->counters(note.column).tiers[static_cast<size_t>(note.tier)];
+    c.audited.fetch_add(1, std::memory_order_relaxed);
+    if (!acceptable) c.audited_bad.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (impl_->opt.online) impl_->opt.online->record_outcome(request_id, acceptable);
+  return true;
+}
+
+namespace {
+std::string label_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '"') o += "\\\"";
+    else if (c == '\n') o += "\\n";
+    else o += c;
+  }
+  return o;
+}
+std::string fmt_double(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", x);
+  return buf;
+}
+}  // namespace
+
+std::string CascadeEngine::metrics_prometheus() const {
+  const Impl& I = *impl_;
+  std::ostringstream o;
+  o << "# HELP routenlp_cascade_requests_total Requests run.\n"
+    << "# TYPE routenlp_cascade_requests_total counter\n"
+    << "routenlp_cascade_requests_total " << I.requests.load() << "\n"
+    << "# HELP routenlp_cascade_requests_failed_total Requests that returned no answer.\n"
+    << "# TYPE routenlp_cascade_requests_failed_total counter\n"
+    << "routenlp_cascade_requests_failed_total " << I.failed.load() << "\n";
+  std::shared_lock<std::shared_mutex> l(I.metrics_mu);
+  struct Series {
+    const char* name;
+    const char* help;
+    const char* type;
+    std::function<std::string(const TierCounters&)> value;
+  };
+  const std::vector<Series> series = {
+      {"routenlp_cascade_tier_calls_total", "Tier calls.", "counter",
+       [](const TierCounters& c) { return std::to_string(c.calls.load()); }},
+      {"routenlp_cascade_tier_accepts_total", "Answers accepted by the threshold.", "counter",
+       [](const TierCounters& c) { return std::to_string(c.accepts.load()); }},
+      {"routenlp_cascade_tier_escalations_total", "Answers escalated (u > delta).", "counter",
+       [](const TierCounters& c) { return std::to_string(c.escalations.load()); }},
+      {"routenlp_cascade_tier_final_total", "Answers returned as the last allowed tier.",
+       "counter", [](const TierCounters& c) { return std::to_string(c.finals.load()); }},
+      {"routenlp_cascade_tier_errors_total", "Tier errors, timeouts and exceptions.", "counter",
+       [](const TierCounters& c) { return std::to_string(c.errors.load()); }},
+      {"routenlp_cascade_tier_skipped_total", "Tiers not called (budget, deadline, cancel).",
+       "counter", [](const TierCounters& c) { return std::to_string(c.skipped.load()); }},
+      {"routenlp_cascade_tier_cost_usd_total", "USD spent on the tier.", "counter",
+       [](const TierCounters& c) { return fmt_double(c.cost_nano_usd.load() * 1e-9); }},
+      {"routenlp_cascade_tier_audited_total", "Audited answers with a label.", "counter",
+       [](const TierCounters& c) { return std::to_string(c.audited.load()); }},
+      {"routenlp_cascade_tier_audited_bad_total", "Audited answers labeled unacceptable.",
+       "counter", [](const TierCounters& c) { return std::to_string(c.audited_bad.load()); }},
+      {"routenlp_cascade_tier_violation_rate", "Audited share of unacceptable answers.", "gauge",
+       [](const TierCounters& c) {
+         uint64_t n = c.audited.load();
+         return n ? fmt_double(static_cast<double>(c.audited_bad.load()) / n) : std::string("NaN");
+       }},
+  };
+  for (const auto& s : series) {
+    o << "# HELP " << s.name << " " << s.help << "\n# TYPE " << s.name << " " << s.type << "\n";
+    for (const auto& kv : I.metrics)
+      for (size_t k = 0; k < kv.second->tiers.size(); ++k)
+        o << s.name << "{tier=\"" << label_escape(I.tiers[k]->name()) << "\",task=\""
+          << label_escape(kv.first) << "\"} " << s.value(*kv.second->tiers[k]) << "\n";
+  }
+  const char* h = "routenlp_cascade_tier_latency_ms";
+  o << "# HELP " << h << " Tier call latency measured by the engine.\n# TYPE " << h
+    << " histogram\n";
+  for (const auto& kv : I.metrics)
+    for (size_t k = 0; k < kv.second->tiers.size(); ++k) {
+      const TierCounters& c = *kv.second->tiers[k];
+      std::string lab = "tier=\"" + label_escape(I.tiers[k]->name()) + "\",task=\"" +
+                        label_escape(kv.first) + "\"";
+      uint64_t cum = 0;
+      for (size_t b = 0; b < I.opt.latency_buckets_ms.size(); ++b) {
+        cum += c.buckets[b].load();
+        o << h << "_bucket{" << lab << ",le=\"" << fmt_double(I.opt.latency_buckets_ms[b])
+          << "\"} " << cum << "\n";
+      }
+      cum += c.buckets[I.opt.latency_buckets_ms.size()].load();
+      o << h << "_bucket{" << lab << ",le=\"+Inf\"} " << cum << "\n";
+      o << h << "_sum{" << lab << "} " << fmt_double(c.latency_us_sum.load() * 1e-3) << "\n";
+      o << h << "_count{" << lab << "} " << cum << "\n";
+    }
+  return o.str();
+}
+
+}  // namespace routenlp

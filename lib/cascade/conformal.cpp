@@ -1,0 +1,1284 @@
+// Conformal calibration: exact ranks, the four single-cell formulations, sequential cascade
+// calibration with hierarchical fallback, quality-target mode with Pareto Testing, JSON I/O.
+// Formulas: docs/conformal.md (after the project's conformal reference).
+#include "routenlp/conformal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <set>
+
+#include "common/atomic_file.hpp"
+#include "common/text_io.hpp"
+#include "routenlp/error.hpp"
+#include "routenlp/portfolio.hpp"
+#include "routenlp/version.hpp"
+
+namespace routenlp {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+void check_alpha(double alpha, const char* where) {
+  if (!(alpha > 0.0 && alpha < 1.0))
+    throw Error(Status::invalid_argument,
+                std::string(where) + ": alpha must be in (0,1), got " + std::to_string(alpha));
+}
+
+// Sorted (u, bad) pairs; NaN u is an error.
+struct Sorted {
+  std::vector<double> u;
+  std::vector<uint32_t> cum_bad;  // cum_bad[i] = #bad among the first i rows
+  size_t n_bad = 0;
+};
+
+Sorted sort_rows(const std::vector<double>& u, const std::vector<uint8_t>& bad) {
+  if (u.size() != bad.size())
+    throw Error(Status::invalid_argument, "calibration: u and bad have different lengths");
+  std::vector<size_t> idx(u.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  for (size_t i = 0; i < u.size(); ++i)
+    if (std::isnan(u[i]))
+      throw Error(Status::invalid_argument,
+                  "calibration: u[" + std::to_string(i) + "] is NaN");
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return u[a] < u[b]; });
+  Sorted s;
+  s.u.resize(u.size());
+  s.cum_bad.assign(u.size() + 1, 0);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    s.u[i] = u[idx[i]];
+    s.cum_bad[i + 1] = s.cum_bad[i] + (bad[idx[i]] ? 1u : 0u);
+  }
+  s.n_bad = s.cum_bad.back();
+  return s;
+}
+
+// Rows accepted at delta (u <= delta) and bad among them.
+std::pair<size_t, size_t> counts_at(const Sorted& s, double delta) {
+  size_t a = static_cast<size_t>(std::upper_bound(s.u.begin(), s.u.end(), delta) - s.u.begin());
+  return {a, s.cum_bad[a]};
+}
+
+CellFit finish(const Sorted& s, double delta, bool certified) {
+  CellFit f;
+  f.delta = delta;
+  f.certified = certified;
+  f.n = s.u.size();
+  f.n_bad = s.n_bad;
+  auto c = counts_at(s, delta);
+  f.accepted = c.first;
+  f.accepted_bad = c.second;
+  return f;
+}
+
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json num(double x) {
+  if (std::isnan(x)) return nullptr;
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return x;
+}
+
+double from_num(const nlohmann::json& j, const std::string& where) {
+  if (j.is_null()) return kNaN;
+  if (j.is_string()) {
+    auto s = j.get<std::string>();
+    if (s == "inf") return kInf;
+    if (s == "-inf") return -kInf;
+  }
+  if (!j.is_number()) throw Error(Status::parse, where + ": expected a number");
+  return j.get<double>();
+}
+
+size_t min_rows_to_certify(double alpha, double eps) {
+  return static_cast<size_t>(std::ceil(std::log(eps) / std::log1p(-alpha) - 1e-9));
+}
+}  // namespace
+
+// ---- exact ranks ------------------------------------------------------------------------------
+
+Rational decimal_rational(double x) {
+  if (!std::isfinite(x) || std::fabs(x) > 1e6)
+    throw Error(Status::invalid_argument, "decimal_rational: value out of range");
+  double den = 1.0;
+  int64_t iden = 1;
+  for (int d = 0; d <= 15; ++d) {
+    double num = std::nearbyint(x * den);
+    if (num / den == x) return {static_cast<int64_t>(num), iden};
+    den *= 10.0;
+    iden *= 10;
+  }
+  // Not a short decimal: the double's value to 15 digits (within 1e-15).
+  return {static_cast<int64_t>(std::nearbyint(x * 1e15)), iden / 10};
+}
+
+int64_t conformal_upper_rank(int64_t n, double alpha) {
+  check_alpha(alpha, "conformal_upper_rank");
+  if (n < 0) throw Error(Status::invalid_argument, "conformal_upper_rank: n < 0");
+  Rational r = decimal_rational(alpha);
+  __int128 a = static_cast<__int128>(n + 1) * (r.den - r.num);
+  return static_cast<int64_t>((a + r.den - 1) / r.den);
+}
+
+int64_t conformal_lower_rank(int64_t n, double alpha) {
+  check_alpha(alpha, "conformal_lower_rank");
+  if (n < 0) throw Error(Status::invalid_argument, "conformal_lower_rank: n < 0");
+  Rational r = decimal_rational(alpha);
+  return static_cast<int64_t>(static_cast<__int128>(n + 1) * r.num / r.den);
+}
+
+int64_t crc_m(int64_t n, double alpha) { return conformal_lower_rank(n, alpha) - 1; }
+
+double binom_cdf(int64_t k, int64_t n, double p) {
+  if (n < 0 || std::isnan(p) || p < 0 || p > 1)
+    throw Error(Status::invalid_argument, "binom_cdf: need n >= 0 and p in [0,1]");
+  if (k < 0) return 0.0;
+  if (k >= n) return 1.0;
+  if (p == 0.0) return 1.0;
+  if (p == 1.0) return 0.0;
+  auto log_term = [&](int64_t i) {
+    return std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(double(n - i) + 1.0) +
+           i * std::log(p) + double(n - i) * std::log1p(-p);
+  };
+  const double q = 1.0 - p;
+  if (static_cast<double>(k) < n * p) {
+    // Lower tail: terms shrink going down from k.
+    double sum = 1.0, t = 1.0;
+    for (int64_t i = k; i >= 1; --i) {
+      t *= static_cast<double>(i) / static_cast<double>(n - i + 1) * (q / p);
+      sum += t;
+      if (t < 1e-17 * sum) break;
+    }
+    return std::min(1.0, std::exp(log_term(k) + std::log(sum)));
+  }
+  // Upper tail from k+1: terms shrink going up.
+  double sum = 1.0, t = 1.0;
+  for (int64_t j = k + 1; j < n; ++j) {
+    t *= static_cast<double>(n - j) / static_cast<double>(j + 1) * (p / q);
+    sum += t;
+    if (t < 1e-17 * sum) break;
+  }
+  return std::max(0.0, 1.0 - std::exp(log_term(k + 1) + std::log(sum)));
+}
+
+double strict_to_le(double s) { return std::nextafter(s, -kInf); }
+
+const char* method_name(CalibrationMethod m) noexcept {
+  switch (m) {
+    case CalibrationMethod::ltt: return "ltt";
+    case CalibrationMethod::crc: return "crc";
+    case CalibrationMethod::split_conformal: return "split_conformal";
+    case CalibrationMethod::pvalue_bad: return "pvalue_bad";
+  }
+  return "?";
+}
+
+CalibrationMethod parse_method(const std::string& name) {
+  for (auto m : {CalibrationMethod::ltt, CalibrationMethod::crc,
+                 CalibrationMethod::split_conformal, CalibrationMethod::pvalue_bad})
+    if (name == method_name(m)) return m;
+  throw Error(Status::invalid_argument,
+              "unknown calibration method '" + name +
+                  "' (expected ltt, crc, split_conformal or pvalue_bad)");
+}
+
+const char* cell_status_name(CellStatus s) noexcept {
+  switch (s) {
+    case CellStatus::certified: return "certified";
+    case CellStatus::pooled: return "pooled";
+    case CellStatus::escalate_all: return "escalate_all";
+    case CellStatus::too_small: return "too_small";
+    case CellStatus::final_tier: return "final_tier";
+    case CellStatus::uncertified: return "uncertified";
+  }
+  return "?";
+}
+
+static CellStatus parse_cell_status(const std::string& s, const std::string& where) {
+  for (auto c : {CellStatus::certified, CellStatus::pooled, CellStatus::escalate_all,
+                 CellStatus::too_small, CellStatus::final_tier, CellStatus::uncertified})
+    if (s == cell_status_name(c)) return c;
+  throw Error(Status::parse, where + ": unknown cell status '" + s + "'");
+}
+
+// ---- single-cell fits ---------------------------------------------------------------------
+
+CellFit split_conformal_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                            double alpha) {
+  check_alpha(alpha, "split_conformal_fit");
+  Sorted s = sort_rows(u, bad);
+  std::vector<double> good;
+  for (size_t i = 0; i < s.u.size(); ++i)
+    if (s.cum_bad[i + 1] == s.cum_bad[i]) good.push_back(s.u[i]);
+  int64_t ng = static_cast<int64_t>(good.size());
+  int64_t k = conformal_upper_rank(ng, alpha);
+  double delta = k > ng ? kInf : good[static_cast<size_t>(k - 1)];
+  return finish(s, delta, true);
+}
+
+static std::vector<double> bad_scores(const Sorted& s) {
+  std::vector<double> b;
+  for (size_t i = 0; i < s.u.size(); ++i)
+    if (s.cum_bad[i + 1] != s.cum_bad[i]) b.push_back(s.u[i]);
+  return b;
+}
+
+CellFit pvalue_bad_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                       double alpha) {
+  check_alpha(alpha, "pvalue_bad_fit");
+  Sorted s = sort_rows(u, bad);
+  auto b = bad_scores(s);
+  int64_t j = conformal_lower_rank(static_cast<int64_t>(b.size()), alpha);
+  if (j == 0) return finish(s, -kInf, false);
+  return finish(s, strict_to_le(b[static_cast<size_t>(j - 1)]), true);
+}
+
+CellFit crc_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad, double alpha) {
+  check_alpha(alpha, "crc_fit");
+  Sorted s = sort_rows(u, bad);
+  auto b = bad_scores(s);
+  int64_t m = crc_m(static_cast<int64_t>(s.u.size()), alpha);
+  if (m < 0) return finish(s, -kInf, false);
+  if (static_cast<int64_t>(b.size()) <= m) return finish(s, kInf, true);
+  return finish(s, strict_to_le(b[static_cast<size_t>(m)]), true);
+}
+
+CellFit plugin_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad, double alpha) {
+  check_alpha(alpha, "plugin_fit");
+  Sorted s = sort_rows(u, bad);
+  double best = -kInf;
+  for (size_t i = 0; i < s.u.size(); ++i) {
+    if (i + 1 < s.u.size() && s.u[i + 1] == s.u[i]) continue;  // end of a tie group
+    double a = static_cast<double>(i + 1), k = s.cum_bad[i + 1];
+    if (k <= alpha * a) best = s.u[i];
+  }
+  return finish(s, best, best > -kInf);
+}
+
+static CellFit ltt_sorted(const Sorted& s, const LttOptions& o, std::vector<double> grid_src) {
+  check_alpha(o.alpha, "ltt_fit");
+  if (!(o.epsilon > 0 && o.epsilon < 1))
+    throw Error(Status::invalid_argument, "ltt_fit: epsilon must be in (0,1)");
+  if (!(o.grid_step > 0 && o.grid_step <= 0.5))
+    throw Error(Status::invalid_argument, "ltt_fit: grid_step must be in (0, 0.5]");
+  CellFit none = finish(s, -kInf, false);
+  const size_t n = s.u.size();
+  if (n == 0) return none;
+  if (grid_src.empty()) {
+    grid_src = s.u;
+  } else {
+    for (double g : grid_src)
+      if (std::isnan(g)) throw Error(Status::invalid_argument, "ltt_fit: NaN in grid sample");
+    std::sort(grid_src.begin(), grid_src.end());
+  }
+  const size_t m = grid_src.size();
+  const size_t steps = static_cast<size_t>(std::llround(1.0 / o.grid_step));
+  const double need = std::min(o.min_expected_accepted, static_cast<double>(n));
+  CellFit best = none;
+  double first_fail_p = 1.0;
+  for (size_t j = 1; j <= steps; ++j) {
+    if (static_cast<double>(j) * static_cast<double>(n) < need * static_cast<double>(steps))
+      continue;  // expected accepted count below the start
+    size_t rank = (j * m + steps - 1) / steps;  // ceil(j m / steps), exact
+    double g = grid_src[std::max<size_t>(rank, 1) - 1];
+    auto c = counts_at(s, g);
+    double p = c.first == 0 ? 1.0
+                            : binom_cdf(static_cast<int64_t>(c.second),
+                                        static_cast<int64_t>(c.first), o.alpha);
+    if (p > o.epsilon) {
+      first_fail_p = p;
+      break;
+    }
+    best = finish(s, g, true);
+    best.p_value = p;
+  }
+  if (!best.certified) best.p_value = first_fail_p;
+  return best;
+}
+
+CellFit ltt_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                const LttOptions& options, const std::vector<double>& grid_source) {
+  return ltt_sorted(sort_rows(u, bad), options, grid_source);
+}
+
+CellFit ltt_single_test(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                        double delta, double alpha, double epsilon) {
+  check_alpha(alpha, "ltt_single_test");
+  Sorted s = sort_rows(u, bad);
+  CellFit f = finish(s, delta, false);
+  f.p_value = f.accepted == 0 ? 1.0
+                              : binom_cdf(static_cast<int64_t>(f.accepted_bad),
+                                          static_cast<int64_t>(f.accepted), alpha);
+  f.certified = f.p_value <= epsilon;
+  return f;
+}
+
+double routellm_budget_threshold(std::vector<double> scores, double strong_pct) {
+  if (scores.empty()) throw Error(Status::invalid_argument, "routellm_budget_threshold: no scores");
+  if (!(strong_pct >= 0 && strong_pct <= 1))
+    throw Error(Status::invalid_argument, "routellm_budget_threshold: strong_pct not in [0,1]");
+  std::sort(scores.begin(), scores.end());
+  double pos = (1.0 - strong_pct) * static_cast<double>(scores.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(pos));
+  if (lo + 1 >= scores.size()) return scores.back();
+  double frac = pos - static_cast<double>(lo);
+  return scores[lo] + frac * (scores[lo + 1] - scores[lo]);
+}
+
+double conformal_budget_threshold(std::vector<double> scores, double strong_pct) {
+  if (scores.empty())
+    throw Error(Status::invalid_argument, "conformal_budget_threshold: no scores");
+  std::sort(scores.begin(), scores.end());
+  int64_t k = conformal_upper_rank(static_cast<int64_t>(scores.size()), strong_pct);
+  if (k > static_cast<int64_t>(scores.size())) return kInf;
+  return scores[static_cast<size_t>(k - 1)];
+}
+
+// ---- data -------------------------------------------------------------------------------------
+
+std::string task_domain(const std::string& task) {
+  auto p = task.find('/');
+  return p == std::string::npos ? std::string() : task.substr(0, p);
+}
+
+void CalibrationData::validate() const {
+  const size_t K = tiers.size();
+  if (K == 0) throw Error(Status::invalid_argument, "calibration data: no tiers");
+  auto rows_ok = [&](const auto& m, const char* name, bool required) {
+    if (m.empty() && !required) return;
+    if (m.size() != tasks.size())
+      throw Error(Status::invalid_argument, std::string("calibration data: ") + name + " has " +
+                                                std::to_string(m.size()) + " rows, tasks has " +
+                                                std::to_string(tasks.size()));
+    for (size_t r = 0; r < m.size(); ++r)
+      if (m[r].size() != K)
+        throw Error(Status::invalid_argument, std::string("calibration data: ") + name + "[" +
+                                                  std::to_string(r) + "] has " +
+                                                  std::to_string(m[r].size()) +
+                                                  " tiers, expected " + std::to_string(K));
+  };
+  rows_ok(u, "u", true);
+  rows_ok(bad, "bad", true);
+  rows_ok(quality, "quality", false);
+  rows_ok(cost, "cost", false);
+  for (size_t r = 0; r < u.size(); ++r)
+    for (size_t k = 0; k < K; ++k)
+      if (std::isinf(u[r][k]))
+        throw Error(Status::invalid_argument, "calibration data: u[" + std::to_string(r) +
+                                                  "][" + std::to_string(k) + "] is infinite");
+  if (unlabeled_u.size() != unlabeled_tasks.size())
+    throw Error(Status::invalid_argument,
+                "calibration data: unlabeled_u and unlabeled_tasks differ in length");
+  for (size_t r = 0; r < unlabeled_u.size(); ++r)
+    if (unlabeled_u[r].size() != K)
+      throw Error(Status::invalid_argument,
+                  "calibration data: unlabeled_u[" + std::to_string(r) + "] has wrong width");
+}
+
+CalibrationData calibration_data_from_dataset(const Dataset& data,
+                                              const PortfolioConfig& portfolio,
+                                              std::optional<Split> split,
+                                              const AcceptabilityFn& router_p) {
+  CalibrationData d;
+  for (const auto& t : portfolio.tiers) d.tiers.push_back(t.name);
+  if (d.tiers.empty()) throw Error(Status::invalid_argument, "portfolio has no tiers");
+  const size_t K = d.tiers.size();
+  for (const auto& q : data.queries) {
+    if (split && q.split != *split) continue;
+    d.tasks.push_back(q.task);
+    std::vector<double> u(K, kNaN), qual(K, kNaN), cost(K, kNaN);
+    std::vector<uint8_t> bad(K, 1);
+    for (size_t k = 0; k < K; ++k) {
+      auto it = q.outcomes.find(d.tiers[k]);
+      if (it == q.outcomes.end()) continue;
+      const Outcome& o = it->second;
+      if (o.confidence) {
+        u[k] = 1.0 - *o.confidence;
+      } else if (router_p) {
+        double p = router_p(q, static_cast<int>(k));
+        if (!std::isnan(p)) u[k] = 1.0 - p;
+      }
+      qual[k] = o.quality;
+      bad[k] = portfolio.acceptable(q.task, o.quality) ? 0 : 1;
+      cost[k] = outcome_cost(portfolio, static_cast<int>(k), o);
+    }
+    d.u.push_back(std::move(u));
+    d.bad.push_back(std::move(bad));
+    d.quality.push_back(std::move(qual));
+    d.cost.push_back(std::move(cost));
+  }
+  return d;
+}
+
+// ---- threshold table --------------------------------------------------------------------------
+
+ThresholdTable ThresholdTable::escalate_all(std::vector<std::string> tier_names, double alpha) {
+  ThresholdTable t;
+  t.reset_shape(std::move(tier_names), {"*"}, {alpha}, 0);
+  return t;
+}
+
+void ThresholdTable::reset_shape(std::vector<std::string> tier_names,
+                                 std::vector<std::string> column_names,
+                                 std::vector<double> alpha_values, size_t base) {
+  tiers = std::move(tier_names);
+  columns = std::move(column_names);
+  alphas = std::move(alpha_values);
+  base_alpha = base;
+  delta.assign(alphas.size() * tiers.size() * columns.size(), -kInf);
+  for (size_t a = 0; a < alphas.size(); ++a)
+    for (size_t c = 0; c < columns.size() && !tiers.empty(); ++c)
+      at(a, tiers.size() - 1, c) = kInf;
+  start_tier.assign(columns.size(), 0);
+  expected_cost.assign(tiers.size(), kNaN);
+  column_index.clear();
+  for (size_t c = 0; c < columns.size(); ++c) column_index[columns[c]] = static_cast<int>(c);
+}
+
+int ThresholdTable::column_for(const std::string& task) const {
+  auto it = column_index.find(task);
+  if (it != column_index.end()) return it->second;
+  auto d = task_domain(task);
+  if (!d.empty()) {
+    it = column_index.find(d + "/*");
+    if (it != column_index.end()) return it->second;
+  }
+  it = column_index.find("*");
+  return it == column_index.end() ? -1 : it->second;
+}
+
+size_t ThresholdTable::alpha_index(double alpha) const {
+  if (std::isnan(alpha)) return base_alpha;
+  size_t best = npos;
+  for (size_t a = 0; a < alphas.size(); ++a)
+    if (alphas[a] <= alpha + 1e-12) best = a;
+  return best;
+}
+
+double ThresholdTable::lookup(size_t tier, const std::string& task, double alpha) const {
+  if (tier >= tiers.size()) throw Error(Status::invalid_argument, "threshold lookup: bad tier");
+  if (tier + 1 == tiers.size()) return kInf;
+  int c = column_for(task);
+  size_t a = alpha_index(alpha);
+  if (c < 0 || a == npos) return -kInf;
+  return at(a, tier, static_cast<size_t>(c));
+}
+
+// ---- calibrator -------------------------------------------------------------------------------
+
+namespace {
+
+struct ColumnSet {
+  std::vector<std::string> names;  // tasks, domains "d/*", "*"
+  std::vector<std::string> tasks;  // sorted unique tasks
+  std::vector<std::string> domains;
+};
+
+ColumnSet make_columns(const std::vector<std::string>& row_tasks) {
+  ColumnSet cs;
+  std::set<std::string> t(row_tasks.begin(), row_tasks.end()), d;
+  for (const auto& x : t) {
+    auto dom = task_domain(x);
+    if (!dom.empty()) d.insert(dom);
+  }
+  cs.tasks.assign(t.begin(), t.end());
+  cs.domains.assign(d.begin(), d.end());
+  for (const auto& x : cs.tasks) cs.names.push_back(x);
+  for (const auto& x : cs.domains)
+    if (!t.count(x + "/*")) cs.names.push_back(x + "/*");
+  if (!t.count("*")) cs.names.push_back("*");
+  return cs;
+}
+
+bool row_in_column(const std::string& task, const std::string& column) {
+  if (column == "*") return true;
+  if (column.size() >= 2 && column.compare(column.size() - 2, 2, "/*") == 0)
+    return task_domain(task) == column.substr(0, column.size() - 2);
+  return task == column;
+}
+
+struct Engine {
+  const CalibrationData& d;
+  const CalibrationOptions& o;
+  size_t K;
+  double eps_k;
+
+  CellFit fit(const std::vector<size_t>& rows, size_t k, double alpha,
+              const std::vector<double>& grid) const {
+    std::vector<double> u;
+    std::vector<uint8_t> b;
+    u.reserve(rows.size());
+    b.reserve(rows.size());
+    for (size_t r : rows) {
+      u.push_back(d.u[r][k]);
+      b.push_back(d.bad[r][k]);
+    }
+    switch (o.method) {
+      case CalibrationMethod::crc: return crc_fit(u, b, alpha);
+      case CalibrationMethod::split_conformal: return split_conformal_fit(u, b, alpha);
+      case CalibrationMethod::pvalue_bad: return pvalue_bad_fit(u, b, alpha);
+      case CalibrationMethod::ltt: break;
+    }
+    LttOptions lo;
+    lo.alpha = alpha;
+    lo.epsilon = eps_k;
+    lo.grid_step = o.grid_step;
+    lo.min_expected_accepted = o.min_expected_accepted;
+    return ltt_fit(u, b, lo, grid);
+  }
+
+  CellFit single(const std::vector<size_t>& rows, size_t k, double delta, double alpha) const {
+    std::vector<double> u;
+    std::vector<uint8_t> b;
+    for (size_t r : rows) {
+      u.push_back(d.u[r][k]);
+      b.push_back(d.bad[r][k]);
+    }
+    return ltt_single_test(u, b, delta, alpha, eps_k);
+  }
+};
+
+CellReport report_from(const CellFit& f, size_t k, const std::string& col, double alpha) {
+  CellReport c;
+  c.tier = static_cast<int>(k);
+  c.task = col;
+  c.source = col;
+  c.n = f.n;
+  c.n_bad = f.n_bad;
+  c.accepted = f.accepted;
+  c.accepted_bad = f.accepted_bad;
+  c.delta = f.delta;
+  c.p_value = f.p_value;
+  c.alpha = alpha;
+  c.status = f.certified ? CellStatus::certified : CellStatus::escalate_all;
+  return c;
+}
+
+}  // namespace
+
+ConformalCalibrator::ConformalCalibrator(CalibrationOptions options)
+    : options_(std::move(options)) {
+  check_alpha(options_.alpha, "CalibrationOptions.alpha");
+  for (double a : options_.extra_alphas) check_alpha(a, "CalibrationOptions.extra_alphas");
+  if (!(options_.epsilon > 0 && options_.epsilon < 1))
+    throw Error(Status::invalid_argument, "CalibrationOptions.epsilon must be in (0,1)");
+  if (!(options_.quality_target > 0 && options_.quality_target <= 1.5))
+    throw Error(Status::invalid_argument, "CalibrationOptions.quality_target must be in (0,1.5]");
+  if (!(options_.pareto_build_fraction > 0 && options_.pareto_build_fraction < 1))
+    throw Error(Status::invalid_argument,
+                "CalibrationOptions.pareto_build_fraction must be in (0,1)");
+  if (options_.qt_levels < 1)
+    throw Error(Status::invalid_argument, "CalibrationOptions.qt_levels must be >= 1");
+}
+
+const CalibrationResult& ConformalCalibrator::result() const {
+  if (!calibrated()) throw Error(Status::invalid_argument, "calibrator: not calibrated yet");
+  return result_;
+}
+
+std::shared_ptr<const ThresholdTable> ConformalCalibrator::thresholds() const {
+  return result().table;
+}
+
+double ConformalCalibrator::threshold(size_t tier, const std::string& task, double alpha) const {
+  return result().table->lookup(tier, task, alpha);
+}
+
+const CellReport* ConformalCalibrator::cell(size_t tier, const std::string& column) const {
+  for (const auto& c : result().cells)
+    if (c.tier == static_cast<int>(tier) && c.task == column) return &c;
+  return nullptr;
+}
+
+namespace {
+
+// ---- quality-target mode ----
+struct QtRows {
+  const CalibrationData& d;
+  size_t K;
+  size_t ref;
+};
+
+struct QtConfig {
+  int start = 0;
+  std::vector<double> delta;  // per tier
+  double cost = 0, quality = 0;
+};
+
+// Mean cost and quality of a configuration on rows.
+void qt_eval(const QtRows& q, const std::vector<size_t>& rows, QtConfig& c,
+             std::vector<double>* per_row_quality = nullptr) {
+  double cost = 0, qual = 0;
+  if (per_row_quality) per_row_quality->clear();
+  for (size_t r : rows) {
+    double rc = 0, rq = 0;
+    for (size_t k = static_cast<size_t>(c.start); k < q.K; ++k) {
+      rc += q.d.cost[r][k];
+      if (k + 1 == q.K || q.d.u[r][k] <= c.delta[k]) {
+        rq = q.d.quality[r][k];
+        break;
+      }
+    }
+    cost += rc;
+    qual += rq;
+    if (per_row_quality) per_row_quality->push_back(rq);
+  }
+  double n = rows.empty() ? 1.0 : static_cast<double>(rows.size());
+  c.cost = cost / n;
+  c.quality = qual / n;
+}
+
+// Greedy cost-descent path from "everything escalates" for a start tier; configs stay feasible.
+std::vector<QtConfig> qt_greedy(const QtRows& q, const std::vector<size_t>& rows, int start,
+                                double target, size_t levels) {
+  std::vector<QtConfig> path;
+  const size_t K = q.K;
+  std::vector<std::vector<double>> cand(K);
+  for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
+    std::vector<double> u;
+    for (size_t r : rows) u.push_back(q.d.u[r][k]);
+    std::sort(u.begin(), u.end());
+    cand[k].push_back(-kInf);
+    for (size_t j = 1; j <= levels && !u.empty(); ++j) {
+      size_t rank = (j * u.size() + levels - 1) / levels;
+      double v = u[rank - 1];
+      if (v > cand[k].back()) cand[k].push_back(v);
+    }
+  }
+  QtConfig cur;
+  cur.start = start;
+  cur.delta.assign(K, -kInf);
+  cur.delta[K - 1] = kInf;
+  std::vector<size_t> level(K, 0);
+  qt_eval(q, rows, cur);
+  if (cur.quality < target - 1e-12) return path;
+  path.push_back(cur);
+  for (;;) {
+    int best_k = -1;
+    double best_score = -1;
+    QtConfig best;
+    for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
+      if (level[k] + 1 >= cand[k].size()) continue;
+      QtConfig c = cur;
+      c.delta[k] = cand[k][level[k] + 1];
+      qt_eval(q, rows, c);
+      double dc = cur.cost - c.cost, dq = cur.quality - c.quality;
+      if (c.quality < target - 1e-12) continue;
+      double score = dq <= 1e-15 ? 1e30 * std::max(dc, 1e-300) : dc / dq;
+      if (dc <= 0 && dq > 0) continue;
+      if (score > best_score) {
+        best_score = score;
+        best_k = static_cast<int>(k);
+        best = c;
+      }
+    }
+    if (best_k < 0) break;
+    level[static_cast<size_t>(best_k)]++;
+    cur = best;
+    path.push_back(cur);
+  }
+  return path;
+}
+
+QualityPlan qt_plan(const CalibrationData& d, const CalibrationOptions& o, size_t ref,
+                    const std::string& column, const std::vector<size_t>& all_rows) {
+  const size_t K = d.tiers.size();
+  QtRows q{d, K, ref};
+  QualityPlan plan;
+  plan.task = column;
+  double qt = o.quality_target;
+  auto it = o.task_quality_targets.find(column);
+  if (it != o.task_quality_targets.end()) qt = it->second;
+  // Complete rows only.
+  std::vector<size_t> rows;
+  for (size_t r : all_rows) {
+    bool ok = true;
+    for (size_t k = 0; k < K && ok; ++k) {
+      if (std::isnan(d.quality[r][k]) || std::isnan(d.cost[r][k])) ok = false;
+      if (k + 1 < K && std::isnan(d.u[r][k])) ok = false;
+    }
+    if (ok) rows.push_back(r);
+  }
+  plan.start_tier = static_cast<int>(K - 1);
+  plan.delta.assign(K, -kInf);
+  plan.delta[K - 1] = kInf;
+  if (rows.empty()) return plan;
+  auto mean_of = [&](const std::vector<size_t>& rs, auto f) {
+    double s = 0;
+    for (size_t r : rs) s += f(r);
+    return rs.empty() ? 0.0 : s / static_cast<double>(rs.size());
+  };
+  plan.reference_quality = mean_of(rows, [&](size_t r) { return d.quality[r][ref]; });
+  plan.reference_cost = mean_of(rows, [&](size_t r) { return d.cost[r][ref]; });
+  plan.target = qt * plan.reference_quality;
+
+  auto best_on = [&](const std::vector<size_t>& rs, double target) {
+    std::vector<QtConfig> all;
+    for (int s = 0; s < static_cast<int>(K); ++s) {
+      auto p = qt_greedy(q, rs, s, target, o.qt_levels);
+      all.insert(all.end(), p.begin(), p.end());
+    }
+    return all;
+  };
+
+  // Pareto Testing: build the front on a seeded share, test it in fixed sequence on the rest.
+  std::vector<size_t> build, test;
+  for (size_t r : rows) {
+    double x = static_cast<double>(mix64(o.seed ^ (r * 0x9e3779b97f4a7c15ULL)) >> 11) * 0x1.0p-53;
+    (x < o.pareto_build_fraction ? build : test).push_back(r);
+  }
+  plan.n_build = build.size();
+  plan.n_test = test.size();
+  bool certified = false;
+  QtConfig chosen;
+  if (build.size() >= 10 && test.size() >= 30) {
+    double bref = mean_of(build, [&](size_t r) { return d.quality[r][ref]; });
+    auto configs = best_on(build, qt * bref);
+    // Pareto front: sort by cost descending, keep those strictly better in quality than any
+    // cheaper one (i.e. non-dominated).
+    std::sort(configs.begin(), configs.end(),
+              [](const QtConfig& a, const QtConfig& b) { return a.cost < b.cost; });
+    std::vector<QtConfig> front;
+    double best_q = -kInf;
+    for (const auto& c : configs)
+      if (c.quality > best_q + 1e-15) {
+        front.push_back(c);
+        best_q = c.quality;
+      }
+    std::reverse(front.begin(), front.end());  // safest (most expensive) first
+    const double n = static_cast<double>(test.size());
+    const double lg = std::log(2.0 / o.epsilon);
+    std::vector<double> rq;
+    for (auto& c : front) {
+      QtConfig e = c;
+      qt_eval(q, test, e, &rq);
+      // Loss L_i = qt * q_ref,i - q_i in [-qt, qt]; empirical Bernstein (Maurer-Pontil) bound.
+      double mean = 0, var = 0;
+      std::vector<double> L(test.size());
+      for (size_t i = 0; i < test.size(); ++i) {
+        L[i] = qt * d.quality[test[i]][ref] - rq[i];
+        mean += L[i];
+      }
+      mean /= n;
+      for (double l : L) var += (l - mean) * (l - mean);
+      var /= (n - 1);
+      const double range = 2.0 * qt;
+      double bound = mean + std::sqrt(2.0 * var * lg / n) + 7.0 * range * lg / (3.0 * (n - 1));
+      if (bound >= 0) {
+        if (!certified) plan.bound = bound;
+        break;
+      }
+      certified = true;
+      chosen = c;
+      plan.bound = bound;
+    }
+  }
+  if (!certified) {
+    auto configs = best_on(rows, plan.target);
+    if (configs.empty()) return plan;  // even the last tier misses the target: call it only
+    chosen = *std::min_element(configs.begin(), configs.end(),
+                               [](const QtConfig& a, const QtConfig& b) { return a.cost < b.cost; });
+  }
+  plan.certified = certified;
+  plan.start_tier = chosen.start;
+  plan.delta = chosen.delta;
+  for (size_t k = 0; k < static_cast<size_t>(chosen.start); ++k) plan.delta[k] = -kInf;
+  QtConfig e = chosen;
+  qt_eval(q, rows, e);
+  plan.expected_cost = e.cost;
+  plan.quality = e.quality;
+  return plan;
+}
+
+}  // namespace
+
+const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& data) {
+  data.validate();
+  if (data.rows() == 0) throw Error(Status::invalid_argument, "calibration data has no rows");
+  auto dptr = std::make_shared<CalibrationData>(data);
+  const CalibrationData& d = *dptr;
+  const size_t K = d.tiers.size();
+  const CalibrationOptions& o = options_;
+  ColumnSet cs = make_columns(d.tasks);
+  std::vector<double> alphas = o.extra_alphas;
+  alphas.push_back(o.alpha);
+  std::sort(alphas.begin(), alphas.end());
+  alphas.erase(std::unique(alphas.begin(), alphas.end(),
+                           [](double a, double b) { return std::fabs(a - b) < 1e-12; }),
+               alphas.end());
+  size_t base = 0;
+  for (size_t a = 0; a < alphas.size(); ++a)
+    if (std::fabs(alphas[a] - o.alpha) < 1e-12) base = a;
+
+  auto table = std::make_shared<ThresholdTable>();
+  table->reset_shape(d.tiers, cs.names, alphas, base);
+  // Mean cost per tier over rows that have one.
+  for (size_t k = 0; k < K && !d.cost.empty(); ++k) {
+    double s = 0;
+    size_t n = 0;
+    for (size_t r = 0; r < d.rows(); ++r)
+      if (!std::isnan(d.cost[r][k])) {
+        s += d.cost[r][k];
+        ++n;
+      }
+    if (n) table->expected_cost[k] = s / static_cast<double>(n);
+  }
+
+  CalibrationResult res;
+  Engine eng{d, o, K, K > 1 ? o.epsilon / static_cast<double>(K - 1) : o.epsilon};
+  const size_t min_rows = min_rows_to_certify(o.alpha, eng.eps_k);
+  std::vector<std::vector<size_t>> base_reach(K);
+  std::vector<size_t> all_rows(d.rows());
+  std::iota(all_rows.begin(), all_rows.end(), 0);
+
+  if (o.goal == CalibrationGoal::quality_target) {
+    if (d.quality.empty() || d.cost.empty())
+      throw Error(Status::invalid_argument,
+                  "quality-target calibration needs quality and cost for every row");
+    size_t ref = o.reference_tier < 0 ? K - 1 : static_cast<size_t>(o.reference_tier);
+    if (ref >= K) throw Error(Status::invalid_argument, "reference_tier out of range");
+    for (size_t c = 0; c < cs.names.size(); ++c) {
+      std::vector<size_t> rows;
+      for (size_t r = 0; r < d.rows(); ++r)
+        if (row_in_column(d.tasks[r], cs.names[c])) rows.push_back(r);
+      QualityPlan p = qt_plan(d, o, ref, cs.names[c], rows);
+      for (size_t a = 0; a < alphas.size(); ++a)
+        for (size_t k = 0; k < K; ++k) table->at(a, k, c) = p.delta[k];
+      table->start_tier[c] = p.start_tier;
+      for (size_t k = 0; k < K; ++k) {
+        CellReport cr;
+        cr.tier = static_cast<int>(k);
+        cr.task = cs.names[c];
+        cr.source = cs.names[c];
+        cr.n = rows.size();
+        cr.delta = p.delta[k];
+        cr.alpha = o.alpha;
+        cr.status = k + 1 == K ? CellStatus::final_tier
+                               : (p.certified ? CellStatus::certified : CellStatus::uncertified);
+        res.cells.push_back(cr);
+      }
+      res.plans.push_back(std::move(p));
+    }
+    base_reach.assign(K, all_rows);
+  } else {
+    for (size_t a = 0; a < alphas.size(); ++a) {
+      const double alpha = alphas[a];
+      std::vector<size_t> reach = all_rows;
+      std::vector<size_t> ureach(d.unlabeled_u.size());
+      std::iota(ureach.begin(), ureach.end(), 0);
+      for (size_t k = 0; k < K; ++k) {
+        std::vector<size_t> rows_k;
+        for (size_t r : reach)
+          if (!std::isnan(d.u[r][k]) || k + 1 == K) rows_k.push_back(r);
+        if (a == base) base_reach[k] = rows_k;
+        if (k + 1 == K) {
+          if (a == base)
+            for (size_t c = 0; c < cs.names.size(); ++c) {
+              CellReport cr;
+              cr.tier = static_cast<int>(k);
+              cr.task = cr.source = cs.names[c];
+              for (size_t r : rows_k)
+                if (row_in_column(d.tasks[r], cs.names[c])) {
+                  cr.n++;
+                  cr.n_bad += d.bad[r][k];
+                }
+              cr.accepted = cr.n;
+              cr.accepted_bad = cr.n_bad;
+              cr.delta = kInf;
+              cr.alpha = alpha;
+              cr.status = CellStatus::final_tier;
+              res.cells.push_back(cr);
+            }
+          break;
+        }
+        // Rows and grid sample of each column.
+        std::map<std::string, std::vector<size_t>> col_rows;
+        std::map<std::string, std::vector<double>> col_grid;
+        for (const auto& c : cs.names) {
+          auto& v = col_rows[c];
+          for (size_t r : rows_k)
+            if (row_in_column(d.tasks[r], c)) v.push_back(r);
+          std::vector<double> g;
+          for (size_t r : ureach)
+            if (!std::isnan(d.unlabeled_u[r][k]) && row_in_column(d.unlabeled_tasks[r], c))
+              g.push_back(d.unlabeled_u[r][k]);
+          if (g.size() >= 200) col_grid[c] = std::move(g);
+        }
+        std::map<std::string, CellFit> fits;
+        for (const auto& c : cs.names)
+          fits[c] = eng.fit(col_rows[c], k, alpha, col_grid[c]);
+        auto pool_chain = [&](const std::string& col) {
+          std::vector<std::string> chain;
+          if (col == "*") return chain;
+          if (col.size() < 2 || col.compare(col.size() - 2, 2, "/*") != 0) {
+            auto dom = task_domain(col);
+            if (!dom.empty()) chain.push_back(dom + "/*");
+          }
+          chain.push_back("*");
+          return chain;
+        };
+        std::vector<double> col_delta(cs.names.size(), -kInf);
+        for (size_t c = 0; c < cs.names.size(); ++c) {
+          const std::string& col = cs.names[c];
+          const auto& rows = col_rows[col];
+          const CellFit& own = fits[col];
+          CellReport cr = report_from(own, k, col, alpha);
+          bool resolved = own.certified && (o.method == CalibrationMethod::ltt ||
+                                            rows.size() >= o.cell_floor);
+          if (!resolved && rows.size() < o.cell_floor) {
+            for (const auto& pool : pool_chain(col)) {
+              const CellFit& pf = fits[pool];
+              if (!pf.certified || col_rows[pool].size() <= rows.size()) continue;
+              cr.source = pool;
+              cr.delta = pf.delta;
+              if (o.method == CalibrationMethod::ltt && !rows.empty()) {
+                CellFit st = eng.single(rows, k, pf.delta, alpha);
+                cr.p_value = st.p_value;
+                cr.accepted = st.accepted;
+                cr.accepted_bad = st.accepted_bad;
+                cr.status = st.certified ? CellStatus::certified : CellStatus::pooled;
+              } else {
+                auto cnt = rows.empty() ? std::pair<size_t, size_t>{0, 0} : [&] {
+                  std::vector<double> u;
+                  std::vector<uint8_t> b;
+                  for (size_t r : rows) {
+                    u.push_back(d.u[r][k]);
+                    b.push_back(d.bad[r][k]);
+                  }
+                  return counts_at(sort_rows(u, b), pf.delta);
+                }();
+                cr.accepted = cnt.first;
+                cr.accepted_bad = cnt.second;
+                cr.status = CellStatus::pooled;
+              }
+              resolved = true;
+              break;
+            }
+            if (!resolved && own.certified) resolved = true;  // small but self-certified
+          }
+          if (!resolved) {
+            cr.delta = -kInf;
+            cr.accepted = cr.accepted_bad = 0;
+            cr.status = rows.size() < std::max(min_rows, o.method == CalibrationMethod::ltt
+                                                             ? size_t{0}
+                                                             : o.cell_floor)
+                            ? CellStatus::too_small
+                            : CellStatus::escalate_all;
+          }
+          col_delta[c] = cr.delta;
+          table->at(a, k, c) = cr.delta;
+          if (a == base) res.cells.push_back(cr);
+        }
+        // Rows (and unlabeled rows) that reach tier k+1.
+        if (o.sequential) {
+          std::vector<size_t> next;
+          for (size_t r : rows_k) {
+            int c = table->column_for(d.tasks[r]);
+            if (!(d.u[r][k] <= col_delta[static_cast<size_t>(c)])) next.push_back(r);
+          }
+          reach = std::move(next);
+          std::vector<size_t> unext;
+          for (size_t r : ureach) {
+            int c = table->column_for(d.unlabeled_tasks[r]);
+            double uu = d.unlabeled_u[r][k];
+            if (std::isnan(uu) || !(uu <= col_delta[static_cast<size_t>(c)])) unext.push_back(r);
+          }
+          ureach = std::move(unext);
+        }
+      }
+    }
+  }
+
+  // Provenance.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const auto& t : d.tiers) h = fnv1a(h, t.data(), t.size() + 1);
+  for (size_t r = 0; r < d.rows(); ++r) {
+    h = fnv1a(h, d.tasks[r].data(), d.tasks[r].size() + 1);
+    for (size_t k = 0; k < K; ++k) {
+      h = fnv1a(h, &d.u[r][k], sizeof(double));
+      h = fnv1a(h, &d.bad[r][k], 1);
+      if (!d.quality.empty()) h = fnv1a(h, &d.quality[r][k], sizeof(double));
+      if (!d.cost.empty()) h = fnv1a(h, &d.cost[r][k], sizeof(double));
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  res.provenance.data_hash = hex;
+  res.provenance.n = d.rows();
+  res.provenance.alpha = o.alpha;
+  res.provenance.epsilon = o.epsilon;
+  res.provenance.method = method_name(o.method);
+  res.provenance.goal = o.goal == CalibrationGoal::guarantee ? "guarantee" : "quality_target";
+  res.provenance.created_utc = utc_now();
+  res.provenance.library_version = library_version_string();
+  res.table = table;
+  result_ = std::move(res);
+  reach_rows_ = std::move(base_reach);
+  data_ = std::move(dptr);
+  return result_;
+}
+
+std::vector<double> ConformalCalibrator::curve(size_t tier, const std::string& column,
+                                               const std::vector<double>& alphas) const {
+  if (!data_)
+    throw Error(Status::invalid_argument,
+                "calibrator: curve() needs the calibration data (not kept by load())");
+  if (tier >= reach_rows_.size()) throw Error(Status::invalid_argument, "curve: bad tier");
+  const size_t K = data_->tiers.size();
+  std::vector<double> out;
+  if (tier + 1 == K) return std::vector<double>(alphas.size(), kInf);
+  std::vector<size_t> rows;
+  for (size_t r : reach_rows_[tier])
+    if (row_in_column(data_->tasks[r], column)) rows.push_back(r);
+  Engine eng{*data_, options_, K,
+             K > 1 ? options_.epsilon / static_cast<double>(K - 1) : options_.epsilon};
+  for (double a : alphas) {
+    if (!(a > 0 && a < 1)) {
+      out.push_back(a <= 0 ? -kInf : kInf);
+      continue;
+    }
+    out.push_back(rows.empty() ? -kInf : eng.fit(rows, tier, a, {}).delta);
+  }
+  return out;
+}
+
+// ---- JSON -------------------------------------------------------------------------------------
+
+std::string ConformalCalibrator::to_json() const {
+  using nlohmann::json;
+  const auto& r = result();
+  const ThresholdTable& t = *r.table;
+  json j;
+  j["format"] = "routenlp-calibration";
+  j["format_version"] = 1;
+  j["provenance"] = {{"data_hash", r.provenance.data_hash},
+                     {"n", r.provenance.n},
+                     {"alpha", r.provenance.alpha},
+                     {"epsilon", r.provenance.epsilon},
+                     {"method", r.provenance.method},
+                     {"goal", r.provenance.goal},
+                     {"created_utc", r.provenance.created_utc},
+                     {"library_version", r.provenance.library_version}};
+  json opt = {{"method", method_name(options_.method)},
+              {"alpha", options_.alpha},
+              {"epsilon", options_.epsilon},
+              {"extra_alphas", options_.extra_alphas},
+              {"cell_floor", options_.cell_floor},
+              {"grid_step", options_.grid_step},
+              {"min_expected_accepted", options_.min_expected_accepted},
+              {"sequential", options_.sequential},
+              {"goal", r.provenance.goal},
+              {"quality_target", options_.quality_target},
+              {"reference_tier", options_.reference_tier},
+              {"pareto_build_fraction", options_.pareto_build_fraction},
+              {"qt_levels", options_.qt_levels},
+              {"seed", options_.seed}};
+  json tq = json::object();
+  for (const auto& kv : options_.task_quality_targets) tq[kv.first] = kv.second;
+  opt["task_quality_targets"] = tq;
+  j["options"] = opt;
+  json delta = json::array();
+  for (double x : t.delta) delta.push_back(num(x));
+  json ec = json::array();
+  for (double x : t.expected_cost) ec.push_back(num(x));
+  j["table"] = {{"tiers", t.tiers},           {"columns", t.columns},
+                {"alphas", t.alphas},         {"base_alpha", t.base_alpha},
+                {"delta", delta},             {"start_tier", t.start_tier},
+                {"expected_cost", ec}};
+  json cells = json::array();
+  for (const auto& c : r.cells)
+    cells.push_back({{"tier", c.tier},
+                     {"task", c.task},
+                     {"status", cell_status_name(c.status)},
+                     {"guarantee", c.status == CellStatus::pooled ? "pooled"
+                                   : c.status == CellStatus::certified ? "cell"
+                                                                        : "none"},
+                     {"source", c.source},
+                     {"n", c.n},
+                     {"n_bad", c.n_bad},
+                     {"accepted", c.accepted},
+                     {"accepted_bad", c.accepted_bad},
+                     {"delta", num(c.delta)},
+                     {"p_value", num(c.p_value)},
+                     {"alpha", c.alpha}});
+  j["cells"] = cells;
+  json plans = json::array();
+  for (const auto& p : r.plans) {
+    json pd = json::array();
+    for (double x : p.delta) pd.push_back(num(x));
+    plans.push_back({{"task", p.task},
+                     {"start_tier", p.start_tier},
+                     {"delta", pd},
+                     {"expected_cost", p.expected_cost},
+                     {"quality", p.quality},
+                     {"reference_quality", p.reference_quality},
+                     {"reference_cost", p.reference_cost},
+                     {"target", p.target},
+                     {"certified", p.certified},
+                     {"bound", num(p.bound)},
+                     {"n_build", p.n_build},
+                     {"n_test", p.n_test}});
+  }
+  j["plans"] = plans;
+  return j.dump(1);
+}
+
+ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
+                                                   const std::string& source) {
+  using nlohmann::json;
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(Status::parse, source + ": not valid JSON: " + e.what());
+  }
+  auto need = [&](const json& obj, const char* key, const std::string& where) -> const json& {
+    if (!obj.is_object() || !obj.contains(key))
+      throw Error(Status::parse, source + ": " + where + ": missing field '" + key + "'");
+    return obj.at(key);
+  };
+  try {
+    if (need(j, "format", "top level") != "routenlp-calibration")
+      throw Error(Status::parse, source + ": format: not a routenlp calibration file");
+    if (need(j, "format_version", "top level").get<int>() != 1)
+      throw Error(Status::parse, source + ": format_version: unsupported");
+    const json& o = need(j, "options", "top level");
+    CalibrationOptions opt;
+    opt.method = parse_method(need(o, "method", "options").get<std::string>());
+    opt.alpha = need(o, "alpha", "options").get<double>();
+    opt.epsilon = need(o, "epsilon", "options").get<double>();
+    opt.extra_alphas = o.value("extra_alphas", std::vector<double>{});
+    opt.cell_floor = o.value("cell_floor", opt.cell_floor);
+    opt.grid_step = o.value("grid_step", opt.grid_step);
+    opt.min_expected_accepted = o.value("min_expected_accepted", opt.min_expected_accepted);
+    opt.sequential = o.value("sequential", true);
+    opt.goal = o.value("goal", std::string("guarantee")) == "quality_target"
+                   ? CalibrationGoal::quality_target
+                   : CalibrationGoal::guarantee;
+    opt.quality_target = o.value("quality_target", opt.quality_target);
+    opt.reference_tier = o.value("reference_tier", -1);
+    opt.pareto_build_fraction = o.value("pareto_build_fraction", opt.pareto_build_fraction);
+    opt.qt_levels = o.value("qt_levels", opt.qt_levels);
+    opt.seed = o.value("seed", opt.seed);
+    if (o.contains("task_quality_targets"))
+      for (auto& kv : o.at("task_quality_targets").items())
+        opt.task_quality_targets[kv.key()] = kv.value().get<double>();
+    ConformalCalibrator cal(opt);
+    CalibrationResult res;
+    const json& p = need(j, "provenance", "top level");
+    res.provenance.data_hash = need(p, "data_hash", "provenance").get<std::string>();
+    res.provenance.n = need(p, "n", "provenance").get<size_t>();
+    res.provenance.alpha = need(p, "alpha", "provenance").get<double>();
+    res.provenance.epsilon = need(p, "epsilon", "provenance").get<double>();
+    res.provenance.method = need(p, "method", "provenance").get<std::string>();
+    res.provenance.goal = p.value("goal", std::string("guarantee"));
+    res.provenance.created_utc = p.value("created_utc", std::string());
+    res.provenance.library_version = p.value("library_version", std::string());
+    const json& t = need(j, "table", "top level");
+    auto table = std::make_shared<ThresholdTable>();
+    auto alphas = need(t, "alphas", "table").get<std::vector<double>>();
+    size_t base = need(t, "base_alpha", "table").get<size_t>();
+    table->reset_shape(need(t, "tiers", "table").get<std::vector<std::string>>(),
+                       need(t, "columns", "table").get<std::vector<std::string>>(), alphas, base);
+    if (table->tiers.empty() || table->columns.empty() || alphas.empty() || base >= alphas.size())
+      throw Error(Status::parse, source + ": table: empty tiers/columns/alphas or bad base_alpha");
+    const json& dl = need(t, "delta", "table");
+    if (!dl.is_array() || dl.size() != table->delta.size())
+      throw Error(Status::parse, source + ": table.delta: expected " +
+                                     std::to_string(table->delta.size()) + " values");
+    for (size_t i = 0; i < dl.size(); ++i)
+      table->delta[i] = from_num(dl[i], source + ": table.delta[" + std::to_string(i) + "]");
+    for (double& x : table->delta)
+      if (std::isnan(x)) throw Error(Status::parse, source + ": table.delta: null value");
+    auto st = t.value("start_tier", std::vector<int>(table->columns.size(), 0));
+    if (st.size() != table->columns.size())
+      throw Error(Status::parse, source + ": table.start_tier: wrong length");
+    for (int s : st)
+      if (s < 0 || s >= static_cast<int>(table->tiers.size()))
+        throw Error(Status::parse, source + ": table.start_tier: out of range");
+    table->start_tier = st;
+    if (t.contains("expected_cost")) {
+      const json& ec = t.at("expected_cost");
+      if (!ec.is_array() || ec.size() != table->tiers.size())
+        throw Error(Status::parse, source + ": table.expected_cost: wrong length");
+      for (size_t i = 0; i < ec.size(); ++i)
+        table->expected_cost[i] = from_num(ec[i], source + ": table.expected_cost");
+    }
+    for (const auto& c : need(j, "cells", "top level")) {
+      CellReport cr;
+      cr.tier = need(c, "tier", "cells[]").get<int>();
+      cr.task = need(c, "task", "cells[]").get<std::string>();
+      cr.status = parse_cell_status(need(c, "status", "cells[]").get<std::string>(),
+                                    source + ": cells[].status");
+      cr.source = c.value("source", cr.task);
+      cr.n = c.value("n", size_t{0});
+      cr.n_bad = c.value("n_bad", size_t{0});
+      cr.accepted = c.value("accepted", size_t{0});
+      cr.accepted_bad = c.value("accepted_bad", size_t{0});
+      cr.delta = from_num(need(c, "delta", "cells[]"), source + ": cells[].delta");
+      cr.p_value = c.contains("p_value") ? from_num(c.at("p_value"), source) : 1.0;
+      cr.alpha = c.value("alpha", opt.alpha);
+      res.cells.push_back(cr);
+    }
+    if (j.contains("plans"))
+      for (const auto& pj : j.at("plans")) {
+        QualityPlan qp;
+        qp.task = need(pj, "task", "plans[]").get<std::string>();
+        qp.start_tier = pj.value("start_tier", 0);
+        for (const auto& x : need(pj, "delta", "plans[]")) qp.delta.push_back(from_num(x, source));
+        qp.expected_cost = pj.value("expected_cost", 0.0);
+        qp.quality = pj.value("quality", 0.0);
+        qp.reference_quality = pj.value("reference_quality", 0.0);
+        qp.reference_cost = pj.value("reference_cost", 0.0);
+        qp.target = pj.value("target", 0.0);
+        qp.certified = pj.value("certified", false);
+        qp.bound = pj.contains("bound") ? from_num(pj.at("bound"), source) : 0.0;
+        qp.n_build = pj.value("n_build", size_t{0});
+        qp.n_test = pj.value("n_test", size_t{0});
+        res.plans.push_back(qp);
+      }
+    res.table = table;
+    cal.result_ = std::move(res);
+    return cal;
+  } catch (const json::exception& e) {
+    throw Error(Status::parse, source + ": wrong type in calibration file: " + e.what());
+  }
+}
+
+void ConformalCalibrator::save(const std::string& path) const {
+  detail::write_file_atomic(path, to_json() + "\n");
+}
+
+ConformalCalibrator ConformalCalibrator::load(const std::string& path) {
+  return from_json(detail::read_file(path), path);
+}
+
+}  // namespace routenlp

@@ -1,0 +1,270 @@
+// Online recalibration: ACI per cell, drift monitors, atomic threshold snapshots.
+#include "routenlp/online.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <deque>
+
+#include "routenlp/error.hpp"
+
+namespace routenlp {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+uint64_t hash_id(const std::string& s, uint64_t seed) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+}  // namespace
+
+AciTracker::AciTracker(AciOptions options) : options_(options) {
+  if (!(options_.alpha > 0 && options_.alpha < 1))
+    throw Error(Status::invalid_argument, "AciOptions.alpha must be in (0,1)");
+  if (!(options_.gamma > 0 && std::isfinite(options_.gamma)))
+    throw Error(Status::invalid_argument, "AciOptions.gamma must be > 0");
+  if (std::isnan(options_.alpha_init)) options_.alpha_init = options_.alpha;
+  target_ = options_.target;
+  alpha_ = options_.alpha;
+  gamma_ = options_.gamma;
+  alpha_t_ = options_.alpha_init;
+}
+
+double AciTracker::bound(uint64_t T, uint64_t delay) const noexcept {
+  if (T == 0) return kInf;
+  return alpha_ + (options_.alpha_init + static_cast<double>(delay + 1) * gamma_) /
+                      (gamma_ * static_cast<double>(T));
+}
+
+double ThresholdCurve::delta_for(double alpha) const noexcept {
+  if (!(alpha > 0) || delta.empty()) return -kInf;
+  double pos = alpha / step + 1e-9;
+  if (pos < 1.0) return -kInf;
+  size_t i = static_cast<size_t>(pos) - 1;
+  return i >= delta.size() ? delta.back() : delta[i];
+}
+
+std::vector<double> ThresholdCurve::grid(double step, double max_alpha) {
+  if (!(step > 0 && max_alpha >= step && max_alpha < 1))
+    throw Error(Status::invalid_argument, "ThresholdCurve::grid: need 0 < step <= max_alpha < 1");
+  std::vector<double> g;
+  size_t n = static_cast<size_t>(std::floor(max_alpha / step + 1e-9));
+  for (size_t i = 1; i <= n; ++i) g.push_back(static_cast<double>(i) * step);
+  return g;
+}
+
+BernoulliCusum::BernoulliCusum(double p0, double p1, double h) : h_(h) {
+  if (!(p0 > 0 && p0 < p1 && p1 < 1 && h > 0))
+    throw Error(Status::invalid_argument, "BernoulliCusum: need 0 < p0 < p1 < 1 and h > 0");
+  up_ = std::log(p1 / p0);
+  down_ = std::log((1 - p1) / (1 - p0));
+}
+
+WindowBinomialMonitor::WindowBinomialMonitor(size_t window, size_t threshold)
+    : w_(window), thr_(threshold) {
+  if (window == 0 || threshold == 0 || threshold > window)
+    throw Error(Status::invalid_argument, "WindowBinomialMonitor: need 0 < threshold <= window");
+}
+
+bool WindowBinomialMonitor::update(bool bad) noexcept {
+  bad_ += bad ? 1 : 0;
+  if (++seen_ < w_) return false;
+  bool alarm = bad_ >= thr_;
+  seen_ = bad_ = 0;
+  return alarm;
+}
+
+struct OnlineRecalibrator::Cell {
+  AciTracker aci;
+  BernoulliCusum cusum;
+  WindowBinomialMonitor window;
+  ThresholdCurve curve;
+  bool has_curve = false;
+  double static_delta = -kInf;  // calibrated delta (used when there is no curve)
+  uint64_t labels = 0, accepted_labels = 0, accepted_bad = 0, alarms = 0, stall = 0;
+  Cell(const OnlineOptions& o)
+      : aci(o.aci), cusum(o.cusum_p0, o.cusum_p1, o.cusum_h), window(o.window, o.window_alarm) {}
+};
+
+struct OnlineRecalibrator::Pending {
+  std::unordered_map<std::string, DecisionNote> notes;
+  std::deque<std::string> order;
+};
+
+OnlineRecalibrator::OnlineRecalibrator(std::shared_ptr<const ThresholdTable> initial,
+                                       OnlineOptions options)
+    : options_(std::move(options)), pending_(std::make_unique<Pending>()) {
+  if (!initial) throw Error(Status::invalid_argument, "OnlineRecalibrator: no threshold table");
+  if (!(options_.audit_rate >= 0 && options_.audit_rate <= 1))
+    throw Error(Status::invalid_argument, "OnlineOptions.audit_rate must be in [0,1]");
+  AciTracker check(options_.aci);  // validates
+  (void)check;
+  table_ = std::move(initial);
+  const size_t n = table_->tiers.size() * table_->columns.size();
+  for (size_t i = 0; i < n; ++i) {
+    cells_.push_back(std::make_unique<Cell>(options_));
+    cells_.back()->static_delta = table_->at(table_->base_alpha, i / table_->columns.size(),
+                                             i % table_->columns.size());
+  }
+}
+
+OnlineRecalibrator::~OnlineRecalibrator() = default;
+
+std::shared_ptr<const ThresholdTable> OnlineRecalibrator::snapshot() const noexcept {
+  return std::atomic_load(&table_);
+}
+
+bool OnlineRecalibrator::should_audit(const std::string& request_id) const noexcept {
+  double x = static_cast<double>(hash_id(request_id, options_.audit_seed) >> 11) * 0x1.0p-53;
+  return x < options_.audit_rate;
+}
+
+void OnlineRecalibrator::set_curve(size_t tier, const std::string& column, ThresholdCurve curve) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  auto it = t->column_index.find(column);
+  if (tier >= t->tiers.size() || it == t->column_index.end())
+    throw Error(Status::invalid_argument,
+                "OnlineRecalibrator::set_curve: no cell (" + std::to_string(tier) + ", " +
+                    column + ")");
+  if (!(curve.step > 0) || curve.delta.empty())
+    throw Error(Status::invalid_argument, "OnlineRecalibrator::set_curve: empty curve");
+  Cell& c = *cells_[tier * t->columns.size() + static_cast<size_t>(it->second)];
+  c.curve = std::move(curve);
+  c.has_curve = true;
+}
+
+void OnlineRecalibrator::set_curves_from(const ConformalCalibrator& calibrator, double step,
+                                         double max_alpha) {
+  auto t = snapshot();
+  auto g = ThresholdCurve::grid(step, max_alpha);
+  for (size_t k = 0; k + 1 < t->tiers.size(); ++k)
+    for (const auto& col : t->columns) {
+      ThresholdCurve c;
+      c.step = step;
+      c.delta = calibrator.curve(k, col, g);
+      set_curve(k, col, std::move(c));
+    }
+}
+
+void OnlineRecalibrator::record_decision(const std::string& request_id, DecisionNote note) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& p = *pending_;
+  auto ins = p.notes.insert_or_assign(request_id, std::move(note));
+  if (ins.second) p.order.push_back(request_id);
+  while (p.notes.size() > options_.max_pending && !p.order.empty()) {
+    p.notes.erase(p.order.front());
+    p.order.pop_front();
+  }
+  // Drop order entries whose notes were already consumed.
+  while (!p.order.empty() && !p.notes.count(p.order.front())) p.order.pop_front();
+  if (p.order.size() > 2 * options_.max_pending + 16) {
+    std::deque<std::string> live;
+    for (auto& id : p.order)
+      if (p.notes.count(id)) live.push_back(std::move(id));
+    p.order.swap(live);
+  }
+}
+
+bool OnlineRecalibrator::record_outcome(const std::string& request_id, bool acceptable) {
+  std::vector<DriftEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& p = *pending_;
+    auto it = p.notes.find(request_id);
+    if (it == p.notes.end()) return false;
+    DecisionNote note = std::move(it->second);
+    p.notes.erase(it);
+    auto cur = std::atomic_load(&table_);
+    int col = cur->column_for(note.task);
+    if (col < 0) return true;
+    const size_t C = cur->columns.size(), K = cur->tiers.size();
+    std::shared_ptr<ThresholdTable> next;
+    auto touch = [&](size_t tier, bool accepted, bool bad) {
+      if (tier + 1 >= K) return;  // the last tier is not controlled
+      Cell& c = *cells_[tier * C + static_cast<size_t>(col)];
+      c.aci.update(accepted, bad);
+      c.labels++;
+      if (accepted) {
+        c.accepted_labels++;
+        c.accepted_bad += bad ? 1 : 0;
+        if (c.cusum.update(bad)) {
+          c.alarms++;
+          events.push_back({"cusum", tier, cur->columns[static_cast<size_t>(col)],
+                            options_.cusum_h, c.accepted_labels});
+        }
+        if (c.window.update(bad)) {
+          c.alarms++;
+          events.push_back({"window", tier, cur->columns[static_cast<size_t>(col)],
+                            static_cast<double>(options_.window_alarm), c.accepted_labels});
+        }
+      }
+      if (c.aci.alpha_t() <= 0) {
+        if (++c.stall == options_.stall_labels) {
+          c.alarms++;
+          events.push_back({"aci_stall", tier, cur->columns[static_cast<size_t>(col)],
+                            c.aci.alpha_t(), c.labels});
+        }
+      } else {
+        c.stall = 0;
+      }
+      double nd = c.has_curve ? c.curve.delta_for(c.aci.alpha_t())
+                              : (c.aci.alpha_t() <= 0 ? -kInf : c.static_delta);
+      double od = (next ? static_cast<const ThresholdTable&>(*next) : *cur)
+                      .at(cur->base_alpha, tier, static_cast<size_t>(col));
+      if (!(nd == od)) {
+        if (!next) next = std::make_shared<ThresholdTable>(*cur);
+        next->at(next->base_alpha, tier, static_cast<size_t>(col)) = nd;
+      }
+    };
+    for (int t : note.rejected_tiers)
+      if (t >= 0) touch(static_cast<size_t>(t), false, false);
+    if (note.answer_tier >= 0 && note.answer_accepted)
+      touch(static_cast<size_t>(note.answer_tier), true, !acceptable);
+    if (next) {
+      std::atomic_store(&table_, std::shared_ptr<const ThresholdTable>(std::move(next)));
+      ++published_;
+    }
+  }
+  if (options_.on_event)
+    for (const auto& e : events) options_.on_event(e);
+  return true;
+}
+
+OnlineRecalibrator::CellState OnlineRecalibrator::cell_state(size_t tier,
+                                                             const std::string& column) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  auto it = t->column_index.find(column);
+  if (tier >= t->tiers.size() || it == t->column_index.end())
+    throw Error(Status::invalid_argument, "OnlineRecalibrator::cell_state: no such cell");
+  const Cell& c = *cells_[tier * t->columns.size() + static_cast<size_t>(it->second)];
+  CellState s;
+  s.alpha_t = c.aci.alpha_t();
+  s.delta = t->at(t->base_alpha, tier, static_cast<size_t>(it->second));
+  s.cusum = c.cusum.statistic();
+  s.labels = c.labels;
+  s.accepted_labels = c.accepted_labels;
+  s.accepted_bad = c.accepted_bad;
+  s.alarms = c.alarms;
+  return s;
+}
+
+size_t OnlineRecalibrator::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_->notes.size();
+}
+
+uint64_t OnlineRecalibrator::snapshots_published() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return published_;
+}
+
+}  // namespace routenlp
