@@ -1,0 +1,83 @@
+// Encoder forward benchmarks (issue 3): batch 1 latency at seq 32/64/128 and batch 32 x seq 64
+// throughput, for EncoderConfig::small() and distilbert-base shapes, fp32 and int8 (CPU).
+// Random weights (seeded). Environment:
+//   ROUTENLP_BENCH_THREADS=N        intra-op threads (default: the Encoder's own default)
+//   ROUTENLP_BENCH_WEIGHTS_DIR=dir  also save the weights to dir/{small,base} (for the peer)
+//   ROUTENLP_BENCH_DEVICE=cuda      run on CUDA (fp32), when available
+// Compare with the Python eager peer: bench/peers/run_encoder_compare.sh.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "routenlp/encoder.hpp"
+
+using namespace routenlp;
+
+namespace {
+
+Encoder& get(const std::string& cfg, bool int8) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<Encoder>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string key = cfg + (int8 ? "/int8" : "/fp32");
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  EncoderOptions o;
+  if (const char* t = std::getenv("ROUTENLP_BENCH_THREADS")) o.intra_op_threads = std::atoi(t);
+  if (const char* d = std::getenv("ROUTENLP_BENCH_DEVICE")) o.device = d;
+  o.int8_dynamic = int8;
+  EncoderConfig c = cfg == "small" ? EncoderConfig::small() : EncoderConfig::distilbert_base();
+  auto enc = std::make_unique<Encoder>(Encoder::random_init(c, 1234, o));
+  if (!int8)
+    if (const char* dir = std::getenv("ROUTENLP_BENCH_WEIGHTS_DIR")) enc->save_hf_dir(std::string(dir) + "/" + cfg);
+  return *cache.emplace(key, std::move(enc)).first->second;
+}
+
+std::vector<int64_t> make_ids(size_t batch, size_t seq) {
+  std::vector<int64_t> ids(batch * seq);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = 1000 + static_cast<int64_t>((i * 7919) % 20000);
+  for (size_t b = 0; b < batch; ++b) {
+    ids[b * seq] = 101;
+    ids[b * seq + seq - 1] = 102;
+  }
+  return ids;
+}
+
+void run(benchmark::State& state, const std::string& cfg, bool int8) {
+  const size_t batch = static_cast<size_t>(state.range(0)), seq = static_cast<size_t>(state.range(1));
+  Encoder* enc = nullptr;
+  try {
+    enc = &get(cfg, int8);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  auto ids = make_ids(batch, seq);
+  enc->embed_ids(ids, {}, batch, seq);  // warm-up
+  for (auto _ : state) {
+    auto out = enc->embed_ids(ids, {}, batch, seq);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));  // sequences/s
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch * seq), benchmark::Counter::kIsRate);
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  b->Args({1, 32})->Args({1, 64})->Args({1, 128})->Args({32, 64});
+  b->ArgNames({"batch", "seq"})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(run, small_fp32, std::string("small"), false)->Apply(shapes);
+BENCHMARK_CAPTURE(run, small_int8, std::string("small"), true)->Apply(shapes);
+BENCHMARK_CAPTURE(run, base_fp32, std::string("base"), false)->Apply(shapes);
+BENCHMARK_CAPTURE(run, base_int8, std::string("base"), true)->Apply(shapes);
+
+BENCHMARK_MAIN();
