@@ -532,3 +532,10 @@ TEST_CASE("neural router: mean pooling, HF directory start, kNN on its embedding
   CHECK(knn->score_one({"easy alpha", "qa"}).p_acceptable.size() == 3);
 }
 #endif
+
+TEST_CASE("bundled router-small.json equals the RouterTrainConfig defaults", "[router][config]") {
+  auto c = RouterTrainConfig::load(std::string(RN_REPO_DATA_DIR) + "/configs/router-small.json");
+  CHECK(c.to_json() == RouterTrainConfig{}.to_json());
+  CHECK(c.model.encoder.dim == 128);
+  CHECK(c.model.max_length <= c.model.encoder.max_position_embeddings);
+}

@@ -6,6 +6,7 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/router.hpp"
 #include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
 #include "routenlp/online.hpp"

@@ -234,9 +234,12 @@ RN_API std::unique_ptr<RouterModel> make_mf_router(const RoutingLabels& train,
 // per-tier acceptability logits and a difficulty head. Needs libtorch (else Error not_supported).
 
 struct NeuralRouterConfig {
+  // The bundled router's encoder: DistilBERT architecture, dim 128, 2 layers, 2 heads, FFN 512,
+  // 64 positions, bert-base-uncased vocabulary size (data/configs/router-small.json).
+  RN_API static EncoderConfig small_encoder();
   // Encoder architecture when training from scratch. Ignored when hf_dir is set (its
   // config.json is used). max_position_embeddings bounds max_length.
-  EncoderConfig encoder = EncoderConfig::small();
+  EncoderConfig encoder = small_encoder();
   std::string hf_dir;            // start from a pretrained HF DistilBERT directory
   std::string vocab_path;        // WordPiece vocab.txt; empty = hf_dir's, else the bundled one
   int max_length = 64;           // tokens per query incl. [CLS]/[SEP]; longer ones truncated
@@ -257,13 +260,14 @@ struct RouterLossConfig {
 struct RouterTrainConfig {
   NeuralRouterConfig model;
   RouterLossConfig loss;
-  int epochs = 10;
+  // Defaults = data/configs/router-small.json (the bundled default router).
+  int epochs = 8;
   int batch_size = 32;
-  double learning_rate = 3e-4;     // encoder and heads
+  double learning_rate = 5e-4;     // encoder and heads
   double weight_decay = 0.01;      // AdamW
   double warmup_fraction = 0.1;    // linear warm-up over this share of steps, then linear decay
-  int patience = 3;                // early stopping: epochs without validation improvement
-  std::string early_stop_metric = "loss";  // "loss" or "auc" (mean per-tier AUC)
+  int patience = 2;                // early stopping: epochs without improvement (0 = never stop)
+  std::string early_stop_metric = "auc";  // "loss" or "auc" (mean per-tier validation AUC)
   double validation_fraction = 0.1;  // of the train split, held out for early stopping
   double task_dropout = 0.1;       // share of training rows whose task is replaced by "unknown"
   uint64_t seed = 0;
