@@ -19,17 +19,30 @@ namespace {
 
 namespace uni = detail::uni;
 
-inline uint64_t load_tail(const char* p, size_t n) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);
+inline uint64_t load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
   return v;
 }
 
-// Fast 64-bit string hash (8 bytes per step, murmur-style finaliser).
+// 1..7 trailing bytes folded into 64 bits (overlapping fixed-size loads, no memcpy call).
+inline uint64_t load_tail(const char* p, size_t n) {
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    return (static_cast<uint64_t>(a) << 32) | b;
+  }
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint64_t>(u[0]) | (static_cast<uint64_t>(u[n / 2]) << 8) |
+         (static_cast<uint64_t>(u[n - 1]) << 16);
+}
+
+// Fast 64-bit string hash (8 bytes per step, murmur-style finaliser); length is mixed in.
 inline uint64_t hash_bytes(const char* p, size_t n) {
   uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
   while (n >= 8) {
-    h = (h ^ load_tail(p, 8)) * 0xFF51AFD7ED558CCDull;
+    h = (h ^ load8(p)) * 0xFF51AFD7ED558CCDull;
     h ^= h >> 32;
     p += 8;
     n -= 8;
@@ -39,6 +52,14 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
   h *= 0xFF51AFD7ED558CCDull;
   h ^= h >> 32;
   return h;
+}
+
+inline bool same_bytes(const char* a, const char* b, size_t n) {
+  for (; n >= 8; a += 8, b += 8, n -= 8)
+    if (load8(a) != load8(b)) return false;
+  for (; n; ++a, ++b, --n)
+    if (*a != *b) return false;
+  return true;
 }
 
 // Open-addressing string -> id table over keys stored in one arena.
@@ -63,7 +84,7 @@ class TokenTable {
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
-      if (s.tag == tag && s.len == n && std::memcmp(arena_.data() + s.off, p, n) == 0) return s.id;
+      if (s.tag == tag && s.len == n && same_bytes(arena_.data() + s.off, p, n)) return s.id;
     }
   }
   size_t max_len() const noexcept { return max_len_; }
