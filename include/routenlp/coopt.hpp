@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -71,7 +72,7 @@ class RN_API DistillationDataGenerator {
   DistillSelection targeted(const FailureReport& report, uint64_t salt = 0);
   // Uniform sample of the pool (without replacement), the same budget.
   DistillSelection random(uint64_t salt = 0);
-  // Pool items already handed out are not chosen again by later calls.
+  // Pool items already handed out (or whose id is a chosen member's) are not chosen again.
   void reset_used();
   const std::vector<PoolItem>& pool() const { return pool_; }
   const DistillOptions& options() const { return options_; }
@@ -87,6 +88,7 @@ class RN_API DistillationDataGenerator {
   bool tfidf_ = false;
   EmbedFunction tfidf_fn_;
   std::vector<bool> used_;
+  std::map<std::string, size_t> pool_index_;  // id -> pool position
 };
 
 // ---- the loop ------------------------------------------------------------------------------

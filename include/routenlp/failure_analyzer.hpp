@@ -54,7 +54,8 @@ struct KSelection {
   KMeansResult best;                // clustering at best_k
 };
 
-// Runs kmeans for k in [k_min, k_max] (clipped to n-1) and keeps the best silhouette.
+// Runs kmeans for k in [k_min, k_max] (clipped to n-1) and keeps the best silhouette (computed
+// on a seeded subsample of at most 1000 points).
 RN_API KSelection select_k(const Embeddings& points, int k_min, int k_max,
                            const KMeansOptions& options);
 

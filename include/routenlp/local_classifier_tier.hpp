@@ -82,6 +82,9 @@ class RN_API LocalClassifierTier : public ModelTier {
 
   std::vector<ClassifierPrediction> predict(const std::vector<std::string>& texts,
                                             size_t batch_size = 256) const;
+  // Mean-pooled encoder vectors (the space the head reads), one row per text.
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts,
+                                        size_t batch_size = 256) const;
   const std::vector<std::string>& labels() const;
   const LocalClassifierConfig& config() const;
 

@@ -224,7 +224,7 @@ KSelection select_k(const Embeddings& points, int k_min, int k_max, const KMeans
     KMeansOptions o = options;
     o.k = k;
     KMeansResult r = kmeans(points, o);
-    double s = silhouette_score(points, r.labels, 2000, options.seed);
+    double s = silhouette_score(points, r.labels, 1000, options.seed);
     sel.ks.push_back(k);
     sel.silhouettes.push_back(s);
     if (s > best_s + 1e-12) {

@@ -24,6 +24,7 @@ DistillationDataGenerator::DistillationDataGenerator(std::vector<PoolItem> pool,
   if (options_.member_share < 0.0 || options_.member_share > 1.0 || !std::isfinite(options_.member_share))
     throw Error(Status::invalid_argument, "DistillationDataGenerator: member_share must be in [0, 1]");
   used_.assign(pool_.size(), false);
+  for (size_t i = 0; i < pool_.size(); ++i) pool_index_.emplace(pool_[i].id, i);
 }
 
 void DistillationDataGenerator::reset_used() { used_.assign(pool_.size(), false); }
@@ -139,6 +140,7 @@ DistillSelection DistillationDataGenerator::targeted(const FailureReport& report
       }
       if (!target) continue;
       taken_member[m] = true;
+      if (auto pi = pool_index_.find(f.query_id); pi != pool_index_.end()) used_[pi->second] = true;
       sel.examples.push_back({f.query_id, f.query, f.task, *target, "member", cl.id});
       ++got;
     }

@@ -32,11 +32,13 @@ struct ClassifierNetImpl : torch::nn::Module {
     encoder = register_module("distilbert", detail::DistilBert(c));
     classifier = register_module("classifier", torch::nn::Linear(c.dim, classes));
   }
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+  torch::Tensor pool(const torch::Tensor& ids, const torch::Tensor& mask) {
     torch::Tensor h = encoder->forward(ids, mask);           // [B,T,D]
     torch::Tensor m = mask.to(h.dtype()).unsqueeze(-1);      // [B,T,1]
-    torch::Tensor pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0);
-    return classifier->forward(pooled);                      // [B,C]
+    return (h * m).sum(1) / m.sum(1).clamp_min(1.0);         // [B,D]
+  }
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+    return classifier->forward(pool(ids, mask));             // [B,C]
   }
   detail::DistilBert encoder{nullptr};
   torch::nn::Linear classifier{nullptr};
@@ -320,6 +322,27 @@ std::vector<ClassifierPrediction> LocalClassifierTier::predict(const std::vector
       p.text = impl_->labels[static_cast<size_t>(p.label)];
       p.confidence = pa[i];
       out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+std::vector<std::vector<float>> LocalClassifierTier::embed(const std::vector<std::string>& texts,
+                                                           size_t batch_size) const {
+  std::vector<std::vector<float>> out;
+  out.reserve(texts.size());
+  if (batch_size == 0) batch_size = 256;
+  torch::NoGradGuard ng;
+  for (size_t b = 0; b < texts.size(); b += batch_size) {
+    std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(b),
+                                   texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), b + batch_size)));
+    auto [ids, mask] = impl_->encode(chunk);
+    auto v = impl_->net->pool(ids, mask).to(torch::kFloat32).contiguous();
+    auto a = v.accessor<float, 2>();
+    for (int64_t i = 0; i < v.size(0); ++i) {
+      std::vector<float> row(static_cast<size_t>(v.size(1)));
+      for (int64_t j = 0; j < v.size(1); ++j) row[static_cast<size_t>(j)] = a[i][j];
+      out.push_back(std::move(row));
     }
   }
   return out;
