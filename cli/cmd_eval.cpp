@@ -53,7 +53,7 @@ void register_eval(CLI::App& app, Action& action) {
   cmd->add_option("--plot", args->plot_out, "Write an SVG plot here (frontier, or stream windows)");
   cmd->add_flag("--sweep", args->sweep, "Trace every system's cost-quality frontier");
   cmd->add_option("--quality-target", args->quality_target,
-                  "Override the quality-ratio target of the baselines' calibration");
+                  "Quality-ratio target for every system (overrides the config's quality_target; puts routenlp* in quality-target mode)");
   cmd->add_option("--router-config", args->router_config,
                   "Neural router training config (JSON; default: library defaults)");
   cmd->add_flag("--skip-bad-lines", args->skip_bad, "Skip (and count) malformed dataset lines");

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Fresh Debian 12 machine -> dependencies installed, routenlp built, the main job run on the
-# bundled defaults. (Interim: a smoke run of the CLI until `routenlp eval` lands.)
+# The README's main job: build routenlp if needed, then evaluate every routing system on the
+# bundled LLMRouter data (9 tiers, 14 tasks) with its default portfolio config — training the
+# neural router included — and print the cost/quality table.
+# Outputs: out/main.json (report), out/main.svg (cost-quality frontier).
+# Extra arguments go to `routenlp eval` (e.g. --seeds 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
-./build/cli/routenlp doctor
+BUILD_DIR=${ROUTENLP_BUILD_DIR:-build}
+if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake --build "$BUILD_DIR" --target routenlp_cli -j"$(nproc)"   # incremental; quick when current
+else
+  bash scripts/build.sh
+fi
+mkdir -p out
+exec "$BUILD_DIR/cli/routenlp" eval \
+  --data data/routing/llmrouter.jsonl \
+  --config data/configs/llmrouter.yaml \
+  --json out/main.json --plot out/main.svg "$@"

@@ -137,7 +137,7 @@ struct EvalOptions {
   int seeds = 1;                           // seeds 0..seeds-1
   std::vector<std::string> holdout_tasks;  // kept out of train+calib; reported as "ood"
   bool sweep = false;                      // trace every system's frontier
-  std::optional<double> quality_target;    // overrides the config's quality target
+  std::optional<double> quality_target;    // overrides the config's quality_target (all systems)
   std::string router_config;               // neural router training config JSON (empty: defaults)
   ProgressCallback progress;
 };

@@ -401,9 +401,16 @@ EvalReport evaluate(const Dataset& data, const PortfolioConfig& config,
   return evaluate_systems(data, config, options, names, systems);
 }
 
-EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& config,
+EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& config_in,
                             const EvalOptions& options, const std::vector<std::string>& names,
                             const std::vector<std::unique_ptr<System>>& systems) {
+  // An explicit quality target puts every system (routenlp* included) in quality-target mode.
+  PortfolioConfig config = config_in;
+  if (options.quality_target) {
+    if (!(*options.quality_target > 0 && *options.quality_target <= 1.5))
+      throw Error(Status::invalid_argument, "quality target must be in (0, 1.5]");
+    config.quality_target = *options.quality_target;
+  }
   if (names.size() != systems.size())
     throw Error(Status::invalid_argument, "evaluate_systems: one name per system expected");
   if (options.seeds < 1 || options.seeds > 1000)
