@@ -57,6 +57,12 @@ print(f'TORCH_ABI={abi}')
 print(f'CUDA_INC="{cuda_inc}"')
 print(f'CUDA_EXTRA_INC="{" ".join("-isystem " + e for e in extra)}"')
 print(f'HAS_TORCH_CUDA={int(os.path.exists(os.path.join(lib, "libtorch_cuda.so")))}')
+cudart = sorted(glob.glob(os.path.join(lib, "libcudart*.so*")))
+for sp in sys.path:
+    cudart += sorted(glob.glob(os.path.join(sp, "nvidia", "*", "lib", "libcudart.so*")))
+    cudart += sorted(glob.glob(os.path.join(sp, "nvidia", "cuda_runtime", "lib", "libcudart.so*")))
+cudart += sorted(glob.glob("/usr/local/cuda/lib64/libcudart.so*"))
+print(f'CUDART="{cudart[0] if cudart else ""}"')
 PY
 )"
 # Local dry runs (Debian libtorch keeps headers outside the python package) may override:
@@ -88,7 +94,8 @@ for s in $SRCS; do COMMON_O="$COMMON_O $BUILD/$(echo "$s" | tr / _).o"; done
 BIN_PLAIN="$BUILD/encoder_gpu_bench"; BIN_GRAPHS="$BUILD/encoder_gpu_bench_graphs"
 $CXX -o "$BIN_PLAIN" $COMMON_O "$BUILD/encoder_plain.o" $LIBS 2> "$BUILD/link_plain.err" || { echo "LINK FAILED (plain)"; head -c 3000 "$BUILD/link_plain.err"; }
 if [ -f "$BUILD/encoder_graphs.o" ]; then
-  $CXX -o "$BIN_GRAPHS" $COMMON_O "$BUILD/encoder_graphs.o" $LIBS 2> "$BUILD/link_graphs.err" || { echo "LINK FAILED (graphs)"; head -c 3000 "$BUILD/link_graphs.err"; }
+  echo "cudart for the CUDA-graph binary: ${CUDART:-none}"
+  $CXX -o "$BIN_GRAPHS" $COMMON_O "$BUILD/encoder_graphs.o" $LIBS ${CUDART:+-Wl,--no-as-needed $CUDART -Wl,-rpath,$(dirname "${CUDART:-x}")} 2> "$BUILD/link_graphs.err" || { echo "LINK FAILED (graphs)"; head -c 3000 "$BUILD/link_graphs.err"; }
 fi
 BIN="$BIN_PLAIN"; [ -x "$BIN_GRAPHS" ] && BIN="$BIN_GRAPHS"
 ls -la "$BUILD"/encoder_gpu_bench* 2>/dev/null
@@ -137,5 +144,6 @@ else
 fi
 
 step "done in $(( $(date +%s) - t0 ))s; log: $LOG; HF fixture: $OUT/encoder-fixture"
-[ -z "${KEEP_BUILD:-}" ] && rm -f "$BUILD"/*.o "$BUILD"/encoder_gpu_bench*   # keep only logs in $OUT
+# keep only the log and the HF fixture in $OUT (few files: the device tool limits the count)
+[ -z "${KEEP_BUILD:-}" ] && rm -rf "$BUILD"
 exit 0

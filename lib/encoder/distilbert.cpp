@@ -65,9 +65,17 @@ MultiHeadSelfAttentionImpl::MultiHeadSelfAttentionImpl(const EncoderConfig& c)
 torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
   const int64_t B = x.size(0), T = x.size(1), Dh = dim / n_heads;
   auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_heads, Dh}).transpose(1, 2); };
-  auto q = heads(linear_maybe_int8(q_lin, q_int8, x));
-  auto k = heads(linear_maybe_int8(k_lin, k_int8, x));
-  auto v = heads(linear_maybe_int8(v_lin, v_int8, x));
+  torch::Tensor q, k, v;
+  if (qkv_weight.defined() && !is_training() && q_int8.isNone()) {
+    auto qkv = torch::linear(x, qkv_weight, qkv_bias).view({B, T, 3, n_heads, Dh}).permute({2, 0, 3, 1, 4});
+    q = qkv[0];
+    k = qkv[1];
+    v = qkv[2];
+  } else {
+    q = heads(linear_maybe_int8(q_lin, q_int8, x));
+    k = heads(linear_maybe_int8(k_lin, k_int8, x));
+    v = heads(linear_maybe_int8(v_lin, v_int8, x));
+  }
   torch::Tensor ctx;
 #if TORCH_VERSION_MAJOR >= 2
   // Fused kernel (flash / memory-efficient on CUDA); same math as below.
@@ -84,6 +92,16 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
 #endif
   ctx = ctx.transpose(1, 2).reshape({B, T, dim});
   return linear_maybe_int8(out_lin, out_int8, ctx);
+}
+
+void MultiHeadSelfAttentionImpl::fuse_qkv() {
+  torch::NoGradGuard ng;
+  qkv_weight = torch::cat({q_lin->weight, k_lin->weight, v_lin->weight}, 0).detach().contiguous();
+  qkv_bias = torch::cat({q_lin->bias, k_lin->bias, v_lin->bias}, 0).detach().contiguous();
+}
+
+void fuse_qkv_for_inference(DistilBertImpl& m) {
+  for (const auto& mod : *m.transformer->layer) mod->as<TransformerBlockImpl>()->attention->fuse_qkv();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ struct MultiHeadSelfAttentionImpl : torch::nn::Module {
   torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
   torch::nn::Dropout dropout{nullptr};
   c10::IValue q_int8, k_int8, v_int8, out_int8;  // packed int8 weights (quantize_int8_dynamic)
+  // Inference-only fused [3*dim, dim] q/k/v projection (one GEMM instead of three): a snapshot
+  // of the current weights made by fuse_qkv(), used only in eval mode.
+  torch::Tensor qkv_weight, qkv_bias;
+  void fuse_qkv();
 };
 TORCH_MODULE(MultiHeadSelfAttention);
 
@@ -92,6 +96,8 @@ void fill_sinusoidal(torch::Tensor out);
 // activations quantized per call (quantized::linear_dynamic via the FBGEMM/x86/oneDNN engine).
 // Throws Error(not_supported) when libtorch has no suitable quantized engine.
 void quantize_int8_dynamic(DistilBertImpl& m);
+// Calls fuse_qkv() on every layer (after loading weights and moving to the final device/dtype).
+void fuse_qkv_for_inference(DistilBertImpl& m);
 // Linear through the packed int8 weights when present, else the fp weights.
 torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x);
 

@@ -133,6 +133,7 @@ void finish(Encoder::Impl& impl) {
   impl.model->eval();
   for (auto& p : impl.model->parameters()) p.set_requires_grad(false);
   if (impl.options.int8_dynamic) detail::quantize_int8_dynamic(*impl.model);
+  else detail::fuse_qkv_for_inference(*impl.model);
 }
 
 void load_vocab(Encoder::Impl& impl, const std::string& path) {
@@ -236,7 +237,7 @@ torch::Tensor Encoder::Impl::hidden(const std::vector<int64_t>& ids, const std::
     g.ids.copy_(ids_cpu);
     if (padded) g.mask.copy_(mask_cpu);
     g.graph.replay();
-    return g.out.to(torch::kCPU, torch::kFloat);  // copies before the lock is released
+    return g.out.clone();  // device copy before the lock is released (next replay overwrites)
   }
 #endif
   auto out = model->forward(ids_cpu.to(device), padded ? mask_cpu.to(device) : torch::Tensor());
