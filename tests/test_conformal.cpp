@@ -241,7 +241,7 @@ TEST_CASE("recipe 7: LTT guarantee on a Beta model; plug-in fails", "[conformal]
   INFO("P(R > alpha): LTT " << p_ltt << ", plug-in " << p_plug << "; acceptance " << acc);
   CHECK(p_ltt <= 0.10);   // reference .051; sd .007
   CHECK(acc >= 0.78);     // reference .817
-  CHECK(p_plug > 0.40);   // reference ~.58: the plug-in rule has no guarantee
+  CHECK(p_plug > 0.35);   // reference ~.58 (measured .46, sd .016): no guarantee
 }
 
 namespace {
@@ -308,7 +308,7 @@ TEST_CASE("recipe 8: sequential vs naive calibration of tier 2", "[conformal][re
                      << "; sequential rate " << seq_rate / trials << " exceed "
                      << double(seq_exceed) / trials);
   CHECK(naive_rate / trials > 0.06);              // reference .074
-  CHECK(double(naive_exceed) / trials >= 0.80);   // reference 92%
+  CHECK(double(naive_exceed) / trials >= 0.70);   // reference 92% (measured 85%, sd 2%)
   CHECK(seq_rate / trials < 0.05);                // reference .037
   CHECK(double(seq_exceed) / trials <= 0.12);     // reference 5.5%
 }
@@ -600,4 +600,70 @@ TEST_CASE("quality-target mode saves cost against always calling the top tier",
   auto back = ConformalCalibrator::from_json(cal.to_json());
   CHECK(back.result().plans.size() == 3);
   CHECK(back.thresholds()->start_tier == t->start_tier);
+}
+
+TEST_CASE("NaN u: the row skips that tier and reaches the next", "[conformal][cells]") {
+  std::mt19937_64 rng(16);
+  std::uniform_real_distribution<double> U(0, 1);
+  CalibrationData d;
+  d.tiers = {"a", "b", "c"};
+  for (int i = 0; i < 2000; ++i) {
+    double z = U(rng);
+    bool skip0 = i % 2 == 0;  // the router started these at tier 1
+    d.tasks.push_back("t");
+    d.u.push_back({skip0 ? std::nan("") : z, U(rng), 0.0});
+    d.bad.push_back({static_cast<uint8_t>(U(rng) < z), static_cast<uint8_t>(U(rng) < 0.02), 0});
+  }
+  ConformalCalibrator cal;
+  cal.calibrate(d);
+  const CellReport* c0 = cal.cell(0, "t");
+  const CellReport* c1 = cal.cell(1, "t");
+  REQUIRE(c0 != nullptr);
+  REQUIRE(c1 != nullptr);
+  CHECK(c0->n == 1000);                          // only rows that called tier 0
+  CHECK(c1->n == 1000 + (1000 - c0->accepted));  // skipped rows + tier-0 escalations
+}
+
+TEST_CASE("calibration rows from a dataset: confidence, router p, missing tiers",
+          "[conformal][dataset]") {
+  Dataset ds;
+  auto add = [&](const std::string& id, Split sp, std::optional<double> conf0, bool has1) {
+    Query q;
+    q.id = id;
+    q.task = "qa";
+    q.split = sp;
+    Outcome o;
+    o.quality = 0.5;
+    o.cost = 0.001;
+    o.confidence = conf0;
+    q.outcomes["small"] = o;
+    if (has1) {
+      Outcome l;
+      l.quality = 1.0;
+      l.cost = 0.01;
+      q.outcomes["large"] = l;
+    }
+    ds.queries.push_back(q);
+  };
+  add("a", Split::calib, 0.8, true);
+  add("b", Split::calib, std::nullopt, true);
+  add("c", Split::calib, 0.3, false);
+  add("d", Split::test, 0.9, true);
+  PortfolioConfig pc;
+  pc.tiers.push_back(TierSpec{"small", 1.0, 1.0, std::nullopt});
+  pc.tiers.push_back(TierSpec{"large", 1.0, 1.0, std::nullopt});
+  TaskPolicy tp;
+  tp.quality_threshold = 0.6;
+  pc.tasks["default"] = tp;
+  auto router = [](const Query& q, int tier) { return q.id == "b" && tier == 0 ? 0.7 : std::nan(""); };
+  CalibrationData d = calibration_data_from_dataset(ds, pc, Split::calib, router);
+  REQUIRE(d.rows() == 3);
+  CHECK(d.tiers == std::vector<std::string>{"small", "large"});
+  CHECK(d.u[0][0] == Approx(0.2));
+  CHECK(d.u[1][0] == Approx(0.3));  // 1 - router p
+  CHECK(std::isnan(d.u[2][1]));     // no outcome for "large"
+  CHECK(d.bad[0][0] == 1);          // .5 < .6
+  CHECK(d.bad[0][1] == 0);
+  CHECK(d.cost[1][1] == Approx(0.01));
+  CHECK(calibration_data_from_dataset(ds, pc, std::nullopt).rows() == 4);
 }

@@ -184,10 +184,12 @@ TEST_CASE("recipe 11: Bernoulli CUSUM run lengths", "[online][recipe11]") {
   INFO("ARL at p = .05: " << a0);
   CHECK(a0 >= 8500 * 0.95);
   CHECK(a0 <= 8500 * 1.05);
+  // Out of control (p = .081): the reference says "about 370"; the offline run gives
+  // 379 +- 2, so the band is +-5% around 380 (>= 6 sd of this 10,000-run estimate).
   double a1 = arl(0.081, 10000, 111);
   INFO("ARL at p = .081: " << a1);
-  CHECK(a1 >= 370 * 0.95);
-  CHECK(a1 <= 370 * 1.05);
+  CHECK(a1 >= 380 * 0.95);
+  CHECK(a1 <= 380 * 1.05);
   CHECK_THROWS_AS(BernoulliCusum(0.08, 0.05, 4), Error);
 }
 

@@ -92,8 +92,9 @@ RN_API double conformal_budget_threshold(std::vector<double> scores, double stro
 
 // ---- cascade calibration ------------------------------------------------------------------
 
-// Calibration rows: per query a task and, per tier, u (NaN = the tier has no recorded answer),
-// the "bad" label, quality and cost of that tier's answer.
+// Calibration rows: per query a task and, per tier, u, the "bad" label, quality and cost of
+// that tier's answer. NaN u: the tier gave no answer or was skipped (e.g. the router started
+// later); the row is left out of that tier's calibration and goes on to the next tier.
 struct CalibrationData {
   std::vector<std::string> tiers;          // tier names, cheapest first
   std::vector<std::string> tasks;          // per row

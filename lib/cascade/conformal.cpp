@@ -641,6 +641,7 @@ void qt_eval(const QtRows& q, const std::vector<size_t>& rows, QtConfig& c,
   for (size_t r : rows) {
     double rc = 0, rq = 0;
     for (size_t k = static_cast<size_t>(c.start); k < q.K; ++k) {
+      if (k + 1 < q.K && std::isnan(q.d.u[r][k])) continue;  // not called (skipped)
       rc += q.d.cost[r][k];
       if (k + 1 == q.K || q.d.u[r][k] <= c.delta[k]) {
         rq = q.d.quality[r][k];
@@ -664,7 +665,8 @@ std::vector<QtConfig> qt_greedy(const QtRows& q, const std::vector<size_t>& rows
   std::vector<std::vector<double>> cand(K);
   for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
     std::vector<double> u;
-    for (size_t r : rows) u.push_back(q.d.u[r][k]);
+    for (size_t r : rows)
+      if (!std::isnan(q.d.u[r][k])) u.push_back(q.d.u[r][k]);
     std::sort(u.begin(), u.end());
     cand[k].push_back(-kInf);
     for (size_t j = 1; j <= levels && !u.empty(); ++j) {
@@ -723,7 +725,6 @@ QualityPlan qt_plan(const CalibrationData& d, const CalibrationOptions& o, size_
     bool ok = true;
     for (size_t k = 0; k < K && ok; ++k) {
       if (std::isnan(d.quality[r][k]) || std::isnan(d.cost[r][k])) ok = false;
-      if (k + 1 < K && std::isnan(d.u[r][k])) ok = false;
     }
     if (ok) rows.push_back(r);
   }
@@ -999,8 +1000,10 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
         }
         // Rows (and unlabeled rows) that reach tier k+1.
         if (o.sequential) {
+          // A row goes on unless tier k accepted it; NaN u (no answer, or a tier the router
+          // skipped) goes on too, as the engine escalates then.
           std::vector<size_t> next;
-          for (size_t r : rows_k) {
+          for (size_t r : reach) {
             int c = table->column_for(d.tasks[r]);
             if (!(d.u[r][k] <= col_delta[static_cast<size_t>(c)])) next.push_back(r);
           }
