@@ -24,6 +24,10 @@ int main(void) {
   CHECK(rn_last_error()[0] == '\0');
   /* RN_C_CONSUMER_CHECKS: component checks are appended in their own functions. */
   {
+    extern int c_consumer_coopt(void);
+    failures += c_consumer_coopt();
+  }
+  {
     extern int c_consumer_cascade(void);
     failures += c_consumer_cascade();
   }
