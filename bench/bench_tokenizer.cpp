@@ -32,7 +32,9 @@ const std::vector<std::string>& corpus() {
     while (std::getline(in, line)) {
       auto j = nlohmann::json::parse(line);
       std::string src = j.at("src");
-      if (src.rfind("tricky/", 0) == 0 || src.rfind("invalid_utf8/", 0) == 0) continue;
+      if (src.rfind("tricky/", 0) == 0 || src.rfind("invalid_utf8/", 0) == 0 ||
+          src.rfind("fuzz/", 0) == 0)
+        continue;
       v.push_back(j.at("text").get<std::string>());
     }
     return v;

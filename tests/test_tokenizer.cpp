@@ -93,10 +93,12 @@ size_t check_parity(const WordPieceTokenizer& tok) {
 }  // namespace
 
 TEST_CASE("fixture is substantial", "[tokenizer]") {
-  size_t queries = 0, tricky = 0, invalid = 0, trunc = 0;
+  size_t queries = 0, tricky = 0, invalid = 0, fuzz = 0, trunc = 0;
   for (const auto& c : fixture()) {
     if (c.src.rfind("tricky/", 0) == 0)
       ++tricky;
+    else if (c.src.rfind("fuzz/", 0) == 0)
+      ++fuzz;
     else if (c.src.rfind("invalid_utf8/", 0) == 0)
       ++invalid;
     else
@@ -106,6 +108,7 @@ TEST_CASE("fixture is substantial", "[tokenizer]") {
   CHECK(queries >= 2000);
   CHECK(tricky >= 30);
   CHECK(invalid >= 5);
+  CHECK(fuzz >= 400);
   CHECK(trunc >= 100);
 }
 

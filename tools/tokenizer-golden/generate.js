@@ -10,6 +10,8 @@
 //                   strip accents, lowercase), BertPreTokenizer, WordPiece ([UNK], "##", 100
 //                   chars), BertProcessing ([CLS] 101 / [SEP] 102); built from data/vocab.
 //   golden.jsonl    one JSON object a line: {"src", "text", "ids"} with ids = HF encode(text)
+//                   (src: tricky/*, fuzz/* (seeded random multi-script strings), invalid_utf8/*,
+//                   then the real queries by source)
 //                   WITHOUT truncation (specials included); "ids_trunc64" = HF with truncation
 //                   to 64 for some long queries. Invalid-UTF-8 cases carry "bytes_b64" instead
 //                   of "text"; their ids are HF's for the bytes decoded with U+FFFD replacement
@@ -29,7 +31,7 @@ const repo = path.resolve(here, '..', '..');
 const dataDir = path.resolve(opt('--data', path.join(repo, '..', 'shared', 'data')));
 const outDir = path.resolve(opt('--out', path.join(repo, 'tests', 'data', 'tokenizer')));
 const vocabPath = path.join(repo, 'data', 'vocab', 'bert-base-uncased-vocab.txt');
-const MAX_FIXTURE_BYTES = 2.9e6;
+const MAX_FIXTURE_BYTES = 2.95e6;
 
 // Minimal RFC 4180 CSV reader: returns rows as arrays of fields.
 function parseCsv(text) {
@@ -172,6 +174,29 @@ function invalidUtf8Cases() {
   ].map(([name, bytes]) => ({ src: 'invalid_utf8/' + name, bytes }));
 }
 
+// Random short strings over many scripts (fixed seed): multi-character interactions of the
+// normaliser (combining marks after letters, Hangul, CJK next to Latin, mixed punctuation).
+function fuzzCases(n) {
+  let seed = 20261126;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const cp = (lo, span) => String.fromCodePoint(lo + Math.floor(rnd() * span));
+  const pools = [
+    () => cp(32, 95), () => 'aeiouAEIOUnNcCsSzZyY'[Math.floor(rnd() * 20)],
+    () => cp(0x300, 0x70), () => cp(0xC0, 0x180), () => cp(0x370, 0x200), () => cp(0x4E00, 0x5000),
+    () => cp(0xAC00, 0x2BA4), () => cp(0x3040, 0x100), () => cp(0x2000, 0x200), () => cp(0x1F300, 0x400),
+    () => { let c; do { c = Math.floor(rnd() * 0x30000); } while (c >= 0xD800 && c <= 0xDFFF); return String.fromCodePoint(c); },
+    () => ' ', () => ['the', 'ing', 'tion', 'un', 'able', 'café', 'naïve', 'Ω', 'ﬁ', 'İ', 'ẞ'][Math.floor(rnd() * 11)],
+  ];
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    let s = '';
+    const len = 1 + Math.floor(rnd() * 40);
+    for (let k = 0; k < len; k++) s += pools[Math.floor(rnd() * pools.length)]();
+    out.push({ src: 'fuzz/' + i, text: s });
+  }
+  return out;
+}
+
 async function main() {
   if (!fs.existsSync(dataDir)) throw new Error(`data folder ${dataDir} not found (use --data)`);
   const model = await t.WordPiece.fromFile(vocabPath, {
@@ -196,6 +221,7 @@ async function main() {
     lines.push(s);
   };
   for (const c of trickyCases()) push({ src: c.src, text: c.text, ids: await encode(c.text) });
+  for (const c of fuzzCases(500)) push({ src: c.src, text: c.text, ids: await encode(c.text) });
   for (const c of invalidUtf8Cases()) {
     push({ src: c.src, bytes_b64: c.bytes.toString('base64'), ids: await encode(c.bytes.toString('utf8')) });
   }
@@ -218,7 +244,7 @@ async function main() {
   fs.writeFileSync(golden + '.tmp', lines.join('\n') + '\n');
   fs.renameSync(golden + '.tmp', golden);
   console.log(`generate: ${kept} queries of ${queries.length} + ${trickyCases().length} tricky + ` +
-    `${invalidUtf8Cases().length} invalid-UTF-8 cases, ${truncated} with ids_trunc64, ` +
+    `${invalidUtf8Cases().length} invalid-UTF-8 + 500 random multi-script cases, ${truncated} with ids_trunc64, ` +
     `${(bytes / 1e6).toFixed(2)} MB -> ${golden}`);
 }
 
