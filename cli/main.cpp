@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
 
   routenlp::cli::register_doctor(app, action);
   // RN_CLI_REGISTER: helpers add their register_<name>(app, action); calls below this marker.
+  routenlp::cli::register_serve(app, action);
   routenlp::cli::register_coopt(app, action);
   routenlp::cli::register_train_tier(app, action);
   routenlp::cli::register_train(app, action);

@@ -229,3 +229,339 @@ TEST_CASE("ChatClient rejects bad options", "[serve][openai]") {
   o.max_retries = -1;
   CHECK_THROWS_AS(openai::ChatClient(o), Error);
 }
+
+// ---------------------------------------------------------------------------------------------
+// OpenAICompatibleTier in a cascade, and the route server end to end.
+
+#include <filesystem>
+#include <fstream>
+
+#include "routenlp/cascade.hpp"
+#include "routenlp/openai_tier.hpp"
+#include "routenlp/serve.hpp"
+
+namespace {
+
+PortfolioConfig two_tiers() {
+  return parse_portfolio(
+      "tiers:\n"
+      "  - {name: small, price_per_1m_input: 1.0, price_per_1m_output: 2.0}\n"
+      "  - {name: large, price_per_1m_input: 10.0, price_per_1m_output: 30.0}\n"
+      "alpha: 0.1\n",
+      "two_tiers");
+}
+
+std::shared_ptr<OpenAICompatibleTier> fake_tier(const rn_test::FakeOpenAIServer& fake,
+                                                const std::string& name, const std::string& model,
+                                                const PortfolioConfig& p) {
+  OpenAITierOptions o = opts_for(fake, model);
+  o.name = name;
+  o.max_retries = 0;
+  return std::make_shared<OpenAICompatibleTier>(o, &p);
+}
+
+// Runs a RouteServer on an ephemeral loopback port for the test's lifetime.
+struct LiveServer {
+  std::unique_ptr<RouteServer> server;
+  std::thread thread;
+  int port = 0;
+  LiveServer(ServeSetup setup, ServeOptions options) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server = std::make_unique<RouteServer>(std::move(setup), options);
+    port = server->bind();
+    thread = std::thread([this] { server->run(); });
+  }
+  ~LiveServer() { stop(); }
+  void stop() {
+    if (thread.joinable()) {
+      server->stop();
+      thread.join();
+    }
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+};
+
+json post_json(httplib::Client& c, const std::string& path, const std::string& body, int* status) {
+  auto res = c.Post(path.c_str(), body, "application/json");
+  REQUIRE(res);
+  *status = res->status;
+  auto j = json::parse(res->body, nullptr, false);
+  REQUIRE_FALSE(j.is_discarded());
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("OpenAICompatibleTier: cost from usage x prices; errors escalate in a cascade",
+          "[serve][openai]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  auto small = fake_tier(fake, "small", "fail500", p);
+  auto large = fake_tier(fake, "large", "echo", p);
+
+  TierRequest tr;
+  tr.query = "hello";
+  auto direct = large->call(tr);
+  REQUIRE(direct.ok());
+  CHECK(direct.text == "echo: hello");
+  CHECK(direct.cost == Approx(p.price(1, 10, 2)));
+  CHECK(direct.input_tokens == 10);
+  auto failed = small->call(tr);
+  CHECK(failed.status == Status::tier);
+  CHECK(failed.error.find("HTTP 500") != std::string::npos);
+
+  CascadeEngine engine({small, large}, nullptr);
+  CascadeRequest req;
+  req.query = "what?";
+  req.task = "qa";
+  auto r = engine.run(req);
+  REQUIRE(r.status == Status::ok);
+  CHECK(r.tier_name == "large");
+  CHECK(r.answer == "echo: what?");
+  REQUIRE(r.trace.size() == 2);
+  CHECK(r.trace[0].decision == TraceDecision::error);
+  CHECK(r.trace[0].error.find("HTTP 500") != std::string::npos);
+
+  CHECK_THROWS_AS(OpenAICompatibleTier(opts_for(fake, "echo"), &p), Error);  // name not in portfolio
+}
+
+TEST_CASE("make_named_policy parses policy names", "[serve]") {
+  auto p = two_tiers();
+  auto router = make_always_tier_router({"small", "large"}, 0);
+  CHECK(make_named_policy("threshold", p, *router)->name() == "threshold");
+  CHECK(make_named_policy("knob-0.5", p, *router)->name() == "cost-knob");
+  auto two = make_named_policy("router-always-small-0.5", p, *router);
+  RouterScores s;
+  s.p_acceptable = {0.2, 0.9};  // strong score 0.8 >= 0.5 -> large
+  CHECK(two->decide(s, "t").tier == 1);
+  s.p_acceptable = {0.9, 0.9};  // 0.1 < 0.5 -> small
+  CHECK(two->decide(s, "t").tier == 0);
+  CHECK_THROWS_AS(make_named_policy("router-mf-0.5", p, *router), Error);
+  CHECK_THROWS_AS(make_named_policy("threshold-2", p, *router), Error);
+  CHECK_THROWS_AS(make_named_policy("knob-x", p, *router), Error);
+  CHECK_THROWS_AS(make_named_policy("nonsense", p, *router), Error);
+}
+
+TEST_CASE("route server end to end over loopback HTTP", "[serve][http]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);
+  setup.tiers = {fake_tier(fake, "small", "fail500", p), fake_tier(fake, "large", "echo", p)};
+  setup.audit_rate = 1.0;
+  ServeOptions opts;
+  opts.threads = 4;
+  opts.max_body_bytes = 4096;
+  opts.max_batch = 4;
+  LiveServer live(setup, opts);
+  auto c = live.client();
+  int st = 0;
+
+  SECTION("health and unknown routes") {
+    auto res = c.Get("/health");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(json::parse(res->body)["status"] == "ok");
+    auto nf = c.Get("/nope");
+    REQUIRE(nf);
+    CHECK(nf->status == 404);
+    CHECK(json::parse(nf->body)["error"]["message"].get<std::string>().find("/nope") != std::string::npos);
+    auto wrong_method = c.Get("/route");
+    REQUIRE(wrong_method);
+    CHECK(wrong_method->status == 404);
+  }
+  SECTION("/route: decision and per-tier scores; optional cascade execution") {
+    auto j = post_json(c, "/route", R"({"query": "2+2?", "task": "math"})", &st);
+    CHECK(st == 200);
+    CHECK(j["tier"] == "small");
+    CHECK(j["scores"]["small"] == 1.0);
+    CHECK(j["scores"]["large"] == 0.0);
+    auto e = post_json(c, "/route", R"({"query": "2+2?", "execute": true})", &st);
+    CHECK(st == 200);
+    CHECK(e["cascade"]["answer"] == "echo: 2+2?");
+    CHECK(e["cascade"]["tier"] == "large");
+  }
+  SECTION("malformed, invalid and oversized bodies get 4xx with clear messages") {
+    auto j = post_json(c, "/route", "{not json", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("not valid JSON") != std::string::npos);
+    j = post_json(c, "/route", "[1,2]", &st);
+    CHECK(st == 400);
+    j = post_json(c, "/route", R"({"task": "x"})", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("query") != std::string::npos);
+    j = post_json(c, "/route", R"({"query": 5})", &st);
+    CHECK(st == 400);
+    j = post_json(c, "/route", R"({"query": "q", "policy": "bogus"})", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("bogus") != std::string::npos);
+    std::string big = R"({"query": ")" + std::string(10000, 'a') + R"("})";
+    j = post_json(c, "/route", big, &st);
+    CHECK(st == 413);
+    CHECK(j["error"]["message"].get<std::string>().find("4096") != std::string::npos);
+    // The server still answers afterwards.
+    auto ok = post_json(c, "/route", R"({"query": "q"})", &st);
+    CHECK(st == 200);
+  }
+  SECTION("/route/batch") {
+    auto j = post_json(c, "/route/batch",
+                       R"({"queries": [{"query": "a"}, {"query": "b", "task": "t"}]})", &st);
+    CHECK(st == 200);
+    REQUIRE(j["decisions"].size() == 2);
+    CHECK(j["decisions"][1]["tier"] == "small");
+    j = post_json(c, "/route/batch",
+                  R"({"queries": [{"query": "a"}], "execute": true})", &st);
+    CHECK(st == 200);
+    CHECK(j["decisions"][0]["cascade"]["answer"] == "echo: a");
+    j = post_json(c, "/route/batch", R"({"queries": [{"query": "a"},{"query": "a"},{"query": "a"},{"query": "a"},{"query": "a"}]})", &st);
+    CHECK(st == 413);
+    j = post_json(c, "/route/batch", R"({"queries": [{"query": "a"}, 3]})", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("queries[1]") != std::string::npos);
+    j = post_json(c, "/route/batch", R"({"queries": []})", &st);
+    CHECK(st == 400);
+  }
+  SECTION("/v1/chat/completions routes, cascades past a failing tier, and takes feedback") {
+    auto j = post_json(c, "/v1/chat/completions",
+                       R"({"model": "router-always-small-0.5",
+                           "messages": [{"role": "system", "content": "be brief"},
+                                        {"role": "user", "content": "capital of France?"}]})",
+                       &st);
+    REQUIRE(st == 200);
+    CHECK(j["object"] == "chat.completion");
+    CHECK(j["model"] == "large");
+    CHECK(j["choices"][0]["message"]["content"] == "echo: capital of France?");
+    CHECK(j["routenlp"]["routing"]["tier"] == "small");
+    CHECK(j["routenlp"]["cost_usd"].get<double>() > 0);
+    // The whole conversation reached the tier.
+    auto sent = json::parse(fake.last_body());
+    CHECK(sent["messages"].size() == 2);
+    CHECK(sent["messages"][0]["content"] == "be brief");
+
+    std::string id = j["routenlp"]["request_id"];
+    auto fb = post_json(c, "/feedback", json{{"request_id", id}, {"acceptable", true}}.dump(), &st);
+    CHECK(st == 200);
+    CHECK(fb["recorded"] == true);
+    fb = post_json(c, "/feedback", R"({"request_id": "nope", "acceptable": true})", &st);
+    CHECK(st == 404);
+    fb = post_json(c, "/feedback", R"({"request_id": "x", "acceptable": "yes"})", &st);
+    CHECK(st == 400);
+
+    // A plain tier name calls that tier only.
+    j = post_json(c, "/v1/chat/completions",
+                  R"({"model": "large", "messages": [{"role": "user", "content": "hi"}]})", &st);
+    CHECK(st == 200);
+    CHECK(j["choices"][0]["message"]["content"] == "echo: hi");
+    j = post_json(c, "/v1/chat/completions",
+                  R"({"model": "small", "messages": [{"role": "user", "content": "hi"}]})", &st);
+    CHECK(st == 502);
+    CHECK(j["error"]["message"].get<std::string>().find("HTTP 500") != std::string::npos);
+    j = post_json(c, "/v1/chat/completions",
+                  R"({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]})", &st);
+    CHECK(st == 404);
+    j = post_json(c, "/v1/chat/completions", R"({"model": "large"})", &st);
+    CHECK(st == 400);
+    j = post_json(c, "/v1/chat/completions",
+                  R"({"model": "large", "messages": [{"role": "user"}]})", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("messages[0].content") != std::string::npos);
+  }
+  SECTION("/metrics is Prometheus text with HTTP and cascade series") {
+    post_json(c, "/route", R"({"query": "q"})", &st);
+    post_json(c, "/route", "{bad", &st);
+    auto res = c.Get("/metrics");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body.find("routenlp_http_requests_total{route=\"/route\",code=\"200\"} 1") !=
+          std::string::npos);
+    CHECK(res->body.find("routenlp_http_requests_total{route=\"/route\",code=\"400\"} 1") !=
+          std::string::npos);
+    CHECK(res->body.find("routenlp_http_request_duration_seconds_bucket{route=\"/route\"") !=
+          std::string::npos);
+    CHECK(res->body.find("routenlp_route_decisions_total{tier=\"small\"} 1") != std::string::npos);
+  }
+}
+
+TEST_CASE("route server: graceful stop finishes the in-flight request", "[serve][http]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 1);
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "slow", p)};
+  LiveServer live(setup, ServeOptions{});
+  int status = 0;
+  std::string body;
+  std::thread client([&] {
+    auto c = live.client();
+    auto res = c.Post("/v1/chat/completions",
+                      R"({"model": "large", "messages": [{"role": "user", "content": "zzz"}]})",
+                      "application/json");
+    if (res) {
+      status = res->status;
+      body = res->body;
+    }
+  });
+  // Wait until the slow upstream has the request, then stop the server.
+  for (int i = 0; i < 500 && fake.count("slow") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(fake.count("slow") == 1);
+  auto t0 = Clock::now();
+  live.stop();
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  client.join();
+  CHECK(status == 200);
+  CHECK(body.find("echo: zzz") != std::string::npos);
+  CHECK(ms > 500);  // stop() waited for the ~1.5 s answer
+  // After stop, nothing listens.
+  httplib::Client c2("127.0.0.1", live.port);
+  c2.set_connection_timeout(1, 0);
+  CHECK_FALSE(c2.Get("/health"));
+}
+
+TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:line:field",
+          "[serve]") {
+  std::string dir = std::string(RN_BINARY_DIR) + "/serve_cfg";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir + "/portfolio.yaml")
+        << "tiers:\n  - {name: small, price_per_1m_input: 1, price_per_1m_output: 1}\n"
+           "  - {name: large, price_per_1m_input: 5, price_per_1m_output: 5}\n";
+    std::ofstream(dir + "/serve.yaml")
+        << "portfolio: portfolio.yaml\n"
+           "router: {kind: always, tier: small}\n"
+           "tiers:\n"
+           "  - name: large\n"
+           "    endpoint: {base_url: 'http://127.0.0.1:9', model: big-model, max_retries: 1}\n"
+           "server: {port: 0, threads: 3, max_body_bytes: 2048}\n";
+  }
+  auto cfg = load_serve_config(dir + "/serve.yaml");
+  CHECK(cfg.options.threads == 3);
+  CHECK(cfg.options.max_body_bytes == 2048);
+  REQUIRE(cfg.setup.tiers.size() == 2);
+  auto* big = dynamic_cast<OpenAICompatibleTier*>(cfg.setup.tiers[1].get());
+  REQUIRE(big != nullptr);
+  CHECK(big->options().model == "big-model");
+  // small has no endpoint: a failing placeholder tier.
+  CHECK_FALSE(cfg.setup.tiers[0]->call(TierRequest{}).ok());
+
+  std::ofstream(dir + "/bad.yaml") << "portfolio: portfolio.yaml\n"
+                                      "router: {kind: always, tier: small}\n"
+                                      "tiers:\n"
+                                      "  - name: large\n"
+                                      "    endpoint: {base_url: 'http://h', modle: x}\n";
+  try {
+    load_serve_config(dir + "/bad.yaml");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    std::string m = e.what();
+    CHECK(m.find("bad.yaml:5") != std::string::npos);
+    CHECK(m.find("tiers[0].endpoint.modle") != std::string::npos);
+  }
+}

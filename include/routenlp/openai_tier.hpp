@@ -7,10 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "routenlp/export.h"
 #include "routenlp/portfolio.hpp"
-// RN_OPENAI_TIER_CLASS
+#include "routenlp/tier.hpp"
 
 namespace routenlp {
 
@@ -32,6 +33,43 @@ struct OpenAITierOptions {
   std::string system_prompt;     // prepended as a system message when non-empty
   size_t max_idle_connections = 8;  // pooled keep-alive handles
   uint64_t jitter_seed = 0;      // 0 = random
+};
+
+struct ChatMessage {
+  std::string role;     // "system", "user", "assistant"
+  std::string content;
+};
+
+// Thread-safe: call() and chat() may run concurrently (pooled keep-alive connections).
+// Failures come back as TierResponse errors (never thrown): Status::tier for refused
+// connections, HTTP 4xx/5xx, malformed JSON or missing choices; Status::timeout when the
+// request deadline or options.timeout_ms passes; Status::cancelled when request.cancel is set.
+class RN_API OpenAICompatibleTier : public ModelTier {
+ public:
+  // portfolio (optional): cost = portfolio.price(tier named options.name, usage tokens);
+  // without it cost is 0. Throws Error(invalid_argument) for bad options or a name the
+  // portfolio does not have.
+  explicit OpenAICompatibleTier(OpenAITierOptions options,
+                                const PortfolioConfig* portfolio = nullptr);
+  ~OpenAICompatibleTier() override;
+  OpenAICompatibleTier(const OpenAICompatibleTier&) = delete;
+  OpenAICompatibleTier& operator=(const OpenAICompatibleTier&) = delete;
+
+  const std::string& name() const override;
+  // Sends request.query as one user message (after options.system_prompt, if any).
+  TierResponse call(const TierRequest& request) override;
+  // Expected USD: prices x (query bytes / 4 input tokens, max_tokens output); NaN without prices.
+  double expected_cost(const TierRequest& request) const override;
+  // Sends a whole conversation; deadline/cancel as in TierRequest; max_tokens <= 0: options'.
+  TierResponse chat(const std::vector<ChatMessage>& messages, SteadyTime deadline = SteadyTime::max(),
+                    const std::atomic<bool>* cancel = nullptr, int max_tokens = -1);
+  const OpenAITierOptions& options() const;
+  // Total HTTP attempts made so far (retries included); for tests and metrics.
+  uint64_t attempts() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace routenlp

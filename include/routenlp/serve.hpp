@@ -1,0 +1,82 @@
+// `routenlp serve`: an HTTP server over the library (cpp-httplib, private): POST /route,
+// /route/batch, /v1/chat/completions (OpenAI-compatible, routed + cascaded), /feedback,
+// GET /health, /metrics. Endpoints, config and limits: docs/serving.md.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "routenlp/cascade.hpp"
+#include "routenlp/export.h"
+#include "routenlp/portfolio.hpp"
+#include "routenlp/router.hpp"
+#include "routenlp/tier.hpp"
+
+namespace routenlp {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                     // 0: an ephemeral port (RouteServer::port())
+  size_t threads = 8;                  // worker threads; each serves one connection at a time
+  size_t max_body_bytes = 1u << 20;    // larger request bodies get 413
+  size_t max_batch = 256;              // queries per /route/batch request
+  int read_timeout_s = 5;              // per socket read / write
+  int write_timeout_s = 5;
+  int keep_alive_timeout_s = 5;
+  size_t keep_alive_max_count = 1000;  // requests per connection
+  double default_deadline_ms = 60000;  // cascade deadline when a request gives none
+  std::string default_policy = "threshold";  // policy when a request names none
+};
+
+// What the server serves. The router's tiers() must equal the portfolio's tier names.
+struct ServeSetup {
+  PortfolioConfig portfolio;
+  std::shared_ptr<const RouterModel> router;      // required
+  std::vector<std::shared_ptr<ModelTier>> tiers;  // one per portfolio tier, or empty: routing only
+  std::shared_ptr<const ThresholdTable> thresholds;  // null: every non-final tier escalates
+  double audit_rate = 0.1;                        // share of cascaded requests open to /feedback
+  std::string decision_log;                       // JSONL decision log path ("" = none)
+};
+
+// A serve config file (YAML, docs/serving.md) resolved into a setup and options.
+struct ServeConfig {
+  ServeSetup setup;
+  ServeOptions options;
+};
+// Loads the file, the portfolio, the router, calibration thresholds and tier endpoints.
+// Errors name file:line:field.
+RN_API ServeConfig load_serve_config(const std::string& path);
+
+// Routing policy named by a string (the /route "policy" and the chat "model" field):
+//   "threshold" (portfolio targets 1 - alpha), "threshold-<p>", "knob-<lambda>" (cost knob on
+//   the portfolio's relative prices), "router-<router name>-<t>" (RouteLLM: strong tier iff
+//   1 - p[cheapest] >= t). Throws Error(invalid_argument) naming the string.
+RN_API std::unique_ptr<RoutingPolicy> make_named_policy(const std::string& spec,
+                                                        const PortfolioConfig& portfolio,
+                                                        const RouterModel& router);
+
+class RN_API RouteServer {
+ public:
+  RouteServer(ServeSetup setup, ServeOptions options);
+  ~RouteServer();  // stops and joins
+  RouteServer(const RouteServer&) = delete;
+  RouteServer& operator=(const RouteServer&) = delete;
+
+  // Binds host:port and returns the port. Throws Error(io) when it cannot bind.
+  int bind();
+  // Serves until stop(); returns once in-flight requests have finished. Binds if needed.
+  void run();
+  // Thread-safe (not async-signal-safe: call it from a normal thread). Idempotent.
+  void stop();
+  int port() const;
+  // The /metrics text.
+  std::string metrics_text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace routenlp

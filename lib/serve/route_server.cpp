@@ -1,0 +1,685 @@
+// RouteServer: the HTTP server behind `routenlp serve` (cpp-httplib). See docs/serving.md.
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+
+#include "routenlp/openai_tier.hpp"
+#include "routenlp/serve.hpp"
+
+namespace routenlp {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Named policies
+
+namespace {
+
+bool parse_number(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+std::vector<double> price_costs(const PortfolioConfig& p) {
+  std::vector<double> c;
+  double mx = 0.0;
+  for (const auto& t : p.tiers) {
+    c.push_back(t.price_per_1m_input + t.price_per_1m_output);
+    mx = std::max(mx, c.back());
+  }
+  for (auto& x : c) x = mx > 0 ? x / mx : 1.0;
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<RoutingPolicy> make_named_policy(const std::string& spec,
+                                                 const PortfolioConfig& portfolio,
+                                                 const RouterModel& router) {
+  auto bad = [&](const std::string& why) {
+    return Error(Status::invalid_argument, "policy '" + spec + "': " + why +
+                                               " (use threshold, threshold-<p>, knob-<lambda> or "
+                                               "router-" + router.name() + "-<t>)");
+  };
+  if (spec.empty() || spec == "threshold" || spec == "auto" || spec == "routenlp")
+    return std::make_unique<ThresholdPolicy>(ThresholdPolicy::from_portfolio(portfolio));
+  double v = 0.0;
+  if (spec.rfind("threshold-", 0) == 0) {
+    if (!parse_number(spec.substr(10), &v) || v < 0.0 || v > 1.0) throw bad("target must be in [0,1]");
+    return std::make_unique<ThresholdPolicy>(v);
+  }
+  if (spec.rfind("knob-", 0) == 0) {
+    if (!parse_number(spec.substr(5), &v) || v < 0.0) throw bad("lambda must be >= 0");
+    return std::make_unique<CostKnobPolicy>(v, price_costs(portfolio));
+  }
+  if (spec.rfind("router-", 0) == 0) {
+    auto dash = spec.rfind('-');
+    std::string name = dash > 7 ? spec.substr(7, dash - 7) : "";
+    if (name != router.name()) throw bad("no router named '" + name + "' is loaded");
+    if (!parse_number(spec.substr(dash + 1), &v)) throw bad("threshold is not a number");
+    if (portfolio.tiers.size() < 2) throw bad("needs at least two tiers");
+    return std::make_unique<TwoTierPolicy>(0, static_cast<int>(portfolio.tiers.size()) - 1, v,
+                                           ThresholdRule::quantile);
+  }
+  throw bad("unknown policy");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
+
+class HttpMetrics {
+ public:
+  void count(const std::string& route, int code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[{route, code}];
+  }
+  void observe(const std::string& route, double seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& h = hist_[route];
+    if (h.buckets.empty()) h.buckets.assign(kLatencyBuckets.size(), 0);
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i)
+      if (seconds <= kLatencyBuckets[i]) ++h.buckets[i];
+    ++h.count;
+    h.sum += seconds;
+  }
+  void decision(const std::string& tier) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++decisions_[tier];
+  }
+  std::atomic<int64_t> in_flight{0};
+
+  std::string text() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    out += "# HELP routenlp_http_requests_total HTTP requests by route and status code.\n";
+    out += "# TYPE routenlp_http_requests_total counter\n";
+    for (const auto& [k, n] : requests_)
+      out += "routenlp_http_requests_total{route=\"" + k.first + "\",code=\"" +
+             std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
+    out += "# HELP routenlp_http_request_duration_seconds Handler time by route.\n";
+    out += "# TYPE routenlp_http_request_duration_seconds histogram\n";
+    for (const auto& [route, h] : hist_) {
+      for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+        char le[32];
+        std::snprintf(le, sizeof le, "%g", kLatencyBuckets[i]);
+        out += "routenlp_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"" + le +
+               "\"} " + std::to_string(h.buckets[i]) + "\n";
+      }
+      out += "routenlp_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"+Inf\"} " +
+             std::to_string(h.count) + "\n";
+      char sum[64];
+      std::snprintf(sum, sizeof sum, "%.9g", h.sum);
+      out += "routenlp_http_request_duration_seconds_sum{route=\"" + route + "\"} " + sum + "\n";
+      out += "routenlp_http_request_duration_seconds_count{route=\"" + route + "\"} " +
+             std::to_string(h.count) + "\n";
+    }
+    out += "# HELP routenlp_http_in_flight Requests being handled now.\n";
+    out += "# TYPE routenlp_http_in_flight gauge\n";
+    out += "routenlp_http_in_flight " + std::to_string(in_flight.load()) + "\n";
+    out += "# HELP routenlp_route_decisions_total Routing decisions by chosen tier.\n";
+    out += "# TYPE routenlp_route_decisions_total counter\n";
+    for (const auto& [t, n] : decisions_)
+      out += "routenlp_route_decisions_total{tier=\"" + t + "\"} " + std::to_string(n) + "\n";
+    return out;
+  }
+
+ private:
+  struct Hist {
+    std::vector<uint64_t> buckets;
+    uint64_t count = 0;
+    double sum = 0.0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, Hist> hist_;
+  std::map<std::string, uint64_t> decisions_;
+};
+
+// A client error with an HTTP status (400, 404, 413, 422, 503, ...).
+struct HttpError {
+  int status;
+  std::string message;
+  std::string type;
+};
+
+HttpError bad_request(std::string m) { return {400, std::move(m), "invalid_request_error"}; }
+
+json error_body(int status, const std::string& message, const std::string& type) {
+  return {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
+}
+
+const char* kKnownRoutes[] = {"/route", "/route/batch", "/v1/chat/completions", "/feedback",
+                              "/health", "/metrics", "/v1/models"};
+
+std::string route_label(const std::string& path) {
+  for (const char* r : kKnownRoutes)
+    if (path == r) return r;
+  return "other";
+}
+
+// Passes a chat conversation (looked up by request id) to OpenAI-compatible tiers; every
+// other tier (or request) gets the plain query.
+class ConversationTier : public ModelTier {
+ public:
+  using Lookup = std::function<const std::vector<ChatMessage>*(const std::string&, int*)>;
+  ConversationTier(std::shared_ptr<ModelTier> inner, Lookup lookup)
+      : inner_(std::move(inner)), openai_(dynamic_cast<OpenAICompatibleTier*>(inner_.get())),
+        lookup_(std::move(lookup)) {}
+  const std::string& name() const override { return inner_->name(); }
+  TierResponse call(const TierRequest& r) override {
+    if (openai_ != nullptr) {
+      int max_tokens = -1;
+      if (const auto* msgs = lookup_(r.request_id, &max_tokens))
+        return openai_->chat(*msgs, r.deadline, r.cancel, max_tokens);
+    }
+    return inner_->call(r);
+  }
+  double expected_cost(const TierRequest& r) const override { return inner_->expected_cost(r); }
+
+ private:
+  std::shared_ptr<ModelTier> inner_;
+  OpenAICompatibleTier* openai_;
+  Lookup lookup_;
+};
+
+// JSON field readers that produce 400s naming the field.
+const json* field(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+std::string get_string(const json& obj, const char* name, const std::string& where,
+                       const std::string* fallback = nullptr) {
+  const json* v = field(obj, name);
+  if (v == nullptr) {
+    if (fallback) return *fallback;
+    throw bad_request(where + name + ": required string is missing");
+  }
+  if (!v->is_string()) throw bad_request(where + name + ": expected a string");
+  return v->get<std::string>();
+}
+double get_number(const json& obj, const char* name, const std::string& where, double fallback) {
+  const json* v = field(obj, name);
+  if (v == nullptr) return fallback;
+  if (!v->is_number()) throw bad_request(where + name + ": expected a number");
+  double d = v->get<double>();
+  if (!std::isfinite(d)) throw bad_request(where + name + ": must be finite");
+  return d;
+}
+bool get_bool(const json& obj, const char* name, const std::string& where, bool fallback) {
+  const json* v = field(obj, name);
+  if (v == nullptr) return fallback;
+  if (!v->is_boolean()) throw bad_request(where + name + ": expected true or false");
+  return v->get<bool>();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct RouteServer::Impl {
+  ServeSetup setup;
+  ServeOptions options;
+  httplib::Server svr;
+  std::unique_ptr<CascadeEngine> engine;
+  std::shared_ptr<OnlineRecalibrator> online;
+  HttpMetrics metrics;
+  std::string default_task = "default";
+  int port = -1;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> run_active{false};
+  std::atomic<uint64_t> next_id{0};
+  std::string id_prefix;
+
+  std::mutex conv_mu;
+  std::unordered_map<std::string, std::pair<std::vector<ChatMessage>, int>> conversations;
+
+  Impl(ServeSetup s, ServeOptions o) : setup(std::move(s)), options(std::move(o)) {
+    if (!setup.router) throw Error(Status::invalid_argument, "serve: no router");
+    if (setup.portfolio.tiers.empty()) throw Error(Status::invalid_argument, "serve: portfolio has no tiers");
+    auto rt = setup.router->tiers();
+    std::vector<std::string> pt;
+    for (const auto& t : setup.portfolio.tiers) pt.push_back(t.name);
+    if (rt != pt)
+      throw Error(Status::invalid_argument,
+                  "serve: the router's tiers differ from the portfolio's (router '" +
+                      setup.router->name() + "' has " + std::to_string(rt.size()) + " tiers)");
+    if (options.threads == 0 || options.threads > 1024)
+      throw Error(Status::invalid_argument, "serve: threads must be in [1, 1024]");
+    // Validate the default policy now rather than on the first request.
+    make_named_policy(options.default_policy, setup.portfolio, *setup.router);
+    id_prefix = "rn-" + std::to_string(static_cast<long long>(std::time(nullptr))) + "-";
+
+    if (!setup.tiers.empty()) {
+      if (setup.tiers.size() != setup.portfolio.tiers.size())
+        throw Error(Status::invalid_argument, "serve: need one tier per portfolio tier (got " +
+                                                  std::to_string(setup.tiers.size()) + ")");
+      std::vector<std::shared_ptr<ModelTier>> wrapped;
+      for (size_t k = 0; k < setup.tiers.size(); ++k) {
+        if (!setup.tiers[k] || setup.tiers[k]->name() != setup.portfolio.tiers[k].name)
+          throw Error(Status::invalid_argument, "serve: tier " + std::to_string(k) +
+                                                    " must be named '" +
+                                                    setup.portfolio.tiers[k].name + "'");
+        wrapped.push_back(std::make_shared<ConversationTier>(
+            setup.tiers[k], [this](const std::string& id, int* max_tokens) {
+              std::lock_guard<std::mutex> lock(conv_mu);
+              auto it = conversations.find(id);
+              if (it == conversations.end()) return static_cast<const std::vector<ChatMessage>*>(nullptr);
+              *max_tokens = it->second.second;
+              return static_cast<const std::vector<ChatMessage>*>(&it->second.first);
+            }));
+      }
+      auto table = setup.thresholds;
+      if (!table) {
+        std::vector<std::string> names;
+        for (const auto& t : setup.portfolio.tiers) names.push_back(t.name);
+        table = std::make_shared<ThresholdTable>(ThresholdTable::escalate_all(names, setup.portfolio.alpha));
+      }
+      OnlineOptions oo;
+      oo.audit_rate = setup.audit_rate;
+      oo.aci.alpha = setup.portfolio.alpha;
+      online = std::make_shared<OnlineRecalibrator>(table, oo);
+      CascadeOptions co;
+      co.threads = std::max<size_t>(1, std::min<size_t>(options.threads, 8));
+      co.online = online;
+      co.audit_rate = setup.audit_rate;
+      if (!setup.decision_log.empty()) co.decision_log = std::make_shared<JsonlFileSink>(setup.decision_log);
+      engine = std::make_unique<CascadeEngine>(std::move(wrapped), table, co);
+    }
+    install_routes();
+  }
+
+  std::string new_id() { return id_prefix + std::to_string(++next_id); }
+
+  // Runs a handler body with JSON parsing, error mapping, metrics and in-flight accounting.
+  template <class F>
+  void handle(const httplib::Request& req, httplib::Response& res, const std::string& route, F&& body) {
+    auto t0 = Clock::now();
+    ++metrics.in_flight;
+    try {
+      json in;
+      if (req.method == "POST") {
+        in = json::parse(req.body, nullptr, false);
+        if (in.is_discarded()) throw bad_request("request body is not valid JSON");
+        if (!in.is_object()) throw bad_request("request body must be a JSON object");
+      }
+      json out = body(in, res);
+      if (res.status == -1 || res.status == 0) res.status = 200;
+      res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+    } catch (const HttpError& e) {
+      res.status = e.status;
+      if (e.type == "__raw__") {  // message is already the whole JSON body
+        res.set_content(e.message, "application/json");
+      } else {
+        res.set_content(error_body(e.status, e.message, e.type).dump(-1, ' ', false, json::error_handler_t::replace),
+                        "application/json");
+      }
+    } catch (const Error& e) {
+      int status = e.code() == Status::invalid_argument ? 400 : 500;
+      res.status = status;
+      res.set_content(error_body(status, e.what(), status == 400 ? "invalid_request_error" : "server_error")
+                          .dump(-1, ' ', false, json::error_handler_t::replace),
+                      "application/json");
+    } catch (const std::exception& e) {
+      res.status = 500;
+      res.set_content(error_body(500, std::string("internal error: ") + e.what(), "server_error").dump(),
+                      "application/json");
+    }
+    --metrics.in_flight;
+    metrics.observe(route, std::chrono::duration<double>(Clock::now() - t0).count());
+    // Counted here, before the response is sent, so a client reading /metrics right after
+    // sees it; the logger counts only what no handler saw (404, 413, ...).
+    metrics.count(route, res.status);
+    counted_by_handler() = true;
+  }
+
+  static bool& counted_by_handler() {
+    thread_local bool counted = false;
+    return counted;
+  }
+
+  json decision_json(const RoutingDecision& d) const {
+    json scores = json::object();
+    const auto& tiers = setup.portfolio.tiers;
+    for (size_t k = 0; k < tiers.size() && k < d.scores.p_acceptable.size(); ++k)
+      scores[tiers[k].name] = d.scores.p_acceptable[k];
+    json j = {{"tier", d.tier >= 0 && d.tier < static_cast<int>(tiers.size()) ? tiers[d.tier].name : ""},
+              {"tier_index", d.tier},
+              {"policy", d.policy},
+              {"reason", d.reason},
+              {"difficulty", d.scores.difficulty},
+              {"task_unseen", d.scores.task_unseen},
+              {"scores", scores}};
+    return j;
+  }
+
+  json cascade_json(const CascadeResult& r) const {
+    json j = json::parse(decision_to_json(r), nullptr, false);
+    if (j.is_discarded()) j = json::object();
+    j["request_id"] = r.request_id;
+    j["status"] = status_name(r.status);
+    j["answer"] = r.answer;
+    j["tier"] = r.tier_name;
+    j["tier_index"] = r.tier;
+    j["uncertain"] = r.uncertain;
+    j["cost_usd"] = r.cost;
+    j["latency_ms"] = r.latency_ms;
+    j["feedback"] = r.audited;
+    if (r.status != Status::ok) j["error"] = r.error;
+    return j;
+  }
+
+  RouteQuery read_query(const json& q, const std::string& where) const {
+    RouteQuery rq;
+    rq.query = get_string(q, "query", where);
+    rq.task = get_string(q, "task", where, &default_task);
+    if (rq.task.empty()) rq.task = default_task;
+    return rq;
+  }
+
+  CascadeRequest cascade_request(const RouteQuery& q, const RoutingDecision& d, const json& in,
+                                 const std::string& where) {
+    CascadeRequest cr;
+    cr.id = new_id();
+    cr.query = q.query;
+    cr.task = q.task;
+    cr.start_tier = d.tier;
+    cr.router_p = d.scores.p_acceptable;
+    double alpha = get_number(in, "alpha", where, std::nan(""));
+    if (!std::isnan(alpha) && !(alpha > 0 && alpha < 1)) throw bad_request(where + "alpha: must be in (0,1)");
+    cr.alpha = alpha;
+    double budget = get_number(in, "budget_usd", where, -1.0);
+    if (budget >= 0) cr.budget_usd = budget;
+    double deadline = get_number(in, "deadline_ms", where, options.default_deadline_ms);
+    if (deadline < 0) throw bad_request(where + "deadline_ms: must be >= 0");
+    cr.deadline_ms = deadline;
+    if (!get_bool(in, "cascade", where, true)) cr.max_tier = d.tier;
+    return cr;
+  }
+
+  void require_engine() const {
+    if (!engine) throw HttpError{503, "no tier endpoints are configured: routing only", "unavailable"};
+  }
+
+  std::unique_ptr<RoutingPolicy> policy_for(const json& in, const char* key) const {
+    std::string spec = get_string(in, key, "", &options.default_policy);
+    try {
+      return make_named_policy(spec, setup.portfolio, *setup.router);
+    } catch (const Error& e) {
+      throw bad_request(e.what());
+    }
+  }
+
+  void install_routes() {
+    svr.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/health", [this](const json&, httplib::Response&) {
+        return json{{"status", stopping ? "stopping" : "ok"},
+                    {"router", setup.router->name()},
+                    {"tiers", [this] {
+                       json t = json::array();
+                       for (const auto& x : setup.portfolio.tiers) t.push_back(x.name);
+                       return t;
+                     }()},
+                    {"execute", engine != nullptr}};
+      });
+    });
+    svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      auto t0 = Clock::now();
+      res.set_content(metrics_text(), "text/plain; version=0.0.4");
+      metrics.observe("/metrics", std::chrono::duration<double>(Clock::now() - t0).count());
+    });
+    svr.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/v1/models", [this](const json&, httplib::Response&) {
+        json data = json::array();
+        for (const auto& t : setup.portfolio.tiers) data.push_back({{"id", t.name}, {"object", "model"}});
+        data.push_back({{"id", "router-" + setup.router->name() + "-0.5"}, {"object", "model"}});
+        return json{{"object", "list"}, {"data", data}};
+      });
+    });
+    svr.Post("/route", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/route", [this](const json& in, httplib::Response&) {
+        RouteQuery q = read_query(in, "");
+        auto policy = policy_for(in, "policy");
+        auto d = policy->decide(setup.router->score_one(q), q.task);
+        metrics.decision(setup.portfolio.tiers[d.tier].name);
+        json out = decision_json(d);
+        if (get_bool(in, "execute", "", false)) {
+          require_engine();
+          out["cascade"] = cascade_json(engine->run(cascade_request(q, d, in, "")));
+        }
+        return out;
+      });
+    });
+    svr.Post("/route/batch", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/route/batch", [this](const json& in, httplib::Response&) {
+        const json* qs = field(in, "queries");
+        if (qs == nullptr || !qs->is_array()) throw bad_request("queries: required array is missing");
+        if (qs->empty()) throw bad_request("queries: empty");
+        if (qs->size() > options.max_batch)
+          throw HttpError{413, "queries: " + std::to_string(qs->size()) + " exceeds max_batch " +
+                                   std::to_string(options.max_batch), "invalid_request_error"};
+        std::vector<RouteQuery> batch;
+        for (size_t i = 0; i < qs->size(); ++i) {
+          std::string where = "queries[" + std::to_string(i) + "].";
+          if (!(*qs)[i].is_object()) throw bad_request(where.substr(0, where.size() - 1) + ": expected an object");
+          batch.push_back(read_query((*qs)[i], where));
+        }
+        auto policy = policy_for(in, "policy");
+        auto decisions = route_batch(*setup.router, *policy, batch);
+        bool execute = get_bool(in, "execute", "", false);
+        if (execute) require_engine();
+        std::vector<CascadeRequest> crs;
+        json arr = json::array();
+        for (size_t i = 0; i < decisions.size(); ++i) {
+          metrics.decision(setup.portfolio.tiers[decisions[i].tier].name);
+          arr.push_back(decision_json(decisions[i]));
+          if (execute) crs.push_back(cascade_request(batch[i], decisions[i], in, ""));
+        }
+        if (execute) {
+          auto results = engine->run_batch(crs);
+          for (size_t i = 0; i < results.size(); ++i) arr[i]["cascade"] = cascade_json(results[i]);
+        }
+        return json{{"decisions", arr}};
+      });
+    });
+    svr.Post("/feedback", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/feedback", [this](const json& in, httplib::Response&) {
+        require_engine();
+        std::string id = get_string(in, "request_id", "");
+        const json* acc = field(in, "acceptable");
+        if (acc == nullptr || !acc->is_boolean()) throw bad_request("acceptable: required true or false");
+        if (!engine->record_outcome(id, acc->get<bool>()))
+          throw HttpError{404, "request_id '" + id + "' is unknown (not audited, or too old)", "not_found"};
+        return json{{"recorded", true}, {"request_id", id}};
+      });
+    });
+    svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, "/v1/chat/completions", [this](const json& in, httplib::Response& r) {
+        return chat_completions(in, r);
+      });
+    });
+
+    svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;  // a handler already wrote a JSON error
+      std::string msg, type = "invalid_request_error";
+      if (res.status == 404) {
+        msg = "no route for " + req.method + " " + req.path;
+        type = "not_found";
+      } else if (res.status == 413) {
+        msg = "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes";
+      } else if (res.status == 400) {
+        msg = "malformed HTTP request";
+      } else {
+        msg = "HTTP " + std::to_string(res.status);
+      }
+      res.set_content(error_body(res.status, msg, type).dump(), "application/json");
+    });
+    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      res.status = 500;
+      res.set_content(error_body(500, "internal error: " + what, "server_error").dump(), "application/json");
+    });
+    svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      if (counted_by_handler())
+        counted_by_handler() = false;
+      else
+        metrics.count(route_label(req.path), res.status);
+    });
+    svr.set_payload_max_length(options.max_body_bytes);
+    svr.set_read_timeout(options.read_timeout_s, 0);
+    svr.set_write_timeout(options.write_timeout_s, 0);
+    svr.set_keep_alive_timeout(options.keep_alive_timeout_s);
+    svr.set_keep_alive_max_count(options.keep_alive_max_count);
+    size_t n = options.threads;
+    svr.new_task_queue = [n] { return new httplib::ThreadPool(n); };
+  }
+
+  json chat_completions(const json& in, httplib::Response&) {
+    std::string model = get_string(in, "model", "");
+    const json* msgs = field(in, "messages");
+    if (msgs == nullptr || !msgs->is_array() || msgs->empty())
+      throw bad_request("messages: required non-empty array");
+    if (get_bool(in, "stream", "", false)) throw bad_request("stream: streaming is not supported");
+    std::vector<ChatMessage> conv;
+    std::string last_user;
+    for (size_t i = 0; i < msgs->size(); ++i) {
+      const auto& m = (*msgs)[i];
+      std::string where = "messages[" + std::to_string(i) + "].";
+      if (!m.is_object()) throw bad_request("messages[" + std::to_string(i) + "]: expected an object");
+      ChatMessage cm{get_string(m, "role", where), get_string(m, "content", where)};
+      if (cm.role == "user") last_user = cm.content;
+      conv.push_back(std::move(cm));
+    }
+    if (last_user.empty() && conv.back().role != "user") throw bad_request("messages: no user message");
+    double max_tokens = get_number(in, "max_tokens", "", -1);
+    if (field(in, "max_tokens") && (max_tokens < 1 || max_tokens > 1e6 || max_tokens != std::floor(max_tokens)))
+      throw bad_request("max_tokens: must be a positive integer");
+    RouteQuery q{last_user, get_string(in, "task", "", &default_task)};
+    if (q.task.empty()) q.task = default_task;
+
+    require_engine();
+    RoutingDecision d;
+    int direct = setup.portfolio.tier_index(model);
+    if (direct >= 0) {
+      d.tier = direct;
+      d.policy = "direct";
+      d.reason = "model names tier '" + model + "'";
+    } else {
+      std::unique_ptr<RoutingPolicy> policy;
+      try {
+        policy = make_named_policy(model, setup.portfolio, *setup.router);
+      } catch (const Error& e) {
+        throw HttpError{404, std::string("model: ") + e.what() + " or a tier name", "not_found"};
+      }
+      d = policy->decide(setup.router->score_one(q), q.task);
+    }
+    metrics.decision(setup.portfolio.tiers[d.tier].name);
+    CascadeRequest cr = cascade_request(q, d, in, "");
+    if (direct >= 0) cr.max_tier = direct;
+    {
+      std::lock_guard<std::mutex> lock(conv_mu);
+      conversations[cr.id] = {conv, max_tokens > 0 ? static_cast<int>(max_tokens) : -1};
+    }
+    CascadeResult r;
+    try {
+      r = engine->run(cr);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(conv_mu);
+      conversations.erase(cr.id);
+      throw;
+    }
+    {
+      std::lock_guard<std::mutex> lock(conv_mu);
+      conversations.erase(cr.id);
+    }
+    if (r.status != Status::ok) {
+      int code = r.status == Status::timeout ? 504 : r.status == Status::budget ? 402 : 502;
+      json e = error_body(code, "no tier answered: " + r.error, "upstream_error");
+      e["routenlp"] = cascade_json(r);
+      throw HttpError{code, e.dump(-1, ' ', false, json::error_handler_t::replace), "__raw__"};
+    }
+    json out = {{"id", "chatcmpl-" + r.request_id},
+                {"object", "chat.completion"},
+                {"created", static_cast<long long>(std::time(nullptr))},
+                {"model", r.tier_name},
+                {"choices", json::array({{{"index", 0},
+                                          {"message", {{"role", "assistant"}, {"content", r.answer}}},
+                                          {"finish_reason", "stop"}}})}};
+    json rn = cascade_json(r);
+    rn["routing"] = decision_json(d);
+    out["routenlp"] = rn;
+    return out;
+  }
+
+  std::string metrics_text() const {
+    std::string s = metrics.text();
+    if (engine) s += engine->metrics_prometheus();
+    return s;
+  }
+};
+
+RouteServer::RouteServer(ServeSetup setup, ServeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(setup), std::move(options))) {}
+
+RouteServer::~RouteServer() { stop(); }
+
+int RouteServer::bind() {
+  if (impl_->port >= 0) return impl_->port;
+  int port;
+  if (impl_->options.port == 0) {
+    port = impl_->svr.bind_to_any_port(impl_->options.host);
+  } else {
+    port = impl_->svr.bind_to_port(impl_->options.host, impl_->options.port) ? impl_->options.port : -1;
+  }
+  if (port < 0)
+    throw Error(Status::io, "serve: cannot bind " + impl_->options.host + ":" +
+                                std::to_string(impl_->options.port) + " (in use or not permitted)");
+  impl_->port = port;
+  return port;
+}
+
+void RouteServer::run() {
+  bind();
+  impl_->run_active = true;
+  if (!impl_->stopping) impl_->svr.listen_after_bind();
+  impl_->run_active = false;
+}
+
+void RouteServer::stop() {
+  impl_->stopping = true;
+  // httplib ignores stop() until its accept loop runs: wait for it (or for run() to return).
+  while (impl_->run_active && !impl_->svr.is_running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->svr.stop();
+}
+
+int RouteServer::port() const { return impl_->port; }
+
+std::string RouteServer::metrics_text() const { return impl_->metrics_text(); }
+
+}  // namespace routenlp

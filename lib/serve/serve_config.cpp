@@ -1,0 +1,213 @@
+// Serve config (YAML): portfolio, router, calibration, tier endpoints, server limits.
+// Format: docs/serving.md. Errors name file:line:field.
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "routenlp/openai_tier.hpp"
+#include "routenlp/serve.hpp"
+
+namespace routenlp {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Reader {
+  std::string source;
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& field, const std::string& why) const {
+    std::string where = source;
+    if (n.IsDefined() && n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
+    throw Error(Status::parse, where + ": " + field + ": " + why);
+  }
+  void keys(const YAML::Node& map, const std::string& field, std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) fail(map, field, "expected a mapping");
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string k = it->first.IsScalar() ? it->first.Scalar() : "<non-scalar>";
+      bool ok = false;
+      std::string list;
+      for (const char* a : allowed) {
+        ok = ok || k == a;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      if (!ok) fail(it->first, field.empty() ? k : field + "." + k, "unknown key (allowed: " + list + ")");
+    }
+  }
+  std::string str(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) fail(n, field, "expected a string");
+    return n.Scalar();
+  }
+  double num(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) fail(n, field, "expected a number");
+    double v = 0;
+    try {
+      v = n.as<double>();
+    } catch (const YAML::Exception&) {
+      fail(n, field, "expected a number, got '" + n.Scalar() + "'");
+    }
+    if (!std::isfinite(v)) fail(n, field, "must be finite");
+    return v;
+  }
+  long integer(const YAML::Node& n, const std::string& field, long lo, long hi) const {
+    double v = num(n, field);
+    if (v != std::floor(v) || v < lo || v > hi)
+      fail(n, field, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return static_cast<long>(v);
+  }
+  bool boolean(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) fail(n, field, "expected true or false");
+    try {
+      return n.as<bool>();
+    } catch (const YAML::Exception&) {
+      fail(n, field, "expected true or false");
+    }
+  }
+  // Paths in the file are relative to the file's directory.
+  std::string path(const YAML::Node& n, const std::string& field) const {
+    fs::path p = str(n, field);
+    if (p.is_relative()) p = fs::path(source).parent_path() / p;
+    return p.lexically_normal().string();
+  }
+};
+
+}  // namespace
+
+ServeConfig load_serve_config(const std::string& path) {
+  Reader r{path};
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(Status::io, path + ": cannot open serve config");
+  } catch (const YAML::Exception& e) {
+    throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  r.keys(root, "", {"portfolio", "router", "calibration", "tiers", "server"});
+  ServeConfig cfg;
+  if (!root["portfolio"]) r.fail(root, "portfolio", "required (path of the portfolio YAML)");
+  cfg.setup.portfolio = load_portfolio(r.path(root["portfolio"], "portfolio"));
+  const auto& portfolio = cfg.setup.portfolio;
+  std::vector<std::string> tier_names;
+  for (const auto& t : portfolio.tiers) tier_names.push_back(t.name);
+
+  // Router.
+  YAML::Node rn = root["router"];
+  if (!rn) r.fail(root, "router", "required (kind: neural | random | always | task-prior | tfidf-logreg | knn)");
+  r.keys(rn, "router", {"kind", "checkpoint", "seed", "tier", "train_data"});
+  std::string kind = rn["kind"] ? r.str(rn["kind"], "router.kind") : "neural";
+  if (kind == "neural") {
+    if (!rn["checkpoint"]) r.fail(rn, "router.checkpoint", "required for kind neural");
+    cfg.setup.router = std::make_shared<NeuralRouter>(NeuralRouter::load(r.path(rn["checkpoint"], "router.checkpoint")));
+  } else if (kind == "random") {
+    uint64_t seed = rn["seed"] ? static_cast<uint64_t>(r.integer(rn["seed"], "router.seed", 0, 1L << 53)) : 0;
+    cfg.setup.router = make_random_router(tier_names, seed);
+  } else if (kind == "always") {
+    if (!rn["tier"]) r.fail(rn, "router.tier", "required for kind always");
+    std::string t = r.str(rn["tier"], "router.tier");
+    int k = portfolio.tier_index(t);
+    if (k < 0) r.fail(rn["tier"], "router.tier", "'" + t + "' is not a portfolio tier");
+    cfg.setup.router = make_always_tier_router(tier_names, k);
+  } else if (kind == "task-prior" || kind == "tfidf-logreg" || kind == "knn") {
+    if (!rn["train_data"]) r.fail(rn, "router.train_data", "required for kind " + kind);
+    ReadOptions ro;
+    ro.portfolio = &portfolio;
+    Dataset data = read_dataset(r.path(rn["train_data"], "router.train_data"), ro);
+    RoutingLabels labels = make_labels(data, portfolio, Split::train);
+    if (kind == "task-prior") cfg.setup.router = make_task_prior_router(labels);
+    else if (kind == "tfidf-logreg") cfg.setup.router = make_tfidf_logreg_router(labels);
+    else cfg.setup.router = make_knn_router(labels);
+  } else {
+    r.fail(rn["kind"], "router.kind", "unknown kind '" + kind + "' (neural, random, always, task-prior, tfidf-logreg, knn)");
+  }
+
+  if (root["calibration"]) {
+    auto cal = ConformalCalibrator::load(r.path(root["calibration"], "calibration"));
+    cfg.setup.thresholds = cal.thresholds();
+  }
+
+  // Server.
+  if (YAML::Node s = root["server"]) {
+    r.keys(s, "server", {"host", "port", "threads", "max_body_bytes", "max_batch", "read_timeout_s",
+                         "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
+                         "default_policy", "audit_rate", "decision_log"});
+    auto& o = cfg.options;
+    if (s["host"]) o.host = r.str(s["host"], "server.host");
+    if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
+    if (s["threads"]) o.threads = static_cast<size_t>(r.integer(s["threads"], "server.threads", 1, 1024));
+    if (s["max_body_bytes"])
+      o.max_body_bytes = static_cast<size_t>(r.integer(s["max_body_bytes"], "server.max_body_bytes", 1024, 1L << 30));
+    if (s["max_batch"]) o.max_batch = static_cast<size_t>(r.integer(s["max_batch"], "server.max_batch", 1, 100000));
+    if (s["read_timeout_s"]) o.read_timeout_s = static_cast<int>(r.integer(s["read_timeout_s"], "server.read_timeout_s", 1, 3600));
+    if (s["write_timeout_s"]) o.write_timeout_s = static_cast<int>(r.integer(s["write_timeout_s"], "server.write_timeout_s", 1, 3600));
+    if (s["keep_alive_timeout_s"])
+      o.keep_alive_timeout_s = static_cast<int>(r.integer(s["keep_alive_timeout_s"], "server.keep_alive_timeout_s", 1, 3600));
+    if (s["default_deadline_ms"]) {
+      o.default_deadline_ms = r.num(s["default_deadline_ms"], "server.default_deadline_ms");
+      if (o.default_deadline_ms < 0) r.fail(s["default_deadline_ms"], "server.default_deadline_ms", "must be >= 0");
+    }
+    if (s["default_policy"]) o.default_policy = r.str(s["default_policy"], "server.default_policy");
+    if (s["audit_rate"]) {
+      double a = r.num(s["audit_rate"], "server.audit_rate");
+      if (a < 0 || a > 1) r.fail(s["audit_rate"], "server.audit_rate", "must be in [0,1]");
+      cfg.setup.audit_rate = a;
+    }
+    if (s["decision_log"]) cfg.setup.decision_log = r.path(s["decision_log"], "server.decision_log");
+  }
+
+  // Tier endpoints: tiers[] = {name, endpoint: {...}}; tiers without one fail when called.
+  if (YAML::Node ts = root["tiers"]) {
+    if (!ts.IsSequence()) r.fail(ts, "tiers", "expected a list");
+    std::vector<std::shared_ptr<ModelTier>> tiers(portfolio.tiers.size());
+    for (size_t i = 0; i < ts.size(); ++i) {
+      std::string f = "tiers[" + std::to_string(i) + "]";
+      YAML::Node t = ts[i];
+      r.keys(t, f, {"name", "endpoint"});
+      if (!t["name"]) r.fail(t, f + ".name", "required");
+      std::string name = r.str(t["name"], f + ".name");
+      int k = portfolio.tier_index(name);
+      if (k < 0) r.fail(t["name"], f + ".name", "'" + name + "' is not a portfolio tier");
+      if (tiers[k]) r.fail(t["name"], f + ".name", "'" + name + "' is listed twice");
+      YAML::Node e = t["endpoint"];
+      if (!e) r.fail(t, f + ".endpoint", "required");
+      std::string ef = f + ".endpoint";
+      r.keys(e, ef, {"base_url", "model", "api_key_env", "timeout_ms", "connect_timeout_ms", "max_retries",
+                     "backoff_initial_ms", "backoff_max_ms", "max_tokens", "temperature", "logprobs",
+                     "system_prompt", "max_connections"});
+      OpenAITierOptions o;
+      o.name = name;
+      if (!e["base_url"]) r.fail(e, ef + ".base_url", "required");
+      o.base_url = r.str(e["base_url"], ef + ".base_url");
+      o.model = e["model"] ? r.str(e["model"], ef + ".model") : name;
+      if (e["api_key_env"]) o.api_key_env = r.str(e["api_key_env"], ef + ".api_key_env");
+      if (e["timeout_ms"]) o.timeout_ms = r.num(e["timeout_ms"], ef + ".timeout_ms");
+      if (e["connect_timeout_ms"]) o.connect_timeout_ms = r.num(e["connect_timeout_ms"], ef + ".connect_timeout_ms");
+      if (e["max_retries"]) o.max_retries = static_cast<int>(r.integer(e["max_retries"], ef + ".max_retries", 0, 20));
+      if (e["backoff_initial_ms"]) o.backoff_initial_ms = r.num(e["backoff_initial_ms"], ef + ".backoff_initial_ms");
+      if (e["backoff_max_ms"]) o.backoff_max_ms = r.num(e["backoff_max_ms"], ef + ".backoff_max_ms");
+      if (e["max_tokens"]) o.max_tokens = static_cast<int>(r.integer(e["max_tokens"], ef + ".max_tokens", 0, 1000000));
+      if (e["temperature"]) o.temperature = r.num(e["temperature"], ef + ".temperature");
+      if (e["logprobs"]) o.request_logprobs = r.boolean(e["logprobs"], ef + ".logprobs");
+      if (e["system_prompt"]) o.system_prompt = r.str(e["system_prompt"], ef + ".system_prompt");
+      if (e["max_connections"])
+        o.max_idle_connections = static_cast<size_t>(r.integer(e["max_connections"], ef + ".max_connections", 1, 1024));
+      try {
+        tiers[k] = std::make_shared<OpenAICompatibleTier>(o, &portfolio);
+      } catch (const Error& err) {
+        r.fail(e, ef, err.what());
+      }
+    }
+    for (size_t k = 0; k < tiers.size(); ++k)
+      if (!tiers[k]) {
+        std::string n = portfolio.tiers[k].name;
+        tiers[k] = std::make_shared<CallbackTier>(n, [n](const TierRequest&) {
+          return TierResponse::failure(Status::tier, "tier '" + n + "' has no endpoint in the serve config");
+        });
+      }
+    cfg.setup.tiers = std::move(tiers);
+  }
+  return cfg;
+}
+
+}  // namespace routenlp
