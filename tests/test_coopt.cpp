@@ -492,3 +492,29 @@ TEST_CASE("LocalClassifierTier learns a tiny task, saves, loads and fine-tunes",
   CHECK_THROWS_AS(LocalClassifierTier::load(dir + "-missing"), Error);
 }
 #endif
+
+#include "routenlp/coopt_classifier.hpp"
+
+TEST_CASE("labelled CSV reader: quoting, errors naming file:line", "[coopt]") {
+  std::string path = std::string(RN_BINARY_DIR) + "/coopt_labels.csv";
+  detail::write_file_atomic(path, "text,category\n\"Hello, \"\"card\"\"\",card_arrival\r\nplain text,other\n\n"
+                                  "\"multi\nline\",x\n");
+  auto rows = read_labeled_csv(path);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0].text == "Hello, \"card\"");
+  CHECK(rows[0].label == "card_arrival");
+  CHECK(rows[1].text == "plain text");
+  CHECK(rows[2].text == "multi\nline");
+  detail::write_file_atomic(path, "text,category\na,b\nc,d,e\n");
+  try {
+    read_labeled_csv(path);
+    FAIL("expected a parse error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::parse);
+    CHECK(std::string(e.what()).find("coopt_labels.csv:3") != std::string::npos);
+  }
+  detail::write_file_atomic(path, "sentence,label\na,b\n");
+  CHECK_THROWS_AS(read_labeled_csv(path), Error);
+  detail::write_file_atomic(path, "text,category\n\"open,b\n");
+  CHECK_THROWS_AS(read_labeled_csv(path), Error);
+}
