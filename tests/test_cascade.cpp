@@ -621,3 +621,70 @@ TEST_CASE("C ABI: calibrator, C tiers, cascade, results", "[cascade][capi]") {
   rn_tier_destroy(nullptr);
   rn_calibrator_destroy(nullptr);
 }
+
+TEST_CASE("end to end: calibrate on a dataset, replay the held-out split through the engine",
+          "[cascade][replay][e2e]") {
+  // Tier "small": u ~ U(0,1), bad w.p. u^2 (P(bad | u <= d) = d^2/3; oracle d* = .387).
+  auto ds = std::make_shared<Dataset>();
+  uint64_t s = 0x5eed;
+  auto uni = [&s] {
+    s += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  };
+  for (int i = 0; i < 24000; ++i) {
+    Query q;
+    q.id = "q" + std::to_string(i);
+    q.task = i % 2 ? "qa" : "math";
+    q.split = i < 6000 ? Split::calib : Split::test;
+    q.split_given = true;
+    double u = uni();
+    Outcome small;
+    small.quality = uni() < u * u ? 0.0 : 1.0;
+    small.confidence = 1.0 - u;
+    small.cost = 0.001;
+    small.response = "small";
+    Outcome large;
+    large.quality = 1.0;
+    large.cost = 0.01;
+    large.response = "large";
+    q.outcomes["small"] = small;
+    q.outcomes["large"] = large;
+    ds->queries.push_back(std::move(q));
+  }
+  PortfolioConfig pc;
+  pc.tiers.push_back(TierSpec{"small", 1.0, 1.0, std::nullopt});
+  pc.tiers.push_back(TierSpec{"large", 10.0, 10.0, std::nullopt});
+  ConformalCalibrator cal;
+  cal.calibrate(calibration_data_from_dataset(*ds, pc, Split::calib));
+  CHECK(cal.cell(0, "qa")->status == CellStatus::certified);
+  CascadeEngine eng({std::make_shared<ReplayTier>(ds, pc, "small"),
+                     std::make_shared<ReplayTier>(ds, pc, "large")},
+                    cal.thresholds());
+  size_t n = 0, acc = 0, acc_bad = 0;
+  double cost = 0;
+  for (const auto& q : ds->queries) {
+    if (q.split != Split::test) continue;
+    CascadeRequest r;
+    r.id = q.id;
+    r.query = q.query;
+    r.task = q.task;
+    auto res = eng.run(r);
+    REQUIRE(res.status == Status::ok);
+    ++n;
+    cost += res.cost;
+    if (res.tier == 0) {
+      ++acc;
+      acc_bad += q.outcomes.at("small").quality < 1.0;
+      CHECK(res.answer == "small");
+    }
+  }
+  double rate = double(acc_bad) / acc;
+  INFO("accepted at tier 0: " << acc << "/" << n << ", bad among them " << rate
+                              << ", cost/query " << cost / n);
+  CHECK(rate <= 0.05 + 0.015);  // sd of the rate over ~6,000 accepted answers: .0028
+  CHECK(double(acc) / n > 0.25);  // oracle share .387
+  CHECK(cost / n < 0.01);          // cheaper than always calling "large"
+}
