@@ -6,6 +6,8 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/encoder.hpp"
+#include "routenlp/safetensors.hpp"
 #include "routenlp/router.hpp"
 #include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
