@@ -1,4 +1,5 @@
 // Evaluation report: JSON (contract of docs/dataset-format.md "Evaluation report") and a table.
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -131,15 +132,19 @@ std::string EvalReport::table() const {
     o << "\n";
   }
   bool any_apgr = false;
-  for (const auto& s : systems) any_apgr |= s.apgr.has_value();
-  std::snprintf(buf, sizeof buf, "%-22s %-15s %-15s %8s %8s %9s %9s%s\n", "system",
+  int w = 22;
+  for (const auto& s : systems) {
+    any_apgr |= s.apgr.has_value();
+    w = std::max(w, int(s.system.size()) + 1);
+  }
+  std::snprintf(buf, sizeof buf, "%-*s %-15s %-15s %8s %8s %9s %9s%s\n", w, "system",
                 "quality_ratio", "cost_ratio", "p50_ms", "p99_ms", "sla_viol", "acc_bad",
                 any_apgr ? "   apgr  cpt50  cpt80" : "");
   o << buf;
-  o << std::string(any_apgr ? 115 : 94, '-') << "\n";
+  o << std::string(size_t(any_apgr ? 93 + w : 72 + w), '-') << "\n";
   for (const auto& s : systems) {
     if (s.status != "ok") {
-      std::snprintf(buf, sizeof buf, "%-22s %s\n", s.system.c_str(), s.status.c_str());
+      std::snprintf(buf, sizeof buf, "%-*s %s\n", w, s.system.c_str(), s.status.c_str());
       o << buf;
       continue;
     }
@@ -155,7 +160,7 @@ std::string EvalReport::table() const {
     else
       std::snprintf(ab, sizeof ab, "-");
     // "±" is 2 bytes in UTF-8: pad by one more.
-    std::snprintf(buf, sizeof buf, "%-22s %-16s %-16s %8.0f %8.0f %9s %9s", s.system.c_str(), q, c,
+    std::snprintf(buf, sizeof buf, "%-*s %-16s %-16s %8.0f %8.0f %9s %9s", w, s.system.c_str(), q, c,
                   s.mean.latency_p50, s.mean.latency_p99, sla, ab);
     o << buf;
     if (s.apgr) {
@@ -167,7 +172,7 @@ std::string EvalReport::table() const {
     if (s.ood) {
       std::snprintf(q, sizeof q, "%.3f", s.ood->quality_ratio);
       std::snprintf(c, sizeof c, "%.3f", s.ood->cost_ratio);
-      std::snprintf(buf, sizeof buf, "  %-20s %-15s %-15s %8.0f %8.0f\n", "(ood)", q, c,
+      std::snprintf(buf, sizeof buf, "  %-*s %-15s %-15s %8.0f %8.0f\n", w - 2, "(ood)", q, c,
                     s.ood->latency_p50, s.ood->latency_p99);
       o << buf;
     }

@@ -31,13 +31,15 @@ Outcome1 run_cascade(const OutcomeTable& t, size_t row, const std::string& task,
   Outcome1 o;
   const int K = int(t.tiers);
   for (int k = 0; k < K; ++k) {
+    double delta = k == K - 1 ? 0.0 : th.lookup(size_t(k), task, std::numeric_limits<double>::quiet_NaN());
+    if (k < K - 1 && !(delta > -std::numeric_limits<double>::infinity())) continue;  // accepts nothing: not called
     o.cost += t.c(row, k);
     if (k == K - 1) {
       o.answer = k;
       break;
     }
     double uk = u(row, k);
-    if (!std::isnan(uk) && uk <= th.lookup(size_t(k), task, std::numeric_limits<double>::quiet_NaN())) {
+    if (!std::isnan(uk) && uk <= delta) {
       o.answer = k;
       o.accepted = true;
       break;

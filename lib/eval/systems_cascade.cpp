@@ -248,17 +248,25 @@ class ConformalSystem : public System {
     std::vector<size_t> calib = ctx.calib;
     skip_tau_ = 0.0;
     if (with_router_) {
+      // Guarantee mode: choose on 30% of calib and calibrate on the other 70%, so the LTT
+      // certificate is computed on data the choice never saw. Quality-target mode carries no
+      // such certificate beyond the calibrator's own Pareto test: choose and calibrate on all.
       std::vector<size_t> a, b;
-      std::mt19937_64 rng(mix_seed(ctx.seed, 0xca11b));
-      std::vector<size_t> sh = calib;
-      std::shuffle(sh.begin(), sh.end(), rng);
-      size_t na = sh.size() * 3 / 10;
-      a.assign(sh.begin(), sh.begin() + long(na));
-      b.assign(sh.begin() + long(na), sh.end());
+      if (qt_mode_) {
+        a = calib;
+        b = calib;
+      } else {
+        std::mt19937_64 rng(mix_seed(ctx.seed, 0xca11b));
+        std::vector<size_t> sh = calib;
+        std::shuffle(sh.begin(), sh.end(), rng);
+        size_t na = sh.size() * 3 / 10;
+        a.assign(sh.begin(), sh.begin() + long(na));
+        b.assign(sh.begin() + long(na), sh.end());
+      }
       double best_cost = kInf, best_q = -kInf;
       double best_tau = 0.0;
       bool best_ok = false;
-      for (double tau : {0.0, 0.1, 0.2, 0.3, 0.4, 0.5}) {
+      for (double tau : {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}) {
         skip_tau_ = tau;
         calibrate(ctx, a);
         Metrics m = compute_metrics(t, *ctx.config, a, decide(ctx, a));
@@ -414,18 +422,26 @@ class ConformalSystem : public System {
       int col = table_->column_for(q.task);
       if (col >= 0 && size_t(col) < table_->start_tier.size())
         s = std::max(s, table_->start_tier[size_t(col)]);
-      req.start_tier = s;
       if (need_router_) req.router_p = cache_.scores.at(r).p_acceptable;
-      CascadeResult res = engine.run(req);
-      if (res.status != Status::ok || res.tier < 0)
-        throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
+      // A tier whose threshold accepts nothing (delta = -inf) is not called: its answer could
+      // never be returned, and skipping it changes nothing about which queries reach later
+      // tiers. The engine runs one tier at a time (start = max = k) over the useful tiers.
       Decision d;
-      for (const auto& e : res.trace)
-        if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
-            e.decision == TraceDecision::final_answer || e.decision == TraceDecision::error)
-          d.called.push_back(e.tier);
-      d.answer = res.tier;
-      d.accepted_early = res.stop_reason == "accepted" && res.tier < K - 1;
+      for (int k = s; k < K; ++k) {
+        double delta = table_->lookup(size_t(k), q.task, std::numeric_limits<double>::quiet_NaN());
+        if (k < K - 1 && !(delta > -kInf)) continue;
+        req.start_tier = k;
+        req.max_tier = k;
+        CascadeResult res = engine.run(req);
+        if (res.status != Status::ok || res.tier != k)
+          throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
+        d.called.push_back(k);
+        if (k == K - 1 || res.stop_reason == "accepted") {
+          d.answer = k;
+          d.accepted_early = k < K - 1;
+          break;
+        }
+      }
       if (need_router_) d.router_ms = cache_.router_ms.at(r);
       out.push_back(std::move(d));
     }
@@ -436,7 +452,7 @@ class ConformalSystem : public System {
     return run(ctx, rows);
   }
   std::string detail() const override {
-    std::string s = summary_;
+    std::string s = summary_ + "; tiers that accept nothing are not called";
     if (need_router_) s += "; u = 1 - confidence, else 1 - neural router p";
     else s += "; u = 1 - recorded confidence";
     if (with_router_) s += "; router skips tiers with p < " + std::to_string(skip_tau_);
