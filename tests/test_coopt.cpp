@@ -518,3 +518,29 @@ TEST_CASE("labelled CSV reader: quoting, errors naming file:line", "[coopt]") {
   detail::write_file_atomic(path, "text,category\n\"open,b\n");
   CHECK_THROWS_AS(read_labeled_csv(path), Error);
 }
+
+#ifdef ROUTENLP_HAVE_TORCH
+#include "routenlp/encoder.hpp"
+
+TEST_CASE("failure analysis with an encoder's embeddings", "[coopt][torch]") {
+  EncoderConfig ec;
+  ec.dim = 32;
+  ec.n_layers = 1;
+  ec.n_heads = 2;
+  ec.hidden_dim = 64;
+  ec.max_position_embeddings = 32;
+  EncoderOptions eo;
+  eo.vocab_file = std::string(RN_REPO_DATA_DIR) + "/vocab/bert-base-uncased-vocab.txt";
+  auto enc = std::make_shared<const Encoder>(Encoder::random_init(ec, 3, eo));
+  EmbedFunction f = make_encoder_embed_function(enc, 16);
+  auto e = f({"refund please", "card arrival"});
+  REQUIRE(e.size() == 2);
+  CHECK(e[0].size() == 32);
+  FailureAnalyzer fa(f, "encoder");
+  auto rep = fa.analyze(synthetic_trace(50, {0, 1}));
+  CHECK(rep.embedding == "encoder");
+  CHECK(rep.failures_total == 20);
+  CHECK(!rep.clusters.empty());
+  CHECK_THROWS_AS(make_encoder_embed_function(nullptr), Error);
+}
+#endif

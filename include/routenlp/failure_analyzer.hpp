@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,11 @@ namespace routenlp {
 using Embeddings = std::vector<std::vector<float>>;
 // Maps texts to embeddings (e.g. Encoder::embed, or a TfidfEmbedder). Must return one row per text.
 using EmbedFunction = std::function<Embeddings(const std::vector<std::string>&)>;
+
+class Encoder;
+// EmbedFunction over a DistilBERT encoder (e.g. the router's): Encoder::embed rows.
+RN_API EmbedFunction make_encoder_embed_function(std::shared_ptr<const Encoder> encoder,
+                                                 size_t max_length = 128);
 
 // ---- clustering ----------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/coopt.hpp"
+#include "routenlp/coopt_classifier.hpp"
+#include "routenlp/failure_analyzer.hpp"
+#include "routenlp/local_classifier_tier.hpp"
 #include "routenlp/encoder.hpp"
 #include "routenlp/safetensors.hpp"
 #include "routenlp/router.hpp"

@@ -9,9 +9,26 @@
 #include <numeric>
 
 #include "common/atomic_file.hpp"
+#include "routenlp/encoder.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
+
+EmbedFunction make_encoder_embed_function(std::shared_ptr<const Encoder> encoder, size_t max_length) {
+  if (!encoder) throw Error(Status::invalid_argument, "make_encoder_embed_function: no encoder");
+  return [encoder, max_length](const std::vector<std::string>& texts) {
+    Embeddings out;
+    if (texts.empty()) return out;
+    std::vector<float> flat = encoder->embed(texts, max_length);
+    const size_t d = static_cast<size_t>(encoder->dim());
+    if (flat.size() != texts.size() * d)
+      throw Error(Status::internal, "make_encoder_embed_function: unexpected embedding size");
+    for (size_t i = 0; i < texts.size(); ++i)
+      out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(i * d),
+                       flat.begin() + static_cast<std::ptrdiff_t>((i + 1) * d));
+    return out;
+  };
+}
 
 bool is_failure(const TraceRecord& r) {
   if (!r.accepted) return true;
