@@ -62,7 +62,9 @@ int run_route(const RouteArgs& a) {
     j["task"] = a.task;
     j["task_unseen"] = d.scores.task_unseen;
     j["difficulty"] = d.scores.difficulty;
-    for (size_t k = 0; k < tiers.size(); ++k) j["p_acceptable"][tiers[k]] = d.scores.p_acceptable[k];
+    j["scores"] = nlohmann::json::array();  // tier order, cheapest first
+    for (size_t k = 0; k < tiers.size(); ++k)
+      j["scores"].push_back({{"tier", tiers[k]}, {"p_acceptable", d.scores.p_acceptable[k]}});
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }

@@ -1,4 +1,8 @@
 // Router: policies, metrics, baselines and the neural router (tiny encoder configs).
+#ifdef ROUTENLP_HAVE_TORCH
+#include "router/neural_impl.hpp"  // RouterLoss internals (INTERNAL test); before Catch:
+#undef CHECK                       // libtorch's glog defines CHECK, which Catch redefines
+#endif
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -348,6 +352,44 @@ std::string temp_dir(const std::string& name) {
 
 }  // namespace
 
+TEST_CASE("RouterLoss: masked BCE, pairwise ranking, difficulty by hand", "[router][loss]") {
+  routenlp::detail::RouterOutputs o;
+  o.acc_logits = torch::tensor({{2.0f, -1.0f, 0.0f}});
+  o.diff_logit = torch::tensor({0.0f});
+  o.qual_logits = torch::zeros({1, 3});
+  routenlp::detail::RouterTargets t;
+  t.y = torch::tensor({{1.0f, 0.0f, 1.0f}});
+  t.mask = torch::tensor({{1.0f, 1.0f, 0.0f}});  // tier 2 missing: never counted
+  t.quality = torch::tensor({{1.0f, 0.0f, 0.0f}});
+  auto sp = [](double x) { return std::log1p(std::exp(x)); };
+  RouterLossConfig c;
+  c.bce_weight = 1.0;
+  c.ranking_weight = 0.0;
+  c.difficulty_weight = 0.0;
+  auto l = routenlp::detail::router_loss(o, t, c);
+  CHECK(l.bce == Approx((sp(-2.0) + sp(-1.0)) / 2).epsilon(1e-5));
+  // One pair (tier 0 acceptable, tier 1 not): softplus(margin - (2 - (-1))).
+  CHECK(l.ranking == Approx(sp(-3.0)).epsilon(1e-5));
+  c.ranking_margin = 1.0;
+  CHECK(routenlp::detail::router_loss(o, t, c).ranking == Approx(sp(-2.0)).epsilon(1e-5));
+  // Difficulty target: 1 of 2 observed tiers fails; logit 0 -> BCE = log 2.
+  CHECK(l.difficulty == Approx(std::log(2.0)).epsilon(1e-5));
+  CHECK(l.quality == Approx((std::pow(0.5 - 1.0, 2) + std::pow(0.5, 2)) / 2).epsilon(1e-5));
+  c.ranking_margin = 0.0;
+  c.ranking_weight = 0.5;
+  c.difficulty_weight = 0.1;
+  c.quality_weight = 2.0;
+  auto w = routenlp::detail::router_loss(o, t, c);
+  CHECK(w.total.item<double>() ==
+        Approx(l.bce + 0.5 * l.ranking + 0.1 * l.difficulty + 2.0 * l.quality).epsilon(1e-5));
+  // No acceptable/unacceptable pair and no outcomes at all: terms are 0, not NaN.
+  t.mask = torch::zeros({1, 3});
+  auto z = routenlp::detail::router_loss(o, t, c);
+  CHECK(z.bce == 0.0);
+  CHECK(z.ranking == 0.0);
+  CHECK(z.difficulty == 0.0);
+}
+
 TEST_CASE("neural router learns the synthetic task x keyword rule (AUC >= 0.95)",
           "[router][neural]") {
   const auto& t = trained();
@@ -359,7 +401,7 @@ TEST_CASE("neural router learns the synthetic task x keyword rule (AUC >= 0.95)"
   }
   CHECK(t.progress_calls[0] > 0);
   CHECK(t.report.train_rows + t.report.val_rows == make_labels(t.data, t.pf, Split::train).size());
-  CHECK(t.report.best_epoch >= 1);
+  CHECK(t.report.best_epoch >= 1);  // training beat the initial (prior-only) weights
   CHECK(t.router->tiers() == std::vector<std::string>{"cheap", "mid", "strong"});
   CHECK(t.router->tasks() == std::vector<std::string>{"chat", "math", "qa"});
   // Difficulty tracks the share of failing tiers: "impossible" harder than "easy".
@@ -539,3 +581,37 @@ TEST_CASE("bundled router-small.json equals the RouterTrainConfig defaults", "[r
   CHECK(c.model.encoder.dim == 128);
   CHECK(c.model.max_length <= c.model.encoder.max_position_embeddings);
 }
+
+#ifdef ROUTENLP_HAVE_TORCH
+TEST_CASE("neural router: the prior offset starts from the smoothed task prior",
+          "[router][neural]") {
+  auto data = synthetic(300, 15);
+  auto pf = synthetic_portfolio();
+  auto c = tiny_config(1);
+  c.epochs = 1;
+  c.learning_rate = 1e-12;  // effectively untrained
+  c.validation_fraction = 0.0;
+  auto r = NeuralRouter::train(data, pf, c);
+  auto tr = make_labels(data, pf, Split::train);
+  for (const char* task : {"qa", "math", "chat"}) {
+    std::vector<double> pos(3, 0), n(3, 0);
+    for (size_t i = 0; i < tr.size(); ++i) {
+      if (tr.queries[i].task != task) continue;
+      for (size_t k = 0; k < 3; ++k)
+        if (tr.acceptable[i][k] >= 0) {
+          pos[k] += tr.acceptable[i][k];
+          n[k] += 1;
+        }
+    }
+    auto s = r.score_one({"alpha easy", task});
+    for (size_t k = 0; k < 3; ++k)
+      CHECK(s.p_acceptable[k] == Approx((pos[k] + 0.5) / (n[k] + 1.0)).margin(1e-4));
+  }
+  c.model.prior_offset = false;
+  auto r0 = NeuralRouter::train(data, pf, c);
+  // Without the offset the untrained heads know nothing of the task: math's tier 0 (never
+  // acceptable, prior ~0.005) is scored near 0.5.
+  CHECK(r.score_one({"alpha", "math"}).p_acceptable[0] < 0.02);
+  CHECK(r0.score_one({"alpha", "math"}).p_acceptable[0] > 0.1);
+}
+#endif

@@ -246,6 +246,9 @@ struct NeuralRouterConfig {
   Pooling pooling = Pooling::cls;  // [CLS] vector or mask-weighted mean
   int task_dim = 32;             // task embedding size
   int hidden = 256;              // MLP hidden size
+  // Add the training split's per-(task, tier) log-odds of acceptability to the logits (a fixed
+  // offset; the network learns the residual, starting from the task prior: docs/router.md).
+  bool prior_offset = true;
   double dropout = 0.1;          // in the MLP head (the encoder uses its config's dropouts)
 };
 
@@ -282,7 +285,7 @@ struct RouterTrainConfig {
 
 struct RouterTrainReport {
   int epochs_run = 0;
-  int best_epoch = 0;              // 1-based epoch whose weights were kept
+  int best_epoch = 0;              // epoch whose weights were kept (0 = the initial weights)
   double best_val_loss = 0.0;
   double best_val_auc = 0.0;       // mean per-tier AUC on the validation rows
   double train_seconds = 0.0;

@@ -22,7 +22,9 @@ struct RouterOutputs {
 
 // encoder -> pool -> concat task embedding -> Linear+GELU+Dropout -> heads.
 // Parameter names: "encoder.<HF DistilBertModel name>", "task_embedding.weight",
-// "hidden.{weight,bias}", "acceptability.*", "difficulty.*", "quality.*".
+// "hidden.{weight,bias}", "acceptability.*", "difficulty.*", "quality.*", and the fixed (not
+// trained) "prior_logit" [tasks+1, K]: per-(task, tier) log-odds added to the acceptability
+// logits (zeros when the prior offset is off).
 struct RouterNetImpl : torch::nn::Module {
   RouterNetImpl(const EncoderConfig& ec, int64_t n_tasks, int64_t n_tiers,
                 const NeuralRouterConfig& mc);
@@ -35,6 +37,7 @@ struct RouterNetImpl : torch::nn::Module {
   torch::nn::Embedding task_embedding{nullptr};
   torch::nn::Linear hidden{nullptr}, acceptability{nullptr}, difficulty{nullptr}, quality{nullptr};
   torch::nn::Dropout dropout{nullptr};
+  torch::Tensor prior_logit;
 };
 TORCH_MODULE(RouterNet);
 

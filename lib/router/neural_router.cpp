@@ -28,6 +28,8 @@ RouterNetImpl::RouterNetImpl(const EncoderConfig& ec, int64_t n_tasks, int64_t n
   difficulty = register_module("difficulty", torch::nn::Linear(mc.hidden, 1));
   quality = register_module("quality", torch::nn::Linear(mc.hidden, n_tiers));
   dropout = register_module("dropout", torch::nn::Dropout(mc.dropout));
+  prior_logit = register_parameter("prior_logit", torch::zeros({n_tasks + 1, n_tiers}),
+                                   /*requires_grad=*/false);
 }
 
 torch::Tensor RouterNetImpl::pool(const torch::Tensor& ids, const torch::Tensor& mask) {
@@ -43,7 +45,7 @@ RouterOutputs RouterNetImpl::forward(const torch::Tensor& ids, const torch::Tens
   o.pooled = pool(ids, mask);
   auto z = torch::cat({o.pooled, task_embedding->forward(task_ids)}, 1);
   z = dropout->forward(torch::gelu(hidden->forward(z)));
-  o.acc_logits = acceptability->forward(z);
+  o.acc_logits = acceptability->forward(z) + prior_logit.index_select(0, task_ids);
   o.diff_logit = difficulty->forward(z).squeeze(1);
   o.qual_logits = quality->forward(z);
   return o;

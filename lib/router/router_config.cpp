@@ -78,7 +78,7 @@ RouterTrainConfig RouterTrainConfig::from_json(const std::string& text, const st
   if (auto it = j.find("model"); it != j.end()) {
     const json& m = *it;
     check_keys(m, {"encoder", "hf_dir", "vocab_path", "max_length", "pooling", "task_dim",
-                   "hidden", "dropout"},
+                   "hidden", "dropout", "prior_offset"},
                source, "model");
     if (auto e = m.find("encoder"); e != m.end()) {
       if (!e->is_object()) fail(source, "model.encoder", "expected an object (HF config.json keys)");
@@ -95,6 +95,7 @@ RouterTrainConfig RouterTrainConfig::from_json(const std::string& text, const st
     get(m, "task_dim", c.model.task_dim, source, "model");
     get(m, "hidden", c.model.hidden, source, "model");
     get(m, "dropout", c.model.dropout, source, "model");
+    get(m, "prior_offset", c.model.prior_offset, source, "model");
   }
   if (auto it = j.find("loss"); it != j.end()) {
     const json& l = *it;
@@ -159,6 +160,7 @@ std::string RouterTrainConfig::to_json() const {
   m["task_dim"] = model.task_dim;
   m["hidden"] = model.hidden;
   m["dropout"] = model.dropout;
+  m["prior_offset"] = model.prior_offset;
   j["model"] = m;
   j["loss"] = {{"bce_weight", loss.bce_weight},
                {"ranking_weight", loss.ranking_weight},

@@ -182,6 +182,7 @@ NeuralRouter NeuralRouter::train(const Dataset& data, const PortfolioConfig& por
   }
   const int64_t pad_id = impl->tokenizer->pad_id();
 
+
   // Deterministic train / validation slice of the train split.
   std::mt19937_64 rng(cfg.seed * 0x9E3779B97F4A7C15ULL + 0x5EED);
   std::vector<size_t> order(rows.size());
@@ -191,6 +192,35 @@ NeuralRouter NeuralRouter::train(const Dataset& data, const PortfolioConfig& por
   if (n_val < 8 || rows.size() - n_val < 1) n_val = 0;
   std::vector<size_t> val(order.begin(), order.begin() + static_cast<long>(n_val));
   std::vector<size_t> tr(order.begin() + static_cast<long>(n_val), order.end());
+
+  // Prior offset: smoothed log-odds (pos + 0.5) / (n + 1) per (task, tier) on the training rows (not the validation slice);
+  // row 0 (unknown task) = the tier's overall rate. The acceptability head starts at zero, so
+  // the untrained router predicts exactly this prior.
+  if (cfg.model.prior_offset) {
+    const auto T = static_cast<int64_t>(tasks.size()) + 1;
+    std::vector<double> pos(static_cast<size_t>(T) * K, 0.0), cnt(static_cast<size_t>(T) * K, 0.0);
+    for (size_t i : tr) {
+      const Row& r = rows[i];
+      for (size_t k = 0; k < K; ++k) {
+        if (r.mask[k] <= 0) continue;
+        for (int64_t row : {int64_t{0}, r.task}) {
+          pos[static_cast<size_t>(row) * K + k] += r.y[k];
+          cnt[static_cast<size_t>(row) * K + k] += 1;
+        }
+      }
+    }
+    torch::NoGradGuard ng;
+    auto pl = net.prior_logit.accessor<float, 2>();
+    for (int64_t t = 0; t < T; ++t)
+      for (size_t k = 0; k < K; ++k) {
+        size_t i = static_cast<size_t>(t) * K + k;
+        double p = cnt[i] > 0 ? (pos[i] + 0.5) / (cnt[i] + 1.0)
+                              : (pos[k] + 0.5) / (cnt[k] + 1.0);  // task never saw the tier
+        pl[t][static_cast<int64_t>(k)] = static_cast<float>(std::log(p / (1.0 - p)));
+      }
+    net.acceptability->weight.zero_();
+    net.acceptability->bias.zero_();
+  }
 
   const auto bs = static_cast<size_t>(cfg.batch_size);
   const size_t steps_per_epoch = (tr.size() + bs - 1) / bs;
@@ -204,9 +234,12 @@ NeuralRouter NeuralRouter::train(const Dataset& data, const PortfolioConfig& por
     return cfg.learning_rate * std::max(0.0, frac);
   };
 
-  torch::optim::AdamW opt(net.parameters(),
+  std::vector<torch::Tensor> params;  // trainable ones (prior_logit is fixed)
+  for (const auto& p : net.parameters())
+    if (p.requires_grad()) params.push_back(p);
+  torch::optim::AdamW opt(params,
                           torch::optim::AdamWOptions(cfg.learning_rate).weight_decay(cfg.weight_decay));
-  auto params = net.parameters();
+  auto all_params = net.parameters();
 
   RouterTrainReport rep;
   rep.train_rows = tr.size();
@@ -237,6 +270,17 @@ NeuralRouter NeuralRouter::train(const Dataset& data, const PortfolioConfig& por
     }
     if (!go) throw Error(Status::cancelled, "router training cancelled by the progress callback");
   };
+
+  // Epoch 0 (the initial weights: with the prior offset, the task prior) is a candidate too.
+  if (!val.empty()) {
+    auto [vl, va] = validate(net, rows, val, pad_id, cfg.loss);
+    best = by_auc ? va : vl;
+    rep.best_epoch = 0;
+    rep.best_val_loss = vl;
+    rep.best_val_auc = va;
+    torch::NoGradGuard ng;
+    for (const auto& p : all_params) best_state.push_back(p.detach().clone());
+  }
 
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     std::shuffle(tr.begin(), tr.end(), rng);
@@ -282,14 +326,14 @@ NeuralRouter NeuralRouter::train(const Dataset& data, const PortfolioConfig& por
       since_best = 0;
       torch::NoGradGuard ng;
       best_state.clear();
-      for (const auto& p : params) best_state.push_back(p.detach().clone());
+      for (const auto& p : all_params) best_state.push_back(p.detach().clone());
     } else if (cfg.patience > 0 && ++since_best >= cfg.patience) {
       break;
     }
   }
   if (!best_state.empty()) {
     torch::NoGradGuard ng;
-    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_state[i]);
+    for (size_t i = 0; i < all_params.size(); ++i) all_params[i].copy_(best_state[i]);
   }
   net.eval();
   rep.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
