@@ -54,6 +54,7 @@ int fake_upstream(int port) {
     res.set_content(out.dump(), "application/json");
   });
   svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  svr.set_tcp_nodelay(true);
   std::printf("fake-upstream: listening on 127.0.0.1:%d\n", port);
   std::fflush(stdout);
   return svr.listen("127.0.0.1", port) ? 0 : 1;
@@ -104,6 +105,7 @@ int client(int argc, char** argv) {
     ts.emplace_back([&, c] {
       httplib::Client cli("127.0.0.1", port);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);
       cli.set_read_timeout(30, 0);
       std::vector<double> mine;
       std::map<int, uint64_t> my_codes;
