@@ -20,20 +20,22 @@ using namespace routenlp;
 
 namespace {
 
-Encoder& get(const std::string& cfg, bool int8) {
+// mode: "fp32", "int8" or "bf16".
+Encoder& get(const std::string& cfg, const std::string& mode) {
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<Encoder>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  const std::string key = cfg + (int8 ? "/int8" : "/fp32");
+  const std::string key = cfg + "/" + mode;
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   EncoderOptions o;
   if (const char* t = std::getenv("ROUTENLP_BENCH_THREADS")) o.intra_op_threads = std::atoi(t);
   if (const char* d = std::getenv("ROUTENLP_BENCH_DEVICE")) o.device = d;
-  o.int8_dynamic = int8;
+  o.int8_dynamic = mode == "int8";
+  if (mode == "bf16") o.dtype = EncoderDType::bf16;
   EncoderConfig c = cfg == "small" ? EncoderConfig::small() : EncoderConfig::distilbert_base();
   auto enc = std::make_unique<Encoder>(Encoder::random_init(c, 1234, o));
-  if (!int8)
+  if (mode == "fp32")
     if (const char* dir = std::getenv("ROUTENLP_BENCH_WEIGHTS_DIR")) enc->save_hf_dir(std::string(dir) + "/" + cfg);
   return *cache.emplace(key, std::move(enc)).first->second;
 }
@@ -48,11 +50,11 @@ std::vector<int64_t> make_ids(size_t batch, size_t seq) {
   return ids;
 }
 
-void run(benchmark::State& state, const std::string& cfg, bool int8) {
+void run(benchmark::State& state, const std::string& cfg, const std::string& mode) {
   const size_t batch = static_cast<size_t>(state.range(0)), seq = static_cast<size_t>(state.range(1));
   Encoder* enc = nullptr;
   try {
-    enc = &get(cfg, int8);
+    enc = &get(cfg, mode);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
     return;
@@ -75,9 +77,11 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(run, small_fp32, std::string("small"), false)->Apply(shapes);
-BENCHMARK_CAPTURE(run, small_int8, std::string("small"), true)->Apply(shapes);
-BENCHMARK_CAPTURE(run, base_fp32, std::string("base"), false)->Apply(shapes);
-BENCHMARK_CAPTURE(run, base_int8, std::string("base"), true)->Apply(shapes);
+BENCHMARK_CAPTURE(run, small_fp32, std::string("small"), std::string("fp32"))->Apply(shapes);
+BENCHMARK_CAPTURE(run, small_int8, std::string("small"), std::string("int8"))->Apply(shapes);
+BENCHMARK_CAPTURE(run, small_bf16, std::string("small"), std::string("bf16"))->Apply(shapes);
+BENCHMARK_CAPTURE(run, base_fp32, std::string("base"), std::string("fp32"))->Apply(shapes);
+BENCHMARK_CAPTURE(run, base_int8, std::string("base"), std::string("int8"))->Apply(shapes);
+BENCHMARK_CAPTURE(run, base_bf16, std::string("base"), std::string("bf16"))->Apply(shapes);
 
 BENCHMARK_MAIN();

@@ -47,7 +47,7 @@ enum class EncoderDType : int { fp32 = 0, fp16 = 1, bf16 = 2 };
 
 struct EncoderOptions {
   std::string device = "cpu";            // "cpu", "cuda", "cuda:N" or "auto" (cuda if present)
-  EncoderDType dtype = EncoderDType::fp32;  // fp16/bf16 need CUDA
+  EncoderDType dtype = EncoderDType::fp32;  // fp16 needs CUDA; bf16 on CPU uses oneDNN
   bool int8_dynamic = false;             // CPU only: int8 weights for the linear layers
   // libtorch intra-op threads, process-wide (at::set_num_threads). 0 = routenlp's default:
   // 1 thread unless OMP_WAIT_POLICY=PASSIVE is set, then libtorch's own default (docs/encoder.md).
