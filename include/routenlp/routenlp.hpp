@@ -6,6 +6,8 @@
 #include "routenlp/runtime.hpp"
 #include "routenlp/version.hpp"
 // RN_CXX_HEADERS: helpers add their component headers below this marker.
+#include "routenlp/openai_tier.hpp"
+#include "routenlp/serve.hpp"
 #include "routenlp/coopt.hpp"
 #include "routenlp/coopt_classifier.hpp"
 #include "routenlp/failure_analyzer.hpp"
