@@ -13,9 +13,17 @@ namespace routenlp::detail {
 
 namespace {
 
+// 22 distinguishable colours (tab10 + tab20b/c darks): enough for every system of an 11-tier
+// portfolio without repeats.
 const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                           "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
-                          "#8c6d31", "#843c39", "#7b4173", "#3182bd"};
+                          "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+                          "#756bb1", "#636363", "#000000", "#fd8d3c"};
+
+std::string legend_name(const std::string& s) {
+  if (s.size() <= 34) return s;
+  return s.substr(0, 33) + "\u2026";
+}
 
 std::string esc(const std::string& s) {
   std::string o;
@@ -54,7 +62,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 
 std::string render_svg(const std::string& title, const std::vector<SvgPanel>& panels, int width,
                        int panel_height) {
-  const int top = 40, ml = 80, mr = 230, mt = 40, mb = 60;
+  const int top = 40, ml = 80, mr = 290, mt = 40, mb = 60;
   int height = top + int(panels.size()) * panel_height + 10;
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
@@ -157,7 +165,7 @@ std::string render_svg(const std::string& title, const std::vector<SvgPanel>& pa
         << "\" stroke=\"" << col << "\" stroke-width=\"2\""
         << (p.series[si].dashed ? " stroke-dasharray=\"6,4\"" : "") << "/>\n";
       o << "<circle cx=\"" << lx + 11 << "\" cy=\"" << yy << "\" r=\"3\" fill=\"" << col << "\"/>\n";
-      o << "<text x=\"" << lx + 28 << "\" y=\"" << yy + 4 << "\">" << esc(p.series[si].name)
+      o << "<text x=\"" << lx + 28 << "\" y=\"" << yy + 4 << "\">" << esc(legend_name(p.series[si].name))
         << "</text>\n";
     }
     o << "</g>\n";
@@ -192,7 +200,7 @@ std::string plot_frontier_svg(const EvalReport& report) {
   p.hlines.emplace_back("quality target " + std::to_string(report.quality_target).substr(0, 5),
                         report.quality_target);
   return render_svg("routenlp eval: cost-quality frontier (big dots: chosen operating points)",
-                    {p}, 960, 560);
+                    {p}, 1020, 600);
 }
 
 std::string plot_stream_svg(const StreamReport& report) {
@@ -220,7 +228,7 @@ std::string plot_stream_svg(const StreamReport& report) {
   v.series = {vs, va};
   v.hlines.emplace_back("alpha " + std::to_string(report.alpha).substr(0, 5), report.alpha);
   c.series = {cs, ca};
-  return render_svg("routenlp eval --stream: static vs adaptive thresholds", {v, c}, 960, 420);
+  return render_svg("routenlp eval --stream: static vs adaptive thresholds", {v, c}, 1020, 420);
 }
 
 }  // namespace routenlp
