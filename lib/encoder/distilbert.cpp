@@ -6,8 +6,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/version.h>
+#include <ATen/ops/mkldnn_linear.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <cstring>
 #include <limits>
 #include <algorithm>
@@ -67,7 +70,7 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
   auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_heads, Dh}).transpose(1, 2); };
   torch::Tensor q, k, v;
   if (qkv_weight.defined() && !is_training() && q_int8.isNone()) {
-    auto qkv = torch::linear(x, qkv_weight, qkv_bias).view({B, T, 3, n_heads, Dh}).permute({2, 0, 3, 1, 4});
+    auto qkv = linear_infer(x, qkv_weight, qkv_bias).view({B, T, 3, n_heads, Dh}).permute({2, 0, 3, 1, 4});
     q = qkv[0];
     k = qkv[1];
     v = qkv[2];
@@ -263,8 +266,25 @@ c10::IValue prepack_int8(const torch::nn::Linear& lin) {
 }
 }  // namespace
 
+torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  static const bool onednn = [] {
+    const char* e = std::getenv("ROUTENLP_ONEDNN_FP32");
+    return at::hasMKLDNN() && !(e && std::string(e) == "0");
+  }();
+  if (onednn && x.numel() > 0 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+      w.scalar_type() == torch::kFloat && !torch::GradMode::is_enabled() &&
+      at::globalContext().userEnabledMkldnn()) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
+    auto y = at::mkldnn_linear(x.reshape({-1, x.size(-1)}).contiguous().to_mkldnn(), w.contiguous(),
+                               b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
+    return y.to_dense().view(sizes);
+  }
+  return torch::linear(x, w, b);
+}
+
 torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x) {
-  if (packed.isNone()) return lin->forward(x);
+  if (packed.isNone()) return linear_infer(x, lin->weight, lin->bias);
   static const c10::OperatorHandle op = quantized_op("quantized::linear_dynamic");
   std::vector<c10::IValue> st;
   st.emplace_back(x.contiguous());

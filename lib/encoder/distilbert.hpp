@@ -98,7 +98,10 @@ void fill_sinusoidal(torch::Tensor out);
 void quantize_int8_dynamic(DistilBertImpl& m);
 // Calls fuse_qkv() on every layer (after loading weights and moving to the final device/dtype).
 void fuse_qkv_for_inference(DistilBertImpl& m);
-// Linear through the packed int8 weights when present, else the fp weights.
+// y = x W^T + b; CPU fp32 without autograd goes through oneDNN's inner product (faster than the
+// BLAS sgemm at batch-1 shapes; ROUTENLP_ONEDNN_FP32=0 turns it off), else torch::linear.
+torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// Linear through the packed int8 weights when present, else the fp weights (linear_infer).
 torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x);
 
 struct LoadReport {
