@@ -13,12 +13,12 @@ using Action = std::function<int()>;
 void register_doctor(CLI::App& app, Action& action);
 // RN_CLI_DECLS: helpers add their register_<name>() declarations below this marker.
 void register_serve(CLI::App& app, Action& action);
+void register_eval(CLI::App& app, Action& action);
+void register_bench(CLI::App& app, Action& action);
 void register_coopt(CLI::App& app, Action& action);
 void register_train_tier(CLI::App& app, Action& action);
 void register_train(CLI::App& app, Action& action);
 void register_route(CLI::App& app, Action& action);
-void register_eval(CLI::App& app, Action& action);
-void register_bench(CLI::App& app, Action& action);
 void register_import(CLI::App& app, Action& action);
 void register_validate(CLI::App& app, Action& action);
 

@@ -26,12 +26,12 @@ int main(int argc, char** argv) {
   routenlp::cli::register_doctor(app, action);
   // RN_CLI_REGISTER: helpers add their register_<name>(app, action); calls below this marker.
   routenlp::cli::register_serve(app, action);
+  routenlp::cli::register_eval(app, action);
+  routenlp::cli::register_bench(app, action);
   routenlp::cli::register_coopt(app, action);
   routenlp::cli::register_train_tier(app, action);
   routenlp::cli::register_train(app, action);
   routenlp::cli::register_route(app, action);
-  routenlp::cli::register_eval(app, action);
-  routenlp::cli::register_bench(app, action);
   routenlp::cli::register_import(app, action);
   routenlp::cli::register_validate(app, action);
 

@@ -28,12 +28,12 @@ int main(void) {
     failures += c_consumer_coopt();
   }
   {
-    extern int c_consumer_cascade(void);
-    failures += c_consumer_cascade();
-  }
-  {
     extern int c_consumer_tokenizer(void);
     failures += c_consumer_tokenizer();
+  }
+  {
+    extern int c_consumer_cascade(void);
+    failures += c_consumer_cascade();
   }
   if (failures == 0) printf("c_consumer: all checks passed\n");
   return failures == 0 ? 0 : 1;

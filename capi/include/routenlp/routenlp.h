@@ -83,7 +83,7 @@ RN_API rn_status rn_runtime_info_json(const char** out);
 /* Component APIs (each header is also usable on its own). */
 /* RN_COMPONENT_HEADERS: helpers add their #include lines below this marker. */
 #include "routenlp/rn_coopt.h"
-#include "routenlp/rn_cascade.h"
 #include "routenlp/rn_tokenizer.h"
+#include "routenlp/rn_cascade.h"
 
 #endif /* ROUTENLP_ROUTENLP_H */
