@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/text_io.hpp"
+#include "common/hash.hpp"
 #include "routenlp/cascade.hpp"
 
 namespace routenlp {
@@ -27,17 +28,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-uint64_t hash_id(const std::string& s, uint64_t seed) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
+using detail::hash_id;
 
 // Per (tier, column) counters; all relaxed atomics.
 struct TierCounters {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <deque>
 
+#include "common/hash.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
@@ -12,17 +13,7 @@ namespace routenlp {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-uint64_t hash_id(const std::string& s, uint64_t seed) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
+using detail::hash_id;
 }  // namespace
 
 AciTracker::AciTracker(AciOptions options) : options_(options) {

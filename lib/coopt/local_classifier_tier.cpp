@@ -45,19 +45,7 @@ struct ClassifierNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(ClassifierNet);
 
-struct ThreadGuard {
-  int old = at::get_num_threads();
-  bool set = false;
-  explicit ThreadGuard(int n) {
-    if (n > 0) {
-      at::set_num_threads(n);
-      set = true;
-    }
-  }
-  ~ThreadGuard() {
-    if (set) at::set_num_threads(old);
-  }
-};
+using detail::ThreadGuard;
 
 EncoderConfig default_t1_config() {
   EncoderConfig c;

@@ -14,6 +14,22 @@
 
 namespace routenlp::detail {
 
+// Sets libtorch's intra-op thread count for a scope (n <= 0: leave it) and restores it.
+// Used by the trainers; process-wide, so not for concurrent use with other settings.
+struct ThreadGuard {
+  int old = at::get_num_threads();
+  bool set = false;
+  explicit ThreadGuard(int n) {
+    if (n > 0) {
+      at::set_num_threads(n);
+      set = true;
+    }
+  }
+  ~ThreadGuard() {
+    if (set) at::set_num_threads(old);
+  }
+};
+
 struct EmbeddingsImpl : torch::nn::Module {
   explicit EmbeddingsImpl(const EncoderConfig& c);
   torch::Tensor forward(const torch::Tensor& input_ids);  // [B,T] int64 -> [B,T,dim]

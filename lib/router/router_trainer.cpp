@@ -21,19 +21,7 @@
 namespace routenlp {
 namespace {
 
-struct ThreadGuard {
-  int old = at::get_num_threads();
-  bool set = false;
-  explicit ThreadGuard(int n) {
-    if (n > 0) {
-      at::set_num_threads(n);
-      set = true;
-    }
-  }
-  ~ThreadGuard() {
-    if (set) at::set_num_threads(old);
-  }
-};
+using detail::ThreadGuard;
 
 struct Row {
   std::vector<int64_t> ids;  // [CLS] ... [SEP], at most max_length
