@@ -300,15 +300,18 @@ TEST_CASE("snapshots: readers never block or see half-updated tables", "[online]
   std::vector<std::thread> readers;
   for (int r = 0; r < 4; ++r)
     readers.emplace_back([&] {
-      while (!stop.load()) {
+      do {  // at least one read per reader, even when the scheduler starts it late
         auto s = rec.snapshot();
         double d = s->lookup(0, "a", std::nan(""));
         // Every published value is on the curve (or -inf / the initial .2).
         bool ok = d == -kInf || d == 0.2 || (d >= 0.005 - 1e-12 && d <= 0.5 + 1e-12);
         if (!ok || s->delta.size() != 4) bad_reads++;
         reads++;
-      }
+      } while (!stop.load());
     });
+  // Start writing only once the readers are running, so reads overlap the updates even on a
+  // loaded 2-core machine (CI once saw the writer finish before any reader was scheduled).
+  while (reads.load() < 4) std::this_thread::yield();
   for (int i = 0; i < 5000; ++i) {
     std::string id = "w" + std::to_string(i);
     rec.record_decision(id, DecisionNote{"a", {}, 0, true});
