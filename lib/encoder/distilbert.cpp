@@ -267,9 +267,12 @@ c10::IValue prepack_int8(const torch::nn::Linear& lin) {
 }  // namespace
 
 torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  // Opt-in (ROUTENLP_ONEDNN_FP32=1): oneDNN beat OpenBLAS only while OpenBLAS was pinned to
+  // its Haswell kernels (OPENBLAS_CORETYPE); with the kernels OpenBLAS picks itself on an
+  // AVX-512 CPU, OpenBLAS was faster (32 vs 44 ms, docs/results.md "Encoder").
   static const bool onednn = [] {
     const char* e = std::getenv("ROUTENLP_ONEDNN_FP32");
-    return at::hasMKLDNN() && !(e && std::string(e) == "0");
+    return at::hasMKLDNN() && e && std::string(e) == "1";
   }();
   if (onednn && x.numel() > 0 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
       w.scalar_type() == torch::kFloat && !torch::GradMode::is_enabled() &&
