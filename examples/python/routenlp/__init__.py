@@ -206,9 +206,31 @@ def runtime_info() -> dict:
     return json.loads(_dec(out.value))
 
 
+class _Handle:
+    """Owns one C handle; close() (also on `with` exit and garbage collection) releases it with
+    the rn_*_destroy function named by the subclass. Idempotent."""
+
+    _destroy = ""
+
+    def close(self) -> None:
+        h = getattr(self, "_h", None)
+        if h:
+            getattr(library(), self._destroy)(h)
+            self._h = C.c_void_p()
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # ---- tokenizer -----------------------------------------------------------------------------
 
-class Tokenizer:
+class Tokenizer(_Handle):
+    _destroy = "rn_tokenizer_destroy"
     """WordPiece tokenizer (thread-safe). Tokenizer() loads the bundled vocabulary."""
 
     def __init__(self, vocab_path: Optional[str] = None, *, tokenizer_json: Optional[str] = None):
@@ -244,26 +266,14 @@ class Tokenizer:
         _check(library().rn_tokenizer_token_to_id(self._h, _enc(token), C.byref(out)))
         return out.value
 
-    def close(self) -> None:
-        if self._h:
-            library().rn_tokenizer_destroy(self._h)
-            self._h = C.c_void_p()
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 # ---- calibrator ----------------------------------------------------------------------------
 
 METHODS = {"ltt": 0, "crc": 1, "split_conformal": 2, "pvalue_bad": 3}
 
 
-class Calibrator:
+class Calibrator(_Handle):
+    _destroy = "rn_calibrator_destroy"
     """Conformal calibrator of per-(tier, task) acceptance thresholds (one thread at a time)."""
 
     def __init__(self, method: str = "ltt", alpha: float = 0.05, epsilon: float = 0.1,
@@ -309,13 +319,6 @@ class Calibrator:
     def save(self, path: str) -> None:
         _check(library().rn_calibrator_save(self._h, _enc(path)))
 
-    def close(self) -> None:
-        if self._h:
-            library().rn_calibrator_destroy(self._h)
-            self._h = C.c_void_p()
-
-    __del__ = close
-
 
 # ---- tiers implemented in Python -----------------------------------------------------------
 
@@ -345,7 +348,8 @@ class TierReply:
         self.latency_ms, self.input_tokens, self.output_tokens = latency_ms, input_tokens, output_tokens
 
 
-class Tier:
+class Tier(_Handle):
+    _destroy = "rn_tier_destroy"
     """A cascade tier whose call is a Python function fn(TierRequest) -> TierReply | str.
 
     The function runs on the cascade's threads (ctypes takes the GIL). An exception it raises
@@ -384,13 +388,6 @@ class Tier:
             except BaseException:
                 pass
             return RN_ERR_CALLBACK
-
-    def close(self) -> None:
-        if self._h:
-            library().rn_tier_destroy(self._h)
-            self._h = C.c_void_p()
-
-    __del__ = close
 
 
 # ---- cascade -------------------------------------------------------------------------------
@@ -435,7 +432,8 @@ class CascadeResult:
             self.trace.append(TraceEntry(e))
 
 
-class Cascade:
+class Cascade(_Handle):
+    _destroy = "rn_cascade_destroy"
     """Conformal cascade over tiers (cheapest first). run() is thread-safe."""
 
     def __init__(self, tiers: Sequence[Tier], calibrator: Optional[Calibrator] = None, *,
@@ -472,15 +470,3 @@ class Cascade:
         _check(library().rn_cascade_metrics_text(C.byref(out), self._h))
         return _dec(out.value)
 
-    def close(self) -> None:
-        if self._h:
-            library().rn_cascade_destroy(self._h)
-            self._h = C.c_void_p()
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
