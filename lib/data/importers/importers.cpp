@@ -109,9 +109,10 @@ void check_width(const detail::CsvReader& r, const std::vector<std::string>& row
                                            r.record_line(), row.size(), width));
 }
 
-// eval_prompt of every line of a RouteLLM *_contaminated_prompts.jsonl.
-std::unordered_set<std::string> read_contaminated(const std::string& path) {
-  std::unordered_set<std::string> out;
+// Calls fn(object, line_number) for every non-blank line of a JSON Lines file; a line that is
+// not JSON is an error naming file:line.
+template <class Fn>
+void for_each_json_line(const std::string& path, Fn&& fn) {
   detail::LineReader lr(path);
   std::string line;
   while (lr.next(line)) {
@@ -122,11 +123,19 @@ std::unordered_set<std::string> read_contaminated(const std::string& path) {
     } catch (const json::parse_error& e) {
       throw Error(Status::parse, fmt::format("{}:{}: (json): not JSON: {}", path, lr.line_number(), e.what()));
     }
+    fn(j, lr.line_number());
+  }
+}
+
+// eval_prompt of every line of a RouteLLM *_contaminated_prompts.jsonl.
+std::unordered_set<std::string> read_contaminated(const std::string& path) {
+  std::unordered_set<std::string> out;
+  for_each_json_line(path, [&](const json& j, size_t line_no) {
     if (!j.is_object() || !j.contains("eval_prompt") || !j["eval_prompt"].is_string())
       throw Error(Status::parse,
-                  fmt::format("{}:{}: eval_prompt: missing or not a string", path, lr.line_number()));
+                  fmt::format("{}:{}: eval_prompt: missing or not a string", path, line_no));
     out.insert(j["eval_prompt"].get<std::string>());
-  }
+  });
   return out;
 }
 
@@ -430,27 +439,15 @@ Dataset import_llmrouter(const std::string& dir, const ImportOptions& opt, Impor
     std::string task, metric;
   };
   std::unordered_map<std::string, Info> info;
-  {
-    detail::LineReader lr(query_path);
-    std::string line;
-    while (lr.next(line)) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      json j;
-      try {
-        j = json::parse(line);
-      } catch (const json::parse_error& e) {
+  for_each_json_line(query_path, [&](const json& j, size_t line_no) {
+    for (const char* k : {"query", "task_name"})
+      if (!j.is_object() || !j.contains(k) || !j[k].is_string())
         throw Error(Status::parse,
-                    fmt::format("{}:{}: (json): not JSON: {}", query_path, lr.line_number(), e.what()));
-      }
-      for (const char* k : {"query", "task_name"})
-        if (!j.is_object() || !j.contains(k) || !j[k].is_string())
-          throw Error(Status::parse, fmt::format("{}:{}: {}: missing or not a string", query_path,
-                                                 lr.line_number(), k));
-      Info in{j["task_name"].get<std::string>(), ""};
-      if (j.contains("metric") && j["metric"].is_string()) in.metric = j["metric"].get<std::string>();
-      info[j["query"].get<std::string>()] = std::move(in);
-    }
-  }
+                    fmt::format("{}:{}: {}: missing or not a string", query_path, line_no, k));
+    Info in{j["task_name"].get<std::string>(), ""};
+    if (j.contains("metric") && j["metric"].is_string()) in.metric = j["metric"].get<std::string>();
+    info[j["query"].get<std::string>()] = std::move(in);
+  });
   prog.step(1, "default_query_train.jsonl");
 
   json train;
