@@ -83,6 +83,21 @@ double mean_auc(const std::vector<TierMetrics>& m) {
   return s / static_cast<double>(m.size());
 }
 
+// Per tier: acceptable labels and labelled rows of one task (missing outcomes skipped).
+std::pair<std::vector<double>, std::vector<double>> acceptable_counts(const RoutingLabels& tr,
+                                                                      const std::string& task) {
+  std::vector<double> pos(tr.tiers.size(), 0), n(tr.tiers.size(), 0);
+  for (size_t i = 0; i < tr.size(); ++i) {
+    if (tr.queries[i].task != task) continue;
+    for (size_t k = 0; k < tr.tiers.size(); ++k)
+      if (tr.acceptable[i][k] >= 0) {
+        pos[k] += tr.acceptable[i][k];
+        n[k] += 1;
+      }
+  }
+  return {pos, n};
+}
+
 }  // namespace
 
 TEST_CASE("roc_auc: hand examples and ties", "[router][metrics]") {
@@ -200,15 +215,7 @@ TEST_CASE("baselines: random, always, task prior", "[router][baseline]") {
   // Task prior equals the empirical rates on the training labels.
   auto prior = make_task_prior_router(tr);
   for (const char* task : kTask) {
-    std::vector<double> pos(3, 0), n(3, 0);
-    for (size_t i = 0; i < tr.size(); ++i) {
-      if (tr.queries[i].task != task) continue;
-      for (size_t k = 0; k < 3; ++k)
-        if (tr.acceptable[i][k] >= 0) {
-          pos[k] += tr.acceptable[i][k];
-          n[k] += 1;
-        }
-    }
+    auto [pos, n] = acceptable_counts(tr, task);
     auto p = prior->score_one({"anything", task});
     CHECK_FALSE(p.task_unseen);
     for (size_t k = 0; k < 3; ++k) CHECK(p.p_acceptable[k] == Approx(pos[k] / n[k]));
@@ -594,15 +601,7 @@ TEST_CASE("neural router: the prior offset starts from the smoothed task prior",
   auto r = NeuralRouter::train(data, pf, c);
   auto tr = make_labels(data, pf, Split::train);
   for (const char* task : {"qa", "math", "chat"}) {
-    std::vector<double> pos(3, 0), n(3, 0);
-    for (size_t i = 0; i < tr.size(); ++i) {
-      if (tr.queries[i].task != task) continue;
-      for (size_t k = 0; k < 3; ++k)
-        if (tr.acceptable[i][k] >= 0) {
-          pos[k] += tr.acceptable[i][k];
-          n[k] += 1;
-        }
-    }
+    auto [pos, n] = acceptable_counts(tr, task);
     auto s = r.score_one({"alpha easy", task});
     for (size_t k = 0; k < 3; ++k)
       CHECK(s.p_acceptable[k] == Approx((pos[k] + 0.5) / (n[k] + 1.0)).margin(1e-4));
