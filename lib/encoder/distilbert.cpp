@@ -7,6 +7,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/version.h>
 #include <ATen/ops/mkldnn_linear.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <set>
 
+#include "encoder/cpu_kernels.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp::detail {
@@ -151,6 +153,53 @@ DistilBertImpl::DistilBertImpl(const EncoderConfig& c) : config(c) {
   transformer = register_module("transformer", Transformer(c));
 }
 
+namespace {
+
+// CPU fp32 inference: every block through routenlp's own kernels (cpu_kernels.hpp) in one call,
+// instead of ~15 libtorch ops per block. Returns an undefined tensor when they do not apply
+// (training or autograd, another device or dtype, int8, unfused q/k/v, ROUTENLP_CPU_KERNELS=off,
+// a CPU without AVX2/FMA), and the caller takes the libtorch path.
+torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x, const torch::Tensor& attention_mask) {
+  const CpuIsa isa = cpu_isa_active();
+  if (isa == CpuIsa::none || m.is_training() || torch::GradMode::is_enabled() || !x.is_cpu() ||
+      x.scalar_type() != torch::kFloat || x.dim() != 3)
+    return {};
+  auto f32 = [](const torch::Tensor& t) -> const float* {
+    return t.defined() && t.is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous() ? t.data_ptr<float>()
+                                                                                              : nullptr;
+  };
+  std::vector<CpuBlockWeights> blocks;
+  for (const auto& mod : *m.transformer->layer) {
+    auto* blk = mod->as<TransformerBlockImpl>();
+    auto& att = *blk->attention;
+    auto& ffn = *blk->ffn;
+    if (!att.q_int8.isNone() || !ffn.lin1_int8.isNone()) return {};
+    const CpuBlockWeights w{f32(att.qkv_weight), f32(att.qkv_bias), f32(att.out_lin->weight), f32(att.out_lin->bias),
+                            f32(blk->sa_layer_norm->weight), f32(blk->sa_layer_norm->bias), f32(ffn.lin1->weight),
+                            f32(ffn.lin1->bias), f32(ffn.lin2->weight), f32(ffn.lin2->bias),
+                            f32(blk->output_layer_norm->weight), f32(blk->output_layer_norm->bias)};
+    for (const float* p : {w.qkv_w, w.qkv_b, w.out_w, w.out_b, w.sa_ln_w, w.sa_ln_b, w.lin1_w, w.lin1_b, w.lin2_w,
+                           w.lin2_b, w.out_ln_w, w.out_ln_b})
+      if (!p) return {};
+    blocks.push_back(w);
+  }
+  CpuBlockShape shape;
+  shape.batch = x.size(0);
+  shape.seq = x.size(1);
+  shape.dim = m.config.dim;
+  shape.heads = m.config.n_heads;
+  shape.hidden = m.config.hidden_dim;
+  shape.ln_eps = static_cast<float>(kLayerNormEps);
+  auto out = x.contiguous();  // the embeddings' fresh output: updated in place
+  torch::Tensor valid;
+  if (attention_mask.defined()) valid = attention_mask.ne(0).to(torch::kUInt8).contiguous();
+  cpu_blocks_forward(isa, blocks.data(), static_cast<int>(blocks.size()), shape, out.data_ptr<float>(),
+                     valid.defined() ? valid.data_ptr<uint8_t>() : nullptr, at::get_num_threads());
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor DistilBertImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
   if (input_ids.dim() != 2 || input_ids.scalar_type() != torch::kLong)
     throw Error(Status::invalid_argument, "DistilBert: input_ids must be a [batch, seq_len] int64 tensor");
@@ -159,14 +208,13 @@ torch::Tensor DistilBertImpl::forward(const torch::Tensor& input_ids, const torc
     throw Error(Status::invalid_argument, "DistilBert: sequence length " + std::to_string(T) +
                                               " is outside 1.." + std::to_string(config.max_position_embeddings) +
                                               " (max_position_embeddings); truncate the input");
+  if (attention_mask.defined() && attention_mask.sizes() != input_ids.sizes())
+    throw Error(Status::invalid_argument, "DistilBert: attention_mask shape " + shape_str(attention_mask.sizes()) +
+                                              " differs from input_ids " + shape_str(input_ids.sizes()));
   auto x = embeddings->forward(input_ids);
+  if (auto fast = blocks_with_cpu_kernels(*this, x, attention_mask); fast.defined()) return fast;
   torch::Tensor bias;
-  if (attention_mask.defined()) {
-    if (attention_mask.sizes() != input_ids.sizes())
-      throw Error(Status::invalid_argument, "DistilBert: attention_mask shape " + shape_str(attention_mask.sizes()) +
-                                                " differs from input_ids " + shape_str(input_ids.sizes()));
-    bias = attention_bias(attention_mask, x.scalar_type());
-  }
+  if (attention_mask.defined()) bias = attention_bias(attention_mask, x.scalar_type());
   return transformer->forward(x, bias);
 }
 
@@ -267,16 +315,31 @@ c10::IValue prepack_int8(const torch::nn::Linear& lin) {
 }  // namespace
 
 torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  // Opt-in (ROUTENLP_ONEDNN_FP32=1): oneDNN beat OpenBLAS only while OpenBLAS was pinned to
-  // its Haswell kernels (OPENBLAS_CORETYPE); with the kernels OpenBLAS picks itself on an
-  // AVX-512 CPU, OpenBLAS was faster (32 vs 44 ms, docs/results.md "Encoder").
+  const bool cpu_f32_infer = x.numel() > 0 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+                             w.scalar_type() == torch::kFloat && !torch::GradMode::is_enabled();
+  // Default: our own AVX-512/AVX2 kernel (cpu_kernels.hpp), ~2x OpenBLAS's sgemm at these
+  // shapes on the development CPU. ROUTENLP_CPU_KERNELS=off falls back to libtorch.
+  const CpuIsa isa = cpu_isa_active();
+  if (isa != CpuIsa::none && cpu_f32_infer && w.dim() == 2 && w.is_contiguous() &&
+      (!b.defined() || (b.is_contiguous() && b.scalar_type() == torch::kFloat && b.dim() == 1))) {
+    const int64_t K = w.size(1), N = w.size(0);
+    const auto x2 = x.reshape({-1, K}).contiguous();
+    const int64_t M = x2.size(0);
+    auto y = torch::empty({M, N}, x.options());
+    cpu_linear(isa, x2.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+               y.data_ptr<float>(), M, N, K, /*gelu=*/false, at::get_num_threads());
+    auto sizes = x.sizes().vec();
+    sizes.back() = N;
+    return y.view(sizes);
+  }
+  // Opt-in (ROUTENLP_CPU_KERNELS=off ROUTENLP_ONEDNN_FP32=1): oneDNN beat OpenBLAS only while
+  // OpenBLAS was pinned to its Haswell kernels (OPENBLAS_CORETYPE); with the kernels OpenBLAS
+  // picks itself on an AVX-512 CPU, OpenBLAS was faster (32 vs 44 ms, docs/results.md "Encoder").
   static const bool onednn = [] {
     const char* e = std::getenv("ROUTENLP_ONEDNN_FP32");
     return at::hasMKLDNN() && e && std::string(e) == "1";
   }();
-  if (onednn && x.numel() > 0 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
-      w.scalar_type() == torch::kFloat && !torch::GradMode::is_enabled() &&
-      at::globalContext().userEnabledMkldnn()) {
+  if (onednn && cpu_f32_infer && at::globalContext().userEnabledMkldnn()) {
     auto sizes = x.sizes().vec();
     sizes.back() = w.size(0);
     auto y = at::mkldnn_linear(x.reshape({-1, x.size(-1)}).contiguous().to_mkldnn(), w.contiguous(),

@@ -114,8 +114,10 @@ void fill_sinusoidal(torch::Tensor out);
 void quantize_int8_dynamic(DistilBertImpl& m);
 // Calls fuse_qkv() on every layer (after loading weights and moving to the final device/dtype).
 void fuse_qkv_for_inference(DistilBertImpl& m);
-// y = x W^T + b; CPU fp32 without autograd goes through oneDNN's inner product (faster than the
-// BLAS sgemm at batch-1 shapes; ROUTENLP_ONEDNN_FP32=0 turns it off), else torch::linear.
+// y = x W^T + b. CPU fp32 without autograd runs routenlp's own AVX-512/AVX2 kernel
+// (cpu_gemm.hpp) when the CPU has one and ROUTENLP_CPU_GEMM is not "off"; otherwise oneDNN's
+// inner product when ROUTENLP_ONEDNN_FP32=1; otherwise (and always for training, bf16, CUDA)
+// torch::linear.
 torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 // Linear through the packed int8 weights when present, else the fp weights (linear_infer).
 torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x);

@@ -1,0 +1,91 @@
+// routenlp's own fp32 CPU kernels for DistilBERT inference on x86 (AVX-512 or AVX2+FMA, chosen
+// at run time from CPUID): the Linear GEMM (with bias and optional exact GELU fused), masked
+// softmax attention per head, and residual + LayerNorm, plus a whole-block forward built on
+// them. Torch-free, so it compiles fast and is tested on its own against naive references.
+//
+// Why our own: at batch-1 shapes (64 x 768 x 2304 ...) libtorch 1.13 hands Linear to the BLAS
+// sgemm, which on the development machine ran at ~30-40% of the CPU's fp32 peak (half of that
+// with OPENBLAS_CORETYPE pinning its AVX2 kernels), and the ~15 small ops around the GEMMs of a
+// block each cost a dispatch, an allocation and often a copy. See docs/encoder.md "CPU kernels".
+#pragma once
+
+#include <cstdint>
+
+namespace routenlp::detail {
+
+enum class CpuIsa { none, avx2, avx512 };
+
+// "none", "avx2" or "avx512".
+const char* cpu_isa_name(CpuIsa isa);
+
+// Whether this CPU (and this build) can run `isa`.
+bool cpu_isa_supported(CpuIsa isa);
+
+// The kernels the encoder uses: the best supported ISA, unless the environment variable
+// ROUTENLP_CPU_KERNELS is "off" (use libtorch ops), "avx2" or "avx512" (capped at what is
+// supported). Read once per process.
+CpuIsa cpu_isa_active();
+
+// One ISA's kernels (function pointers filled by cpu_kernels_<isa>.cpp). Row-major, row strides
+// given as ld*; no aliasing between inputs and outputs unless stated.
+struct CpuKernels {
+  // y[m][n] = act(sum_k x[m][k] * w[n][k] + b[n]) for m in [0, M), n in [n0, n1): x [M x K],
+  // w [N x K] (a torch Linear weight), b [N] or null, act = exact GELU when `gelu`, else identity.
+  // Columns outside [n0, n1) are not touched, so disjoint ranges may run on different threads.
+  void (*linear_cols)(const float* x, int64_t ldx, const float* w, int64_t ldw, const float* b,
+                      float* y, int64_t ldy, int64_t M, int64_t K, int64_t n0, int64_t n1, bool gelu);
+  // One attention head over T positions: out[t] = sum_j softmax_j(scale * q[t].k[j] + mask) v[j]
+  // with q, k, v rows of Dh floats at stride ld_qkv, keys with key_valid[j] == 0 excluded
+  // (all excluded: uniform weights, as HF's finfo.min masking gives). out rows at stride ld_out.
+  // scratch: at least T * T + Dh * T floats.
+  void (*attention_head)(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                         const uint8_t* key_valid, int64_t T, int64_t Dh, float scale,
+                         float* out, int64_t ld_out, float* scratch);
+  // out[r] = LayerNorm(x[r] + res[r]) * gamma + beta over D features, for `rows` rows at
+  // stride D. out may equal x or res.
+  void (*add_layernorm)(const float* x, const float* res, const float* gamma, const float* beta,
+                        float* out, int64_t rows, int64_t D, float eps);
+};
+
+// The kernel table for a supported ISA; Error(not_supported) otherwise.
+const CpuKernels& cpu_kernels(CpuIsa isa);
+
+// y = act(x w^T + b) over all N columns: [M x K] x [N x K]^T -> [M x N], contiguous, split into
+// `threads` column chunks on OpenMP threads (libgomp, the pool libtorch uses too). threads <= 1,
+// tiny products, or a call from inside an OpenMP region run on the calling thread.
+void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, float* y, int64_t M,
+                int64_t N, int64_t K, bool gelu, int threads);
+
+// The weights of one DistilBERT block, as raw pointers into contiguous fp32 tensors.
+struct CpuBlockWeights {
+  const float* qkv_w;  // [3*dim x dim]: q_lin, k_lin, v_lin weights stacked
+  const float* qkv_b;  // [3*dim]
+  const float* out_w;  // [dim x dim]
+  const float* out_b;
+  const float* sa_ln_w;  // sa_layer_norm
+  const float* sa_ln_b;
+  const float* lin1_w;  // [hidden x dim]
+  const float* lin1_b;
+  const float* lin2_w;  // [dim x hidden]
+  const float* lin2_b;
+  const float* out_ln_w;  // output_layer_norm
+  const float* out_ln_b;
+};
+
+struct CpuBlockShape {
+  int64_t batch = 0, seq = 0, dim = 0, heads = 0, hidden = 0;
+  float ln_eps = 1e-12f;
+};
+
+// Runs `n_blocks` post-LayerNorm DistilBERT blocks in place on x [batch*seq x dim] (HF
+// TransformerBlock math: x = LN(attn(x) + x); x = LN(lin2(gelu(lin1(x))) + x)). key_valid
+// [batch*seq] marks real tokens (null: all real). Threads as cpu_linear (GEMMs split by column,
+// attention by (sequence, head)).
+void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
+                        const CpuBlockShape& shape, float* x, const uint8_t* key_valid, int threads);
+
+// Per-ISA tables (defined in cpu_kernels_<isa>.cpp, compiled with that ISA's flags).
+const CpuKernels& cpu_kernels_avx512();
+const CpuKernels& cpu_kernels_avx2();
+
+}  // namespace routenlp::detail
