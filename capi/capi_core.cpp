@@ -56,6 +56,7 @@ rn_status rn_runtime_info_json(const char** out) {
                         {"blas_is_reference", info.blas_is_reference},
                         {"torch_intra_op_threads", info.torch_intra_op_threads},
                         {"omp_wait_policy", info.omp_wait_policy},
+                        {"cpu_kernels", info.cpu_kernels},
                         {"warnings", routenlp::runtime_warnings(info)}};
     buf = j.dump();
     *out = buf.c_str();

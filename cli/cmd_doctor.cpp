@@ -20,6 +20,7 @@ void register_doctor(CLI::App& app, Action& action) {
       std::printf("intra-op threads:  %d\n", info.torch_intra_op_threads);
       std::printf("OMP_WAIT_POLICY:   %s\n",
                   info.omp_wait_policy.empty() ? "(unset)" : info.omp_wait_policy.c_str());
+      std::printf("CPU kernels:       %s\n", info.cpu_kernels.c_str());
       auto w = runtime_warnings(info);
       if (!w.empty()) {
         std::fprintf(stderr, "%s", w.c_str());

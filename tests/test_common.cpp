@@ -8,6 +8,7 @@
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
 #include "common/utf8.hpp"
+#include "encoder/cpu_kernels.hpp"
 #include "routenlp/routenlp.h"
 #include "routenlp/routenlp.hpp"
 
@@ -72,4 +73,9 @@ TEST_CASE("runtime info reports the BLAS library", "[common][runtime]") {
     // CI installs libopenblas0-openmp; the reference BLAS would be a ~20x slowdown.
     CHECK_FALSE(info.blas_is_reference);
   }
+  // The encoder's CPU kernels: the active choice, and only an ISA this CPU really supports.
+  CHECK(info.cpu_kernels == detail::cpu_isa_name(detail::cpu_isa_active()));
+  if (info.cpu_kernels == "avx512") CHECK(detail::cpu_isa_supported(detail::CpuIsa::avx512));
+  else if (info.cpu_kernels == "avx2") CHECK(detail::cpu_isa_supported(detail::CpuIsa::avx2));
+  else CHECK(info.cpu_kernels == "none");
 }

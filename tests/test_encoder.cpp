@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/text_io.hpp"
+#include "encoder/cpu_kernels.hpp"
 #include "encoder/distilbert.hpp"
 #include "encoder/json_lite.hpp"
 #include "routenlp/encoder.hpp"
@@ -25,6 +26,11 @@ namespace js = routenlp::detail::json;
 namespace {
 
 const std::string kTiny = std::string(RN_TEST_DATA_DIR) + "/encoder/tiny";
+
+// Restores the environment's choice of CPU kernels when a test that overrides it ends.
+struct IsaGuard {
+  ~IsaGuard() { rd::cpu_isa_reset(); }
+};
 
 std::string tmp_dir(const std::string& name) {
   fs::path p = fs::path(RN_BINARY_DIR) / "encoder_tmp" / name;
@@ -338,12 +344,20 @@ TEST_CASE("Encoder: fp32 parity with the HF fixture (max abs diff <= 1e-5)", "[e
   auto enc = Encoder::load_hf_dir(kTiny, cpu1());
   CHECK(enc.dim() == 32);
   CHECK(enc.device() == "cpu");
-  for (const auto& c : cases) {
-    INFO(c.name);
-    auto out = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
-    double d = max_abs_diff(out, c.expected);
-    CHECK(d <= 1e-5);
+  // Every CPU fp32 path: libtorch ops, and routenlp's own kernels for each ISA this CPU has.
+  IsaGuard guard;
+  for (rd::CpuIsa isa : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
+    if (isa != rd::CpuIsa::none && !rd::cpu_isa_supported(isa)) continue;
+    rd::cpu_isa_override(isa);
+    INFO("CPU kernels: " << rd::cpu_isa_name(isa));
+    for (const auto& c : cases) {
+      INFO(c.name);
+      auto out = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
+      double d = max_abs_diff(out, c.expected);
+      CHECK(d <= 1e-5);
+    }
   }
+  rd::cpu_isa_reset();
   // CLS pooling = position 0 of the hidden state.
   const auto& c0 = cases[0];
   auto pooled = enc.embed_ids(c0.ids, c0.mask, c0.batch, c0.seq_len);

@@ -14,6 +14,8 @@ struct RuntimeInfo {
   bool blas_is_reference = false; // true when the slow reference BLAS is loaded
   int torch_intra_op_threads = 0; // libtorch intra-op thread count (0 when no torch)
   std::string omp_wait_policy;    // OMP_WAIT_POLICY as seen by this process ("" if unset)
+  std::string cpu_kernels;        // the encoder's own fp32 CPU kernels: "avx512", "avx2" or
+                                  // "none" (libtorch ops; docs/encoder.md "CPU kernels")
 };
 
 // Inspect the running process. Thread-safe.

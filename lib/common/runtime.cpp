@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "encoder/cpu_kernels.hpp"
+
 namespace routenlp {
 namespace detail {
 void torch_runtime(RuntimeInfo& info);  // torch_runtime.cpp, or the stub below
@@ -42,6 +44,7 @@ RuntimeInfo runtime_info() {
   info.blas_is_reference = info.blas_library.find("/blas/") != std::string::npos &&
                            info.blas_library.find("openblas") == std::string::npos;
   if (const char* p = std::getenv("OMP_WAIT_POLICY")) info.omp_wait_policy = p;
+  info.cpu_kernels = detail::cpu_isa_name(detail::cpu_isa_active());
   detail::torch_runtime(info);
   return info;
 }

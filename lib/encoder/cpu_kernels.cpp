@@ -3,6 +3,7 @@
 #include "cpu_kernels.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -38,17 +39,35 @@ bool cpu_isa_supported(CpuIsa isa) {
 #endif
 }
 
-CpuIsa cpu_isa_active() {
-  static const CpuIsa active = [] {
-    const char* e = std::getenv("ROUTENLP_CPU_KERNELS");
-    const std::string want = e ? e : "";
-    if (want == "off" || want == "0" || want == "torch") return CpuIsa::none;
-    if (want != "avx2" && cpu_isa_supported(CpuIsa::avx512)) return CpuIsa::avx512;
-    if (cpu_isa_supported(CpuIsa::avx2)) return CpuIsa::avx2;
-    return CpuIsa::none;
-  }();
-  return active;
+namespace {
+
+CpuIsa isa_from_environment() {
+  const char* e = std::getenv("ROUTENLP_CPU_KERNELS");
+  const std::string want = e ? e : "";
+  if (want == "off" || want == "0" || want == "torch") return CpuIsa::none;
+  if (want != "avx2" && cpu_isa_supported(CpuIsa::avx512)) return CpuIsa::avx512;
+  if (cpu_isa_supported(CpuIsa::avx2)) return CpuIsa::avx2;
+  return CpuIsa::none;
 }
+
+// -1: no override (use the environment's choice).
+std::atomic<int> g_override{-1};
+
+}  // namespace
+
+CpuIsa cpu_isa_active() {
+  static const CpuIsa from_env = isa_from_environment();
+  const int o = g_override.load(std::memory_order_relaxed);
+  return o < 0 ? from_env : static_cast<CpuIsa>(o);
+}
+
+void cpu_isa_override(CpuIsa isa) {
+  if (isa != CpuIsa::none && !cpu_isa_supported(isa))
+    throw Error(Status::not_supported, std::string("CPU kernels: this CPU or build cannot run ") + cpu_isa_name(isa));
+  g_override.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+void cpu_isa_reset() { g_override.store(-1, std::memory_order_relaxed); }
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
   if (!cpu_isa_supported(isa))

@@ -26,6 +26,11 @@ bool cpu_isa_supported(CpuIsa isa);
 // supported). Read once per process.
 CpuIsa cpu_isa_active();
 
+// Tests only: makes cpu_isa_active() return `isa` (must be none or supported) until reset with
+// cpu_isa_reset(). Not for use while encoders run on other threads.
+void cpu_isa_override(CpuIsa isa);
+void cpu_isa_reset();
+
 // One ISA's kernels (function pointers filled by cpu_kernels_<isa>.cpp). Row-major, row strides
 // given as ld*; no aliasing between inputs and outputs unless stated.
 struct CpuKernels {

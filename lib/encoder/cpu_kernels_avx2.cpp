@@ -58,6 +58,28 @@ struct V256 {
     for (int i = 0; i < 3; ++i) v = _mm256_max_ps(v, swaps(v, i));
     return _mm256_cvtss_f32(v);
   }
+  // 8 vectors at a time: after the three levels lane i holds the sum of vector i.
+  template <int R, int C>
+  static void sums(const T (&acc)[R][C], float* out) {
+    constexpr int N = R * C;
+    RN_UNROLL
+    for (int g = 0; g < N; g += 8) {
+      T v[8];
+      RN_UNROLL
+      for (int i = 0; i < 8; ++i) v[i] = g + i < N ? acc[(g + i) / C][(g + i) % C] : zero();
+      T l1[4], l2[2];
+      RN_UNROLL
+      for (int i = 0; i < 4; ++i)  // per 128-bit lane: a b a b
+        l1[i] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+      RN_UNROLL
+      for (int i = 0; i < 2; ++i)  // per 128-bit lane: a b c d
+        l2[i] = _mm256_add_ps(_mm256_shuffle_ps(l1[2 * i], l1[2 * i + 1], 0x44),
+                              _mm256_shuffle_ps(l1[2 * i], l1[2 * i + 1], 0xEE));
+      const T r = _mm256_add_ps(_mm256_permute2f128_ps(l2[0], l2[1], 0x20), _mm256_permute2f128_ps(l2[0], l2[1], 0x31));
+      if (N - g >= 8) store(out + g, r);
+      else store_tail(out + g, r, N - g);
+    }
+  }
 };
 
 }  // namespace

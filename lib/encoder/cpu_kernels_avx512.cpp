@@ -63,6 +63,32 @@ struct V512 {
     for (int i = 0; i < 4; ++i) v = _mm512_max_ps(v, swaps(v, i));
     return _mm512_cvtss_f32(v);
   }
+  // 16 vectors at a time: after the four levels lane i holds the sum of vector i.
+  template <int R, int C>
+  static void sums(const T (&acc)[R][C], float* out) {
+    constexpr int N = R * C;
+    RN_UNROLL
+    for (int g = 0; g < N; g += 16) {
+      T v[16];
+      RN_UNROLL
+      for (int i = 0; i < 16; ++i) v[i] = g + i < N ? acc[(g + i) / C][(g + i) % C] : zero();
+      T l1[8], l2[4], l3[2];
+      RN_UNROLL
+      for (int i = 0; i < 8; ++i)  // per 128-bit lane: a b a b (pairs of vectors)
+        l1[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+      RN_UNROLL
+      for (int i = 0; i < 4; ++i)  // per 128-bit lane: a b c d
+        l2[i] = _mm512_add_ps(_mm512_shuffle_ps(l1[2 * i], l1[2 * i + 1], 0x44),
+                              _mm512_shuffle_ps(l1[2 * i], l1[2 * i + 1], 0xEE));
+      RN_UNROLL
+      for (int i = 0; i < 2; ++i)  // lanes: abcd(0+1) abcd(2+3) efgh(0+1) efgh(2+3)
+        l3[i] = _mm512_add_ps(_mm512_shuffle_f32x4(l2[2 * i], l2[2 * i + 1], 0x88),
+                              _mm512_shuffle_f32x4(l2[2 * i], l2[2 * i + 1], 0xDD));
+      const T r = _mm512_add_ps(_mm512_shuffle_f32x4(l3[0], l3[1], 0x88), _mm512_shuffle_f32x4(l3[0], l3[1], 0xDD));
+      if (N - g >= 16) store(out + g, r);
+      else store_tail(out + g, r, N - g);
+    }
+  }
 };
 
 }  // namespace

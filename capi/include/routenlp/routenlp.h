@@ -70,7 +70,9 @@ RN_API const char* rn_status_name(rn_status status);
 /* ---- runtime ---------------------------------------------------------------------------- */
 
 /**
- * Describe the runtime (BLAS backend, threads, devices) as a JSON object string.
+ * Describe the runtime (BLAS backend, threads, devices) as a JSON object string with keys
+ * torch_available, cuda_available, blas_library, blas_is_reference, torch_intra_op_threads,
+ * omp_wait_policy, cpu_kernels ("avx512", "avx2" or "none") and warnings.
  * @param out receives a borrowed string valid until this thread's next rn_ call.
  * Thread-safe.
  */
