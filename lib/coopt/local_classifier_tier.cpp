@@ -220,7 +220,11 @@ double accuracy(const LocalClassifierTier& t, const std::vector<std::string>& te
 
 }  // namespace
 
-LocalClassifierTier::LocalClassifierTier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LocalClassifierTier::LocalClassifierTier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {
+  // Immutable from here on (fine_tune trains a copy): snapshot the fused q/k/v weights so CPU
+  // fp32 inference takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
+  if (impl_ && impl_->net) detail::fuse_qkv_for_inference(*impl_->net->encoder);
+}
 LocalClassifierTier::~LocalClassifierTier() = default;
 
 std::shared_ptr<LocalClassifierTier> LocalClassifierTier::train(const std::vector<std::string>& texts,

@@ -113,7 +113,11 @@ detail::RouterOutputs NeuralRouter::Impl::run(const std::vector<RouteQuery>& bat
   return net->forward(ids, mask, task);
 }
 
-NeuralRouter::NeuralRouter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+NeuralRouter::NeuralRouter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
+  // The Impl is immutable from here on: snapshot the fused q/k/v weights so CPU fp32 inference
+  // takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
+  if (impl_ && impl_->net) detail::fuse_qkv_for_inference(*impl_->net->encoder);
+}
 NeuralRouter::NeuralRouter(NeuralRouter&&) noexcept = default;
 NeuralRouter& NeuralRouter::operator=(NeuralRouter&&) noexcept = default;
 NeuralRouter::~NeuralRouter() = default;
