@@ -18,18 +18,7 @@
 
 using routenlp::Error;
 using routenlp::Status;
-using routenlp::detail::cpu_blocks_forward;
-using routenlp::detail::cpu_isa_active;
-using routenlp::detail::cpu_isa_name;
-using routenlp::detail::cpu_isa_override;
-using routenlp::detail::cpu_isa_reset;
-using routenlp::detail::cpu_isa_supported;
-using routenlp::detail::cpu_kernels;
-using routenlp::detail::cpu_linear;
-using routenlp::detail::CpuBlockShape;
-using routenlp::detail::CpuBlockWeights;
-using routenlp::detail::CpuIsa;
-using routenlp::detail::CpuKernels;
+using namespace routenlp::detail;  // the kernels under test
 
 namespace {
 
@@ -935,33 +924,17 @@ TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
     for (CpuIsa isa : supported_isas()) {
       INFO("isa " << cpu_isa_name(isa));
       CHECK(status_for(isa, good) == Status::ok);
-      CpuBlockShape s = good;
-      s.heads = 5;  // 32 % 5 != 0
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.heads = 0;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.heads = -4;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.batch = -1;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.seq = -5;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.dim = 0;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.dim = -32;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.hidden = 0;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
-      s = good;
-      s.hidden = -64;
-      CHECK(status_for(isa, s) == Status::invalid_argument);
+      // One bad field at a time: heads not dividing dim (32 % 5), then zero/negative sizes.
+      const std::vector<std::pair<int64_t CpuBlockShape::*, int64_t>> bad = {
+          {&CpuBlockShape::heads, 5},  {&CpuBlockShape::heads, 0},   {&CpuBlockShape::heads, -4},
+          {&CpuBlockShape::batch, -1}, {&CpuBlockShape::seq, -5},    {&CpuBlockShape::dim, 0},
+          {&CpuBlockShape::dim, -32},  {&CpuBlockShape::hidden, 0}, {&CpuBlockShape::hidden, -64}};
+      for (const auto& [field, value] : bad) {
+        CpuBlockShape s = good;
+        s.*field = value;
+        INFO("heads " << s.heads << " batch " << s.batch << " seq " << s.seq << " dim " << s.dim << " hidden " << s.hidden);
+        CHECK(status_for(isa, s) == Status::invalid_argument);
+      }
     }
   }
 }
