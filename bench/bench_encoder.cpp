@@ -1,7 +1,8 @@
 // Encoder forward benchmarks (issue 3): batch 1 latency at seq 32/64/128 and batch 32 x seq 64
 // throughput, for EncoderConfig::small() and distilbert-base shapes, fp32 and int8 (CPU).
 // Random weights (seeded). Environment:
-//   ROUTENLP_BENCH_THREADS=N        intra-op threads (default: the Encoder's own default)
+//   ROUTENLP_BENCH_THREADS=N        libtorch intra-op threads and own-kernel threads (default:
+//                                   the Encoder's own defaults)
 //   ROUTENLP_BENCH_WEIGHTS_DIR=dir  also save the weights to dir/{small,base} (for the peer)
 //   ROUTENLP_BENCH_DEVICE=cuda      run on CUDA (fp32), when available
 // Compare with the Python eager peer: bench/peers/run_encoder_compare.sh.
@@ -29,7 +30,7 @@ Encoder& get(const std::string& cfg, const std::string& mode) {
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   EncoderOptions o;
-  if (const char* t = std::getenv("ROUTENLP_BENCH_THREADS")) o.intra_op_threads = std::atoi(t);
+  if (const char* t = std::getenv("ROUTENLP_BENCH_THREADS")) o.intra_op_threads = o.cpu_kernel_threads = std::atoi(t);
   if (const char* d = std::getenv("ROUTENLP_BENCH_DEVICE")) o.device = d;
   o.int8_dynamic = mode == "int8";
   if (mode == "bf16") o.dtype = EncoderDType::bf16;

@@ -79,13 +79,14 @@ for s in $SRCS; do
   o="$BUILD/$(echo "$s" | tr / _).o"
   ( $CXX $FLAGS -c "$s" -o "$o" 2> "$o.err" || echo "COMPILE FAILED: $s (see $o.err)" ) & pids+=($!)
 done
-# The encoder's own CPU kernels: per-ISA flags, OpenMP for the driver (as lib/encoder/CMakeLists.txt).
-KSRCS="lib/encoder/cpu_kernels.cpp lib/encoder/cpu_kernels_avx2.cpp lib/encoder/cpu_kernels_avx512.cpp"
+# The encoder's own CPU kernels: per-ISA flags (as lib/encoder/CMakeLists.txt).
+KSRCS="lib/encoder/cpu_kernels.cpp lib/encoder/cpu_pool.cpp lib/encoder/cpu_kernels_avx2.cpp lib/encoder/cpu_kernels_avx512.cpp"
 kflags() {
   case "$1" in
     *_avx2.cpp) echo "-mavx2 -mfma -fno-tree-vectorize" ;;
     *_avx512.cpp) echo "-mavx512f -mavx2 -mfma -fno-tree-vectorize" ;;
-    *) echo "-fopenmp -DROUTENLP_CPU_KERNELS_X86=1" ;;
+    *cpu_kernels.cpp) echo "-DROUTENLP_CPU_KERNELS_X86=1" ;;
+    *) echo "" ;;
   esac
 }
 for s in $KSRCS; do
@@ -101,7 +102,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 for e in "$BUILD"/*.err; do [ -s "$e" ] && { echo "--- $e"; head -c 3000 "$e"; }; done
 LIBS="-L${TORCH_LIB:-.} -Wl,-rpath,${TORCH_LIB:-.} -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10"
 [ "${HAS_TORCH_CUDA:-0}" = 1 ] && LIBS="$LIBS -ltorch_cuda -lc10_cuda"
-LIBS="$LIBS -Wl,--as-needed -fopenmp -lpthread"
+LIBS="$LIBS -Wl,--as-needed -lpthread"
 COMMON_O=""
 for s in $SRCS $KSRCS; do COMMON_O="$COMMON_O $BUILD/$(echo "$s" | tr / _).o"; done
 BIN_PLAIN="$BUILD/encoder_gpu_bench"; BIN_GRAPHS="$BUILD/encoder_gpu_bench_graphs"

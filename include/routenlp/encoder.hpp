@@ -53,6 +53,11 @@ struct EncoderOptions {
   // 1 thread unless OMP_WAIT_POLICY=PASSIVE is set, then libtorch's own default (docs/encoder.md).
   // -1 = leave libtorch's setting alone.
   int intra_op_threads = 0;
+  // Threads of routenlp's own fp32 CPU kernels (docs/encoder.md "CPU kernels"), which run on
+  // routenlp's own pool (spin briefly, then park; independent of OMP_WAIT_POLICY). 0 = one per
+  // core (at most 16); N > 0 = N. A call that finds the pool busy with another call runs on
+  // its own thread, so concurrent calls never oversubscribe the cores.
+  int cpu_kernel_threads = 0;
   Pooling pooling = Pooling::cls;
   bool cuda_graphs = false;  // CUDA only: capture one graph per (batch, seq_len, padded?)
   std::string vocab_file;    // WordPiece vocab.txt for embed(texts); overrides the model dir's

@@ -1,5 +1,5 @@
 // Run-time ISA dispatch and the threaded drivers of the encoder's own CPU kernels
-// (cpu_kernels.hpp). Compiled with -fopenmp (only this file; see CMakeLists.txt).
+// (cpu_kernels.hpp); threads come from cpu_pool.hpp.
 #include "cpu_kernels.hpp"
 
 #include <algorithm>
@@ -9,11 +9,9 @@
 #include <memory>
 #include <string>
 
+#include "encoder/cpu_pool.hpp"
 #include "routenlp/error.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace routenlp::detail {
 
@@ -82,41 +80,37 @@ const CpuKernels& cpu_kernels(CpuIsa isa) {
 
 namespace {
 
-int team_size(int threads) {
-#if defined(_OPENMP)
-  return omp_in_parallel() ? 1 : std::max(threads, 1);
-#else
-  (void)threads;
-  return 1;
-#endif
-}
-
-// Runs body(chunk) for chunk in [0, chunks) on up to `chunks` OpenMP threads. Bodies are
-// kernel calls that do not throw.
-template <class Body>
-void parallel_chunks(int64_t chunks, const Body& body) {
-#if defined(_OPENMP)
-  if (chunks > 1) {
-#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
-    for (int64_t c = 0; c < chunks; ++c) body(c);
-    return;
-  }
-#endif
-  for (int64_t c = 0; c < chunks; ++c) body(c);
+// Output columns per GEMM chunk: a multiple of both ISAs' tile widths (6 and 4), at least ~64K
+// multiply-adds (below that, handing work to another thread costs more than it saves), and
+// about four chunks per thread so a thread that loses its core only delays its current chunk.
+int64_t gemm_chunk_cols(int64_t M, int64_t N, int64_t K, int threads) {
+  const int64_t min_cols = std::max<int64_t>(24, (int64_t{1} << 16) / std::max<int64_t>(1, M * K));
+  int64_t cols = std::max<int64_t>(min_cols, (N + 4 * threads - 1) / (4 * std::max(threads, 1)));
+  return (cols + 23) / 24 * 24;
 }
 
 void linear_with(const CpuKernels& k, const float* x, const float* w, const float* b, float* y,
                  int64_t M, int64_t N, int64_t K, bool gelu, int threads) {
   if (M <= 0 || N <= 0) return;
-  // At least 16 columns and ~64K multiply-adds per chunk: below that, waking a thread costs
-  // more than it saves (~20 us per parallel region with OMP_WAIT_POLICY=PASSIVE here).
-  const int64_t min_cols = std::max<int64_t>(16, (int64_t{1} << 16) / std::max<int64_t>(1, M * K));
-  const int64_t chunks = std::min<int64_t>(team_size(threads), std::max<int64_t>(1, N / min_cols));
-  const int64_t per = (N + chunks - 1) / chunks;
-  parallel_chunks(chunks, [&](int64_t c) {
-    const int64_t n0 = std::min(N, c * per), n1 = std::min(N, n0 + per);
-    if (n0 < n1) k.linear_cols(x, K, w, K, b, y, N, M, K, n0, n1, gelu);
+  const int64_t per = gemm_chunk_cols(M, N, K, threads);
+  cpu_pool_for((N + per - 1) / per, threads, [&](int64_t c, int) {
+    const int64_t n0 = c * per, n1 = std::min(N, n0 + per);
+    k.linear_cols(x, K, w, K, b, y, N, M, K, n0, n1, gelu);
   });
+}
+
+// Reused per calling thread (grown to the largest call, freed when the thread exits): a fresh
+// allocation per forward was mmap'ed and page-faulted in every time above glibc's 32 MB mmap
+// ceiling (batch 32 x seq 64 at distilbert-base: 56 MB; ~20% of that block's time in the kernel).
+float* workspace(size_t floats) {
+  thread_local std::unique_ptr<float[]> buf;
+  thread_local size_t capacity = 0;
+  if (capacity < floats) {
+    buf.reset();
+    buf.reset(new float[floats]);
+    capacity = floats;
+  }
+  return buf.get();
 }
 
 void check_shape(bool ok, const char* what, const std::string& detail) {
@@ -141,41 +135,33 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                   std::to_string(D) + " heads=" + std::to_string(H) + " hidden=" + std::to_string(F));
   const int64_t BT = B * T, Dh = D / H;
   if (BT == 0 || n_blocks <= 0) return;
-  const int team = team_size(threads);
+  const int team = std::clamp(threads, 1, kCpuPoolMaxThreads);  // thread slots for scratch
   const int64_t scratch_per = T * T + Dh * T;
-  // One allocation per call, uninitialised: qkv [BT x 3D], ctx [BT x D], tmp [BT x D],
-  // ff [BT x F], attention scratch per thread.
-  const int64_t total = BT * (3 * D + D + D + F) + scratch_per * team;
-  std::unique_ptr<float[]> buf(new float[static_cast<size_t>(total)]);
-  float* qkv = buf.get();
+  // Workspace, uninitialised: qkv [BT x 3D], ctx [BT x D], tmp [BT x D], ff [BT x F], attention
+  // scratch per thread slot.
+  float* qkv = workspace(static_cast<size_t>(BT * (3 * D + D + D + F) + scratch_per * team));
   float* ctx = qkv + BT * 3 * D;
   float* tmp = ctx + BT * D;
   float* ff = tmp + BT * D;
   float* scratch = ff + BT * F;
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
-  // Rows per LayerNorm chunk: split only when there is real work (64+ rows of 768).
-  const int64_t ln_chunks = std::min<int64_t>(team, std::max<int64_t>(1, BT * D / (64 * 768)));
+  // LayerNorm in chunks of 64+ rows (of 768): split only when there is real work.
+  const int64_t ln_rows = std::max<int64_t>(1, 64 * 768 / D);
   auto add_ln = [&](const float* gamma, const float* beta) {
-    const int64_t per = (BT + ln_chunks - 1) / ln_chunks;
-    parallel_chunks(ln_chunks, [&](int64_t c) {
-      const int64_t r0 = std::min(BT, c * per), r1 = std::min(BT, r0 + per);
-      if (r0 < r1) k.add_layernorm(tmp + r0 * D, x + r0 * D, gamma, beta, x + r0 * D, r1 - r0, D, sh.ln_eps);
+    cpu_pool_for((BT + ln_rows - 1) / ln_rows, team, [&](int64_t c, int) {
+      const int64_t r0 = c * ln_rows, r1 = std::min(BT, r0 + ln_rows);
+      k.add_layernorm(tmp + r0 * D, x + r0 * D, gamma, beta, x + r0 * D, r1 - r0, D, sh.ln_eps);
     });
   };
   for (int l = 0; l < n_blocks; ++l) {
     const CpuBlockWeights& w = blocks[l];
     linear_with(k, x, w.qkv_w, w.qkv_b, qkv, BT, 3 * D, D, false, threads);
-    // Attention: (sequence, head) pairs split across the team, each with its own scratch.
-    const int64_t pairs = B * H;
-    const int64_t chunks = std::min<int64_t>(team, pairs);
-    parallel_chunks(chunks, [&](int64_t c) {
-      float* my_scratch = scratch + c * scratch_per;
-      for (int64_t p = c; p < pairs; p += chunks) {
-        const int64_t b = p / H, h = p % H;
-        const float* q = qkv + b * T * 3 * D + h * Dh;
-        k.attention_head(q, q + D, q + 2 * D, 3 * D, key_valid ? key_valid + b * T : nullptr, T, Dh,
-                         scale, ctx + b * T * D + h * Dh, D, my_scratch);
-      }
+    // Attention: one chunk per (sequence, head), scratch per thread slot.
+    cpu_pool_for(B * H, team, [&](int64_t p, int slot) {
+      const int64_t b = p / H, h = p % H;
+      const float* q = qkv + b * T * 3 * D + h * Dh;
+      k.attention_head(q, q + D, q + 2 * D, 3 * D, key_valid ? key_valid + b * T : nullptr, T, Dh, scale,
+                       ctx + b * T * D + h * Dh, D, scratch + slot * scratch_per);
     });
     linear_with(k, ctx, w.out_w, w.out_b, tmp, BT, D, D, false, threads);
     add_ln(w.sa_ln_w, w.sa_ln_b);  // x = LN(attn + x)

@@ -55,9 +55,9 @@ struct CpuKernels {
 // The kernel table for a supported ISA; Error(not_supported) otherwise.
 const CpuKernels& cpu_kernels(CpuIsa isa);
 
-// y = act(x w^T + b) over all N columns: [M x K] x [N x K]^T -> [M x N], contiguous, split into
-// `threads` column chunks on OpenMP threads (libgomp, the pool libtorch uses too). threads <= 1,
-// tiny products, or a call from inside an OpenMP region run on the calling thread.
+// y = act(x w^T + b) over all N columns: [M x K] x [N x K]^T -> [M x N], contiguous, in column
+// chunks run by up to `threads` threads of the kernels' pool (cpu_pool.hpp). threads <= 1, tiny
+// products, or a pool busy with another caller run on the calling thread.
 void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, float* y, int64_t M,
                 int64_t N, int64_t K, bool gelu, int threads);
 
@@ -85,7 +85,7 @@ struct CpuBlockShape {
 // Runs `n_blocks` post-LayerNorm DistilBERT blocks in place on x [batch*seq x dim] (HF
 // TransformerBlock math: x = LN(attn(x) + x); x = LN(lin2(gelu(lin1(x))) + x)). key_valid
 // [batch*seq] marks real tokens (null: all real). Threads as cpu_linear (GEMMs split by column,
-// attention by (sequence, head)).
+// attention by (sequence, head), LayerNorm by rows).
 void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                         const CpuBlockShape& shape, float* x, const uint8_t* key_valid, int threads);
 

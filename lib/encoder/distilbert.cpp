@@ -18,6 +18,7 @@
 #include <set>
 
 #include "encoder/cpu_kernels.hpp"
+#include "encoder/cpu_pool.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp::detail {
@@ -194,7 +195,8 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
   torch::Tensor valid;
   if (attention_mask.defined()) valid = attention_mask.ne(0).to(torch::kUInt8).contiguous();
   cpu_blocks_forward(isa, blocks.data(), static_cast<int>(blocks.size()), shape, out.data_ptr<float>(),
-                     valid.defined() ? valid.data_ptr<uint8_t>() : nullptr, at::get_num_threads());
+                     valid.defined() ? valid.data_ptr<uint8_t>() : nullptr,
+                     m.cpu_kernel_threads > 0 ? m.cpu_kernel_threads : cpu_pool_default_threads());
   return out;
 }
 
@@ -314,7 +316,7 @@ c10::IValue prepack_int8(const torch::nn::Linear& lin) {
 }
 }  // namespace
 
-torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int threads) {
   const bool cpu_f32_infer = x.numel() > 0 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
                              w.scalar_type() == torch::kFloat && !torch::GradMode::is_enabled();
   // Default: our own AVX-512/AVX2 kernel (cpu_kernels.hpp), ~2x OpenBLAS's sgemm at these
@@ -327,7 +329,7 @@ torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const
     const int64_t M = x2.size(0);
     auto y = torch::empty({M, N}, x.options());
     cpu_linear(isa, x2.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
-               y.data_ptr<float>(), M, N, K, /*gelu=*/false, at::get_num_threads());
+               y.data_ptr<float>(), M, N, K, /*gelu=*/false, threads > 0 ? threads : cpu_pool_default_threads());
     auto sizes = x.sizes().vec();
     sizes.back() = N;
     return y.view(sizes);

@@ -91,6 +91,8 @@ struct DistilBertImpl : torch::nn::Module {
   EncoderConfig config;
   Embeddings embeddings{nullptr};
   Transformer transformer{nullptr};
+  // Threads for the own CPU kernels (cpu_kernels.hpp): 0 = cpu_pool_default_threads().
+  int cpu_kernel_threads = 0;
 };
 TORCH_MODULE(DistilBert);
 
@@ -118,7 +120,8 @@ void fuse_qkv_for_inference(DistilBertImpl& m);
 // (cpu_gemm.hpp) when the CPU has one and ROUTENLP_CPU_GEMM is not "off"; otherwise oneDNN's
 // inner product when ROUTENLP_ONEDNN_FP32=1; otherwise (and always for training, bf16, CUDA)
 // torch::linear.
-torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// `threads` is for the own kernels only (0 = cpu_pool_default_threads()).
+torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int threads = 0);
 // Linear through the packed int8 weights when present, else the fp weights (linear_infer).
 torch::Tensor linear_maybe_int8(torch::nn::Linear& lin, const c10::IValue& packed, const torch::Tensor& x);
 

@@ -131,8 +131,12 @@ std::unique_ptr<Encoder::Impl> make_impl(const EncoderConfig& cfg, const Encoder
   if (opt.cuda_graphs)
     throw Error(Status::not_supported, "encoder: this build has no CUDA-graph support (ROUTENLP_WITH_CUDA_GRAPHS)");
 #endif
+  if (opt.cpu_kernel_threads < 0)
+    throw Error(Status::invalid_argument, "encoder: cpu_kernel_threads must be >= 0 (0 = one per core), got " +
+                                              std::to_string(opt.cpu_kernel_threads));
   apply_threads(opt);
   impl->model = detail::DistilBert(cfg);
+  impl->model->cpu_kernel_threads = opt.cpu_kernel_threads;
   impl->model->eval();
   return impl;
 }

@@ -1,0 +1,43 @@
+// The thread pool behind the encoder's own CPU kernels (cpu_kernels.hpp).
+//
+// Why not OpenMP (libtorch's pool): libgomp's wait policy is fixed for the whole process when it
+// loads. Its default busy-wait made two threads 4-8x slower than one on this project's loaded
+// 2-core machines, and OMP_WAIT_POLICY=PASSIVE puts every worker to sleep after each parallel
+// region (~20 us to wake here, ~30 regions per distilbert-base forward). This pool spins briefly
+// (~50 us) after a job, then parks, and hands out work in small chunks from a shared counter,
+// so a worker that lost its core to another process only delays its current chunk: the caller
+// takes the rest. Torch-free; tested under ThreadSanitizer.
+#pragma once
+
+#include <cstdint>
+
+namespace routenlp::detail {
+
+// Threads one job can use at most (the caller plus 15 workers).
+constexpr int kCpuPoolMaxThreads = 16;
+
+// body(chunk, slot, context) for chunk in [0, chunks); slot identifies the running thread
+// (0 = the caller, 1.. = workers; always < the `threads` passed to cpu_pool_run), for per-thread
+// scratch. Must not throw.
+using CpuPoolBody = void (*)(int64_t chunk, int slot, void* context);
+
+// Runs body for every chunk on the calling thread plus up to threads - 1 pool workers, and
+// returns when all chunks are done. Chunks are handed out dynamically. threads <= 1, a single
+// chunk, or a pool already busy with another caller's job (concurrent encoder calls) run
+// everything on the calling thread, so concurrent callers never oversubscribe the cores.
+// The process-wide pool is created on first use with min(cores, 16) - 1 workers and re-created
+// in a child process after fork().
+void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context);
+
+// Convenience for lambdas: cpu_pool_for(chunks, threads, [&](int64_t chunk, int slot) { ... }).
+template <class F>
+void cpu_pool_for(int64_t chunks, int threads, const F& f) {
+  cpu_pool_run(chunks, threads, [](int64_t c, int slot, void* ctx) { (*static_cast<const F*>(ctx))(c, slot); },
+               const_cast<F*>(&f));
+}
+
+// Threads the kernels use when the caller does not say: one per core, at most 16
+// (std::thread::hardware_concurrency(); 1 when unknown).
+int cpu_pool_default_threads();
+
+}  // namespace routenlp::detail
