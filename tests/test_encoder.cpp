@@ -1,5 +1,10 @@
 // Encoder: safetensors I/O (valid and corrupted files), HF config, DistilBERT parity with the
 // tiny fixture (tools/encoder-golden/make_fixture.py), masking, weight I/O, threads, int8.
+// libtorch's headers (via distilbert.hpp) define glog's CHECK macro; including them before
+// Catch lets Catch's CHECK win (otherwise every CHECK below was glog's: it aborted on failure
+// but was not counted or reported as an assertion).
+#include "encoder/distilbert.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -11,7 +16,6 @@
 
 #include "common/text_io.hpp"
 #include "encoder/cpu_kernels.hpp"
-#include "encoder/distilbert.hpp"
 #include "encoder/json_lite.hpp"
 #include "routenlp/encoder.hpp"
 #include "routenlp/error.hpp"
@@ -625,6 +629,34 @@ TEST_CASE("Encoder: DistilBertFor* checkpoints ('distilbert.' prefix, heads, F16
   double d = max_abs_diff(enc16.forward_ids(c.ids, c.mask, c.batch, c.seq_len), c.expected);
   CHECK(d > 0);
   CHECK(d < 0.5);
+}
+
+TEST_CASE("Encoder: cpu_kernel_threads is validated and does not change results", "[encoder][threads]") {
+  EncoderOptions bad = cpu1();
+  bad.cpu_kernel_threads = -1;
+  try {
+    (void)Encoder::load_hf_dir(kTiny, bad);
+    FAIL("expected invalid_argument");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::invalid_argument);
+    CHECK(std::string(e.what()).find("cpu_kernel_threads") != std::string::npos);
+  }
+  // Big enough that the kernels really split the work (the tiny fixture runs on one thread).
+  EncoderConfig cfg = EncoderConfig::small();
+  cfg.n_layers = 1;
+  const size_t batch = 2, seq = 64;
+  std::vector<int64_t> ids(batch * seq), mask(batch * seq, 1);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = 1000 + static_cast<int64_t>((i * 7919) % 20000);
+  for (size_t t = 40; t < seq; ++t) mask[seq + t] = 0;  // second row padded
+  std::vector<std::vector<float>> outs;
+  for (int threads : {1, 3, 0}) {
+    EncoderOptions o = cpu1();
+    o.cpu_kernel_threads = threads;
+    auto enc = Encoder::random_init(cfg, 7, o);
+    outs.push_back(enc.forward_ids(ids, mask, batch, seq));
+  }
+  CHECK(outs[0] == outs[1]);  // bit-identical: each output element is computed the same way
+  CHECK(outs[0] == outs[2]);
 }
 
 TEST_CASE("Encoder: concurrent const calls give the single-threaded results", "[encoder][threads]") {

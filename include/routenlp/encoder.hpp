@@ -49,18 +49,18 @@ struct EncoderOptions {
   std::string device = "cpu";            // "cpu", "cuda", "cuda:N" or "auto" (cuda if present)
   EncoderDType dtype = EncoderDType::fp32;  // fp16 needs CUDA; bf16 on CPU uses oneDNN
   bool int8_dynamic = false;             // CPU only: int8 weights for the linear layers
-  // libtorch intra-op threads, process-wide (at::set_num_threads). 0 = routenlp's default:
-  // 1 thread unless OMP_WAIT_POLICY=PASSIVE is set, then libtorch's own default (docs/encoder.md).
-  // -1 = leave libtorch's setting alone.
+  // libtorch intra-op threads, process-wide (at::set_num_threads), for what still runs as
+  // libtorch ops. 0 = routenlp's default: 1 thread unless OMP_WAIT_POLICY=PASSIVE is set, then
+  // one per core (docs/encoder.md "Threads"). -1 = leave libtorch's setting alone.
   int intra_op_threads = 0;
+  Pooling pooling = Pooling::cls;
+  bool cuda_graphs = false;  // CUDA only: capture one graph per (batch, seq_len, padded?)
+  std::string vocab_file;    // WordPiece vocab.txt for embed(texts); overrides the model dir's
   // Threads of routenlp's own fp32 CPU kernels (docs/encoder.md "CPU kernels"), which run on
   // routenlp's own pool (spin briefly, then park; independent of OMP_WAIT_POLICY). 0 = one per
   // core (at most 16); N > 0 = N. A call that finds the pool busy with another call runs on
   // its own thread, so concurrent calls never oversubscribe the cores.
   int cpu_kernel_threads = 0;
-  Pooling pooling = Pooling::cls;
-  bool cuda_graphs = false;  // CUDA only: capture one graph per (batch, seq_len, padded?)
-  std::string vocab_file;    // WordPiece vocab.txt for embed(texts); overrides the model dir's
 };
 
 // A loaded encoder. Thread-safe: const methods may run concurrently (eval mode, no autograd;
