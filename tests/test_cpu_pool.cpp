@@ -1,7 +1,8 @@
 // The encoder kernels' thread pool (encoder/cpu_pool.hpp): every chunk runs exactly once, slots
-// stay below the thread count, concurrent callers and fork() are safe.
+// stay below the thread count, concurrent callers and fork() are safe, affinity sets the default.
 #include <catch2/catch.hpp>
 
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +83,23 @@ TEST_CASE("cpu_pool: a forked child gets a working pool", "[cpu_pool]") {
     int wrong = 0;
     for (int c : counts) wrong += c != 1;
     ::_exit(wrong == 0 ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("cpu_pool: the default thread count follows the CPU affinity mask", "[cpu_pool]") {
+  // In a child, so the restriction does not leak into other tests.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    if (::sched_setaffinity(0, sizeof(one), &one) != 0) ::_exit(2);
+    ::_exit(cpu_pool_default_threads() == 1 ? 0 : 1);
   }
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);

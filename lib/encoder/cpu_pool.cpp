@@ -1,6 +1,7 @@
 // The encoder kernels' thread pool (cpu_pool.hpp): spin briefly, then park; dynamic chunks.
 #include "cpu_pool.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,8 +134,17 @@ Pool* pool() {
 }  // namespace
 
 int cpu_pool_default_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return std::clamp(static_cast<int>(n), 1, kMaxThreads);
+  // The CPUs this process may run on (taskset / cpuset containers), else all online CPUs.
+  // CFS quotas (a container's "cpus: 2" on a 64-core host) are not visible here: such hosts
+  // should set the thread count themselves.
+  int n = 0;
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+#endif
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(n, 1, kMaxThreads);
 }
 
 void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context) {

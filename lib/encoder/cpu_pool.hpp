@@ -36,8 +36,8 @@ void cpu_pool_for(int64_t chunks, int threads, const F& f) {
                const_cast<F*>(&f));
 }
 
-// Threads the kernels use when the caller does not say: one per core, at most 16
-// (std::thread::hardware_concurrency(); 1 when unknown).
+// Threads the kernels use when the caller does not say: one per CPU this process may run on
+// (sched_getaffinity, so taskset and cpuset limits count; CFS quotas do not), at most 16.
 int cpu_pool_default_threads();
 
 }  // namespace routenlp::detail
