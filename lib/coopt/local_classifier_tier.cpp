@@ -20,6 +20,7 @@
 #include "routenlp/error.hpp"
 #include "routenlp/safetensors.hpp"
 #include "routenlp/tokenizer.hpp"
+#include "text/vocab_lines.hpp"
 
 namespace fs = std::filesystem;
 
@@ -81,6 +82,19 @@ struct LocalClassifierTier::Impl {
                     .clone();
     return {ids, mask};
   }
+
+  // fn(ids, mask) for consecutive batches of at most batch_size texts (0 = 256), autograd off.
+  template <class F>
+  void for_each_batch(const std::vector<std::string>& texts, size_t batch_size, const F& fn) const {
+    if (batch_size == 0) batch_size = 256;
+    torch::NoGradGuard ng;
+    for (size_t b = 0; b < texts.size(); b += batch_size) {
+      const std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(b),
+                                           texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), b + batch_size)));
+      auto [ids, mask] = encode(chunk);
+      fn(ids, mask);
+    }
+  }
 };
 
 namespace {
@@ -96,15 +110,7 @@ std::shared_ptr<LocalClassifierTier::Impl> make_impl(const LocalClassifierConfig
   impl->cfg = cfg;
   impl->cfg.max_length = static_cast<int>(std::min<int64_t>(cfg.max_length, ec.max_position_embeddings));
   // Tokenizer from the vocab text, one token per line (as from_vocab_file reads it).
-  std::vector<std::string> tokens;
-  size_t pos = 0;
-  while (pos < vocab_text.size()) {
-    size_t e = vocab_text.find('\n', pos);
-    std::string line = vocab_text.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    tokens.push_back(line);
-    pos = e == std::string::npos ? vocab_text.size() : e + 1;
-  }
+  std::vector<std::string> tokens = detail::vocab_lines(vocab_text);
   if (tokens.empty()) throw Error(Status::parse, vocab_origin + ": empty vocabulary");
   impl->tok = std::make_shared<const WordPieceTokenizer>(WordPieceTokenizer::from_tokens(tokens));
   if (static_cast<int64_t>(impl->tok->vocab_size()) > ec.vocab_size)
@@ -298,12 +304,7 @@ std::vector<ClassifierPrediction> LocalClassifierTier::predict(const std::vector
                                                                size_t batch_size) const {
   std::vector<ClassifierPrediction> out;
   out.reserve(texts.size());
-  if (batch_size == 0) batch_size = 256;
-  torch::NoGradGuard ng;
-  for (size_t b = 0; b < texts.size(); b += batch_size) {
-    std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(b),
-                                   texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), b + batch_size)));
-    auto [ids, mask] = impl_->encode(chunk);
+  impl_->for_each_batch(texts, batch_size, [&](const torch::Tensor& ids, const torch::Tensor& mask) {
     auto probs = torch::softmax(impl_->net->forward(ids, mask), 1);
     auto [pmax, arg] = probs.max(1);
     auto pa = pmax.accessor<float, 1>();
@@ -315,7 +316,7 @@ std::vector<ClassifierPrediction> LocalClassifierTier::predict(const std::vector
       p.confidence = pa[i];
       out.push_back(std::move(p));
     }
-  }
+  });
   return out;
 }
 
@@ -323,12 +324,7 @@ std::vector<std::vector<float>> LocalClassifierTier::embed(const std::vector<std
                                                            size_t batch_size) const {
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
-  if (batch_size == 0) batch_size = 256;
-  torch::NoGradGuard ng;
-  for (size_t b = 0; b < texts.size(); b += batch_size) {
-    std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(b),
-                                   texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), b + batch_size)));
-    auto [ids, mask] = impl_->encode(chunk);
+  impl_->for_each_batch(texts, batch_size, [&](const torch::Tensor& ids, const torch::Tensor& mask) {
     auto v = impl_->net->pool(ids, mask).to(torch::kFloat32).contiguous();
     auto a = v.accessor<float, 2>();
     for (int64_t i = 0; i < v.size(0); ++i) {
@@ -336,7 +332,7 @@ std::vector<std::vector<float>> LocalClassifierTier::embed(const std::vector<std
       for (int64_t j = 0; j < v.size(1); ++j) row[static_cast<size_t>(j)] = a[i][j];
       out.push_back(std::move(row));
     }
-  }
+  });
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "router/neural_impl.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/safetensors.hpp"
+#include "text/vocab_lines.hpp"
 
 namespace routenlp {
 namespace detail {
@@ -269,20 +270,10 @@ std::shared_ptr<NeuralRouter::Impl> make_router_impl(const RouterTrainConfig& co
                 "neural router: max_length " + std::to_string(config.model.max_length) +
                     " exceeds the encoder's max_position_embeddings " +
                     std::to_string(ec.max_position_embeddings));
-  // Tokenizer from the vocab bytes (split into lines as from_vocab_file does).
-  std::vector<std::string> tokens;
-  size_t start = 0;
-  while (start < vocab_text.size()) {
-    size_t nl = vocab_text.find('\n', start);
-    std::string line = vocab_text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
-      line.pop_back();  // as WordPieceTokenizer::from_vocab_file (HF trims line ends)
-    tokens.push_back(std::move(line));
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
+  // Tokenizer from the vocab bytes, split into lines as from_vocab_file does.
   try {
-    impl->tokenizer = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_tokens(tokens));
+    impl->tokenizer =
+        std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_tokens(detail::vocab_lines(vocab_text)));
   } catch (const Error& e) {
     throw Error(e.code(), vocab_origin + ": " + e.what());
   }

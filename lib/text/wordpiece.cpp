@@ -14,6 +14,7 @@
 #include "routenlp/error.hpp"
 #include "routenlp/tokenizer.hpp"
 #include "text/unicode.hpp"
+#include "text/vocab_lines.hpp"
 
 namespace routenlp {
 
@@ -431,6 +432,26 @@ WordPieceTokenizer::WordPieceTokenizer(WordPieceTokenizer&&) noexcept = default;
 WordPieceTokenizer& WordPieceTokenizer::operator=(WordPieceTokenizer&&) noexcept = default;
 WordPieceTokenizer::~WordPieceTokenizer() = default;
 
+void detail::trim_vocab_line(std::string& line) {
+  size_t e = line.size();
+  while (e > 0 && (line[e - 1] == ' ' || line[e - 1] == '\t' || line[e - 1] == '\r')) --e;
+  line.resize(e);
+}
+
+std::vector<std::string> detail::vocab_lines(std::string_view text) {
+  std::vector<std::string> tokens;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    trim_vocab_line(line);
+    tokens.push_back(std::move(line));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  return tokens;
+}
+
 WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& vocab_txt,
                                                        TokenizerOptions opt) {
   auto impl = std::make_unique<Impl>();
@@ -438,10 +459,7 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& vocab_
   detail::LineReader reader(vocab_txt);
   std::string line;
   while (reader.next(line)) {
-    // HF trims trailing whitespace of each line (Rust str::trim_end).
-    size_t e = line.size();
-    while (e > 0 && (line[e - 1] == ' ' || line[e - 1] == '\t' || line[e - 1] == '\r')) --e;
-    line.resize(e);
+    detail::trim_vocab_line(line);  // HF trims line ends
     if (size_t bad = detail::find_invalid_utf8(line); bad != std::string_view::npos)
       throw Error(Status::parse, fmt::format("{}:{}: invalid UTF-8 in token at byte {}", vocab_txt,
                                              reader.line_number(), bad));
