@@ -59,18 +59,24 @@ CpuIsa cpu_isa_active() {
   return o < 0 ? from_env : static_cast<CpuIsa>(o);
 }
 
-void cpu_isa_override(CpuIsa isa) {
-  if (isa != CpuIsa::none && !cpu_isa_supported(isa))
+namespace {
+
+void require_supported(CpuIsa isa) {
+  if (!cpu_isa_supported(isa))
     throw Error(Status::not_supported, std::string("CPU kernels: this CPU or build cannot run ") + cpu_isa_name(isa));
+}
+
+}  // namespace
+
+void cpu_isa_override(CpuIsa isa) {
+  if (isa != CpuIsa::none) require_supported(isa);
   g_override.store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
 void cpu_isa_reset() { g_override.store(-1, std::memory_order_relaxed); }
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
-  if (!cpu_isa_supported(isa))
-    throw Error(Status::not_supported,
-                std::string("CPU kernels: this CPU or build cannot run ") + cpu_isa_name(isa));
+  require_supported(isa);
 #if defined(ROUTENLP_CPU_KERNELS_X86)
   return isa == CpuIsa::avx512 ? cpu_kernels_avx512() : cpu_kernels_avx2();
 #else

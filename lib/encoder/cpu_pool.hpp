@@ -40,4 +40,7 @@ void cpu_pool_for(int64_t chunks, int threads, const F& f) {
 // (sched_getaffinity, so taskset and cpuset limits count; CFS quotas do not), at most 16.
 int cpu_pool_default_threads();
 
+// A thread-count option as the kernels take it: requested > 0 as given, else the default.
+inline int cpu_pool_threads(int requested) { return requested > 0 ? requested : cpu_pool_default_threads(); }
+
 }  // namespace routenlp::detail

@@ -165,9 +165,11 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
   if (isa == CpuIsa::none || m.is_training() || torch::GradMode::is_enabled() || !x.is_cpu() ||
       x.scalar_type() != torch::kFloat || x.dim() != 3)
     return {};
-  auto f32 = [](const torch::Tensor& t) -> const float* {
-    return t.defined() && t.is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous() ? t.data_ptr<float>()
-                                                                                              : nullptr;
+  bool usable = true;  // every weight a defined, contiguous CPU fp32 tensor
+  auto f32 = [&usable](const torch::Tensor& t) -> const float* {
+    if (t.defined() && t.is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous()) return t.data_ptr<float>();
+    usable = false;
+    return nullptr;
   };
   std::vector<CpuBlockWeights> blocks;
   for (const auto& mod : *m.transformer->layer) {
@@ -179,9 +181,7 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
                             f32(blk->sa_layer_norm->weight), f32(blk->sa_layer_norm->bias), f32(ffn.lin1->weight),
                             f32(ffn.lin1->bias), f32(ffn.lin2->weight), f32(ffn.lin2->bias),
                             f32(blk->output_layer_norm->weight), f32(blk->output_layer_norm->bias)};
-    for (const float* p : {w.qkv_w, w.qkv_b, w.out_w, w.out_b, w.sa_ln_w, w.sa_ln_b, w.lin1_w, w.lin1_b, w.lin2_w,
-                           w.lin2_b, w.out_ln_w, w.out_ln_b})
-      if (!p) return {};
+    if (!usable) return {};
     blocks.push_back(w);
   }
   CpuBlockShape shape;
@@ -196,7 +196,7 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
   if (attention_mask.defined()) valid = attention_mask.ne(0).to(torch::kUInt8).contiguous();
   cpu_blocks_forward(isa, blocks.data(), static_cast<int>(blocks.size()), shape, out.data_ptr<float>(),
                      valid.defined() ? valid.data_ptr<uint8_t>() : nullptr,
-                     m.cpu_kernel_threads > 0 ? m.cpu_kernel_threads : cpu_pool_default_threads());
+                     cpu_pool_threads(m.cpu_kernel_threads));
   return out;
 }
 
@@ -329,7 +329,7 @@ torch::Tensor linear_infer(const torch::Tensor& x, const torch::Tensor& w, const
     const int64_t M = x2.size(0);
     auto y = torch::empty({M, N}, x.options());
     cpu_linear(isa, x2.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
-               y.data_ptr<float>(), M, N, K, /*gelu=*/false, threads > 0 ? threads : cpu_pool_default_threads());
+               y.data_ptr<float>(), M, N, K, /*gelu=*/false, cpu_pool_threads(threads));
     auto sizes = x.sizes().vec();
     sizes.back() = N;
     return y.view(sizes);
