@@ -29,6 +29,8 @@ enum class TraceDecision {
   skipped_budget,    // not called: expected cost exceeds the remaining budget
   skipped_deadline,  // not called: the deadline had passed
   cancelled,         // not called: the request was cancelled
+  skipped_threshold, // not called: its answer could not be accepted (delta = -inf, or the
+                     // router's u, known before the call, exceeds delta)
 };
 RN_API const char* trace_decision_name(TraceDecision d) noexcept;
 

@@ -105,6 +105,14 @@ struct CalibrationData {
   // Optional disjoint unlabeled sample for the LTT grid: tasks and u per tier (no labels).
   std::vector<std::string> unlabeled_tasks;
   std::vector<std::vector<double>> unlabeled_u;  // [row][tier]
+  // Optional router-predicted acceptability [row][tier] (NaN unknown): the router's skip rule
+  // (a request starts at the first tier with p >= skip_tau) is searched in quality-target mode
+  // and applied with CalibrationOptions::skip_tau in guarantee mode.
+  std::vector<std::vector<double>> router_p;
+  // Optional per tier: 1 when that tier's u is known before it is called (u = 1 - router p; the
+  // tier reports no confidence). The engine then does not call it when u > delta, so in
+  // quality-target mode such a tier costs nothing for the rows it would escalate.
+  std::vector<uint8_t> u_before_call;
   size_t rows() const { return tasks.size(); }
   void validate() const;  // throws Error(invalid_argument) naming the row/tier
 };
@@ -143,8 +151,24 @@ struct CellReport {
 
 enum class CalibrationGoal {
   guarantee,       // every non-final tier: P(bad | accepted) <= alpha (method above)
-  quality_target,  // minimise cost s.t. quality >= target x reference quality, per task
+  quality_target,  // minimise cost s.t. quality >= target x reference quality
 };
+
+// How quality-target mode spreads the target over tasks.
+enum class QualityAllocation {
+  global,    // the aggregate quality ratio over all rows meets quality_target (cheapest)
+  per_task,  // every task meets its own target (stricter, costs more)
+};
+RN_API const char* allocation_name(QualityAllocation a) noexcept;
+RN_API QualityAllocation parse_allocation(const std::string& name);  // throws invalid_argument
+
+// The upper confidence bound on the mean shortfall that certifies a quality-target plan.
+enum class QualityBound {
+  normal,     // CLT: mean + z(1-eps) sd / sqrt(n) (asymptotic; default)
+  bernstein,  // empirical Bernstein (Maurer-Pontil): finite-sample, conservative
+};
+RN_API const char* bound_name(QualityBound b) noexcept;
+RN_API QualityBound parse_bound(const std::string& name);  // throws invalid_argument
 
 struct CalibrationOptions {
   CalibrationMethod method = CalibrationMethod::ltt;
@@ -155,14 +179,24 @@ struct CalibrationOptions {
   double grid_step = 0.005;          // LTT grid: quantile levels of u
   double min_expected_accepted = 100;  // LTT grid starts where level * n >= this
   bool sequential = true;            // tier k calibrated on the rows that reach it
-  // Quality-target mode.
+  // Guarantee mode: the router's skip level (rows with router_p start at the first tier with
+  // p >= skip_tau; 0 = no skipping). Quality-target mode searches skip_taus instead.
+  double skip_tau = 0.0;
+  // Quality-target mode (docs/conformal.md "Quality-target mode").
   CalibrationGoal goal = CalibrationGoal::guarantee;
   double quality_target = 0.97;      // keep this share of the reference tier's quality
-  std::unordered_map<std::string, double> task_quality_targets;  // per-task overrides
+  // Tasks listed here are planned on their own and must meet their own target; the others
+  // share quality_target as allocation says.
+  std::unordered_map<std::string, double> task_quality_targets;
+  QualityAllocation allocation = QualityAllocation::global;
   int reference_tier = -1;           // -1: the last tier
-  double pareto_build_fraction = 0.3;  // share of rows that builds the Pareto front
+  QualityBound qt_bound = QualityBound::normal;
+  double qt_epsilon = 0.2;           // the plan's certificate fails with probability <= this
+  size_t qt_folds = 5;               // cross-fitting: plans built on other folds certify a fold
+  size_t qt_task_floor = 100;        // tasks with fewer rows use their pool's plans (shrinkage)
   size_t qt_levels = 20;             // threshold candidates per tier (quantiles of u)
-  uint64_t seed = 0x5eed;            // the build/test split of Pareto Testing
+  std::vector<double> skip_taus = {0.0, 0.2, 0.35, 0.5, 0.65, 0.8};  // searched with router_p
+  uint64_t seed = 0x5eed;            // the cross-fitting folds
 };
 
 // Immutable threshold snapshot the engine reads: delta[alpha][tier][column].
@@ -175,6 +209,12 @@ struct RN_API ThresholdTable {
   std::vector<double> delta;         // size alphas * tiers * columns
   std::vector<int> start_tier;       // per column (quality-target mode); 0 otherwise
   std::vector<double> expected_cost; // per tier: mean USD on the calibration rows (NaN unknown)
+  // Per column: with router p in the request, start at the first tier with p >= skip_tau
+  // (never before start_tier); 0 = no skipping.
+  std::vector<double> skip_tau;
+  // Per tier: u comes from the router before the call (no confidence); the engine does not
+  // call such a tier when 1 - p > delta.
+  std::vector<uint8_t> u_before_call;
   std::unordered_map<std::string, int> column_index;
 
   static constexpr size_t npos = static_cast<size_t>(-1);
@@ -197,19 +237,36 @@ struct RN_API ThresholdTable {
   double lookup(size_t tier, const std::string& task, double alpha) const;
 };
 
-// Per-task result of quality-target mode.
+// Per-column result of quality-target mode (a task, a domain "d/*" or "*").
 struct QualityPlan {
   std::string task;
   int start_tier = 0;
   std::vector<double> delta;   // per tier (-inf below start_tier; +inf last)
+  double skip_tau = 0.0;       // router skip level (0: none)
+  double level = 0.0;          // its group's in-sample quality-ratio level (inf: best quality;
+                               // -1: the reference tier alone)
+  std::string source;          // whose rows built the plan: the column itself, or its pool
   double expected_cost = 0.0;  // mean USD per query on the calibration rows
   double quality = 0.0;        // mean end-to-end quality on the calibration rows
   double reference_quality = 0.0;
   double reference_cost = 0.0;
-  double target = 0.0;         // quality_target x reference_quality
-  bool certified = false;      // Pareto Testing certificate at level epsilon
-  double bound = 0.0;          // certified upper bound on E[target - quality] (< 0 passes)
-  size_t n_build = 0, n_test = 0;
+  double target = 0.0;         // the group's target ratio x reference_quality
+  bool certified = false;      // its group's certificate passed at level qt_epsilon
+  double bound = 0.0;          // the group's upper bound on mean(t q_ref - q) (<= 0 passes)
+  size_t n_build = 0, n_test = 0;  // rows that built the plan; rows that certified its group
+};
+
+// How one group of tasks (all of them under global allocation) chose its operating point:
+// the fixed-sequence test over the cost-ordered plan sequence on cross-fitted rows.
+struct QualitySelection {
+  std::string group;           // "*" (global) or the task
+  double target = 0.0;         // quality-ratio target
+  double level = 0.0;          // chosen in-sample ratio level (inf: best quality; -1: reference)
+  bool certified = false;
+  size_t n = 0, folds = 0, sequence = 0, passed = 0;
+  double cv_quality_ratio = 0.0;  // cross-fitted quality ratio at the chosen point
+  double cv_cost_ratio = 0.0;     // cross-fitted cost ratio
+  double ratio_lower_bound = 0.0; // lower confidence bound on the quality ratio there
 };
 
 struct Provenance {
@@ -225,6 +282,7 @@ struct CalibrationResult {
   Provenance provenance;
   std::vector<CellReport> cells;  // base alpha: every (tier, column); final tier reported too
   std::vector<QualityPlan> plans; // quality-target mode only
+  std::vector<QualitySelection> selections;  // quality-target mode only
   std::shared_ptr<const ThresholdTable> table;
 };
 

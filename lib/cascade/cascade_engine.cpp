@@ -15,6 +15,7 @@
 
 #include "common/text_io.hpp"
 #include "common/hash.hpp"
+#include "cascade/quality_plan.hpp"
 #include "routenlp/cascade.hpp"
 
 namespace routenlp {
@@ -108,6 +109,7 @@ const char* trace_decision_name(TraceDecision d) noexcept {
     case TraceDecision::skipped_budget: return "skipped_budget";
     case TraceDecision::skipped_deadline: return "skipped_deadline";
     case TraceDecision::cancelled: return "cancelled";
+    case TraceDecision::skipped_threshold: return "skipped_threshold";
   }
   return "?";
 }
@@ -115,7 +117,8 @@ const char* trace_decision_name(TraceDecision d) noexcept {
 static TraceDecision parse_decision(const std::string& s, const std::string& where) {
   for (auto d : {TraceDecision::accepted, TraceDecision::escalated, TraceDecision::final_answer,
                  TraceDecision::error, TraceDecision::skipped_budget,
-                 TraceDecision::skipped_deadline, TraceDecision::cancelled})
+                 TraceDecision::skipped_deadline, TraceDecision::cancelled,
+                 TraceDecision::skipped_threshold})
     if (s == trace_decision_name(d)) return d;
   throw Error(Status::parse, where + ": trace.decision: unknown value '" + s + "'");
 }
@@ -417,6 +420,11 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
   int start = req.start_tier >= 0 ? req.start_tier
                                   : (col >= 0 ? table->start_tier[static_cast<size_t>(col)] : 0);
+  // The router's skip rule: start at the first tier it predicts acceptable enough.
+  if (req.start_tier < 0 && col >= 0 && req.router_p.size() == static_cast<size_t>(K) &&
+      table->skip_tau[static_cast<size_t>(col)] > 0)
+    start = std::max(start, detail::router_start_tier(req.router_p,
+                                                      table->skip_tau[static_cast<size_t>(col)]));
   start = std::min(start, last);
   const SteadyTime deadline =
       req.deadline_ms > 0
@@ -480,6 +488,23 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
       finish_with_fallback("deadline", Status::timeout, "deadline passed before tier " +
                                                            std::to_string(k) + " was called");
       break;
+    }
+    // Not called when its answer could not be accepted: the threshold accepts nothing, or u
+    // comes from the router before the call (the tier gives no confidence) and exceeds delta.
+    if (!is_last) {
+      bool hopeless = !(e.delta > -kInf);
+      if (!hopeless && static_cast<size_t>(k) < table->u_before_call.size() &&
+          table->u_before_call[static_cast<size_t>(k)] &&
+          static_cast<size_t>(k) < req.router_p.size()) {
+        const double p = req.router_p[static_cast<size_t>(k)];
+        hopeless = !(1.0 - p <= e.delta);
+        e.uncertainty = 1.0 - p;
+      }
+      if (hopeless) {
+        e.decision = TraceDecision::skipped_threshold;
+        res.trace.push_back(std::move(e));
+        continue;
+      }
     }
     tr.tier = k;
     double expect = I.tiers[static_cast<size_t>(k)]->expected_cost(tr);
@@ -571,7 +596,8 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   ColumnCounters& cc = I.counters(column);
   for (const auto& e : res.trace)
     if (e.decision != TraceDecision::skipped_budget &&
-        e.decision != TraceDecision::skipped_deadline && e.decision != TraceDecision::cancelled)
+        e.decision != TraceDecision::skipped_deadline && e.decision != TraceDecision::cancelled &&
+        e.decision != TraceDecision::skipped_threshold)
       I.observe(*cc.tiers[static_cast<size_t>(e.tier)], e);
     else
       cc.tiers[static_cast<size_t>(e.tier)]->skipped.fetch_add(1, std::memory_order_relaxed);
@@ -600,8 +626,11 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
     if (I.opt.online) {
       DecisionNote note;
       note.task = req.task;
+      // A tier not called because it could not accept escalated the request all the same.
       for (const auto& e : res.trace)
-        if (e.decision == TraceDecision::escalated) note.rejected_tiers.push_back(e.tier);
+        if (e.decision == TraceDecision::escalated ||
+            e.decision == TraceDecision::skipped_threshold)
+          note.rejected_tiers.push_back(e.tier);
       note.answer_tier = res.tier;
       note.answer_accepted = accepted;
       I.opt.online->record_decision(res.request_id, std::move(note));

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <set>
 
+#include "cascade/quality_plan.hpp"
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
 #include "routenlp/error.hpp"
@@ -83,13 +84,6 @@ uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
     h *= 0x100000001b3ULL;
   }
   return h;
-}
-
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 std::string utc_now() {
@@ -208,6 +202,28 @@ CalibrationMethod parse_method(const std::string& name) {
   throw Error(Status::invalid_argument,
               "unknown calibration method '" + name +
                   "' (expected ltt, crc, split_conformal or pvalue_bad)");
+}
+
+const char* allocation_name(QualityAllocation a) noexcept {
+  return a == QualityAllocation::per_task ? "per_task" : "global";
+}
+
+QualityAllocation parse_allocation(const std::string& name) {
+  if (name == "global") return QualityAllocation::global;
+  if (name == "per_task") return QualityAllocation::per_task;
+  throw Error(Status::invalid_argument,
+              "unknown quality allocation '" + name + "' (expected global or per_task)");
+}
+
+const char* bound_name(QualityBound b) noexcept {
+  return b == QualityBound::bernstein ? "bernstein" : "normal";
+}
+
+QualityBound parse_bound(const std::string& name) {
+  if (name == "normal") return QualityBound::normal;
+  if (name == "bernstein") return QualityBound::bernstein;
+  throw Error(Status::invalid_argument,
+              "unknown quality bound '" + name + "' (expected normal or bernstein)");
 }
 
 const char* cell_status_name(CellStatus s) noexcept {
@@ -394,6 +410,11 @@ void CalibrationData::validate() const {
       if (std::isinf(u[r][k]))
         throw Error(Status::invalid_argument, "calibration data: u[" + std::to_string(r) +
                                                   "][" + std::to_string(k) + "] is infinite");
+  rows_ok(router_p, "router_p", false);
+  if (!u_before_call.empty() && u_before_call.size() != K)
+    throw Error(Status::invalid_argument, "calibration data: u_before_call has " +
+                                              std::to_string(u_before_call.size()) +
+                                              " tiers, expected " + std::to_string(K));
   if (unlabeled_u.size() != unlabeled_tasks.size())
     throw Error(Status::invalid_argument,
                 "calibration data: unlabeled_u and unlabeled_tasks differ in length");
@@ -411,20 +432,22 @@ CalibrationData calibration_data_from_dataset(const Dataset& data,
   for (const auto& t : portfolio.tiers) d.tiers.push_back(t.name);
   if (d.tiers.empty()) throw Error(Status::invalid_argument, "portfolio has no tiers");
   const size_t K = d.tiers.size();
+  std::vector<uint8_t> has_confidence(K, 0);
   for (const auto& q : data.queries) {
     if (split && q.split != *split) continue;
     d.tasks.push_back(q.task);
-    std::vector<double> u(K, kNaN), qual(K, kNaN), cost(K, kNaN);
+    std::vector<double> u(K, kNaN), qual(K, kNaN), cost(K, kNaN), p(K, kNaN);
     std::vector<uint8_t> bad(K, 1);
     for (size_t k = 0; k < K; ++k) {
       auto it = q.outcomes.find(d.tiers[k]);
       if (it == q.outcomes.end()) continue;
       const Outcome& o = it->second;
+      if (router_p) p[k] = router_p(q, static_cast<int>(k));
       if (o.confidence) {
         u[k] = 1.0 - *o.confidence;
-      } else if (router_p) {
-        double p = router_p(q, static_cast<int>(k));
-        if (!std::isnan(p)) u[k] = 1.0 - p;
+        has_confidence[k] = 1;
+      } else if (!std::isnan(p[k])) {
+        u[k] = 1.0 - p[k];
       }
       qual[k] = o.quality;
       bad[k] = portfolio.acceptable(q.task, o.quality) ? 0 : 1;
@@ -434,7 +457,11 @@ CalibrationData calibration_data_from_dataset(const Dataset& data,
     d.bad.push_back(std::move(bad));
     d.quality.push_back(std::move(qual));
     d.cost.push_back(std::move(cost));
+    if (router_p) d.router_p.push_back(std::move(p));
   }
+  // A tier that never reports a confidence is judged on the router's p alone, before the call.
+  if (router_p)
+    for (size_t k = 0; k < K; ++k) d.u_before_call.push_back(has_confidence[k] ? 0 : 1);
   return d;
 }
 
@@ -459,6 +486,8 @@ void ThresholdTable::reset_shape(std::vector<std::string> tier_names,
       at(a, tiers.size() - 1, c) = kInf;
   start_tier.assign(columns.size(), 0);
   expected_cost.assign(tiers.size(), kNaN);
+  skip_tau.assign(columns.size(), 0.0);
+  u_before_call.assign(tiers.size(), 0);
   column_index.clear();
   for (size_t c = 0; c < columns.size(); ++c) column_index[columns[c]] = static_cast<int>(c);
 }
@@ -518,12 +547,7 @@ ColumnSet make_columns(const std::vector<std::string>& row_tasks) {
   return cs;
 }
 
-bool row_in_column(const std::string& task, const std::string& column) {
-  if (column == "*") return true;
-  if (column.size() >= 2 && column.compare(column.size() - 2, 2, "/*") == 0)
-    return task_domain(task) == column.substr(0, column.size() - 2);
-  return task == column;
-}
+using detail::row_in_column;
 
 struct Engine {
   const CalibrationData& d;
@@ -592,9 +616,14 @@ ConformalCalibrator::ConformalCalibrator(CalibrationOptions options)
     throw Error(Status::invalid_argument, "CalibrationOptions.epsilon must be in (0,1)");
   if (!(options_.quality_target > 0 && options_.quality_target <= 1.5))
     throw Error(Status::invalid_argument, "CalibrationOptions.quality_target must be in (0,1.5]");
-  if (!(options_.pareto_build_fraction > 0 && options_.pareto_build_fraction < 1))
-    throw Error(Status::invalid_argument,
-                "CalibrationOptions.pareto_build_fraction must be in (0,1)");
+  if (!(options_.qt_epsilon > 0 && options_.qt_epsilon < 1))
+    throw Error(Status::invalid_argument, "CalibrationOptions.qt_epsilon must be in (0,1)");
+  if (!(options_.skip_tau >= 0 && options_.skip_tau < 1))
+    throw Error(Status::invalid_argument, "CalibrationOptions.skip_tau must be in [0,1)");
+  for (const auto& kv : options_.task_quality_targets)
+    if (!(kv.second > 0 && kv.second <= 1.5))
+      throw Error(Status::invalid_argument, "CalibrationOptions.task_quality_targets['" +
+                                                kv.first + "'] must be in (0,1.5]");
   if (options_.qt_levels < 1)
     throw Error(Status::invalid_argument, "CalibrationOptions.qt_levels must be >= 1");
 }
@@ -618,216 +647,20 @@ const CellReport* ConformalCalibrator::cell(size_t tier, const std::string& colu
   return nullptr;
 }
 
-namespace {
-
-// ---- quality-target mode ----
-struct QtRows {
-  const CalibrationData& d;
-  size_t K;
-  size_t ref;
-};
-
-struct QtConfig {
-  int start = 0;
-  std::vector<double> delta;  // per tier
-  double cost = 0, quality = 0;
-};
-
-// Mean cost and quality of a configuration on rows.
-void qt_eval(const QtRows& q, const std::vector<size_t>& rows, QtConfig& c,
-             std::vector<double>* per_row_quality = nullptr) {
-  double cost = 0, qual = 0;
-  if (per_row_quality) per_row_quality->clear();
-  for (size_t r : rows) {
-    double rc = 0, rq = 0;
-    for (size_t k = static_cast<size_t>(c.start); k < q.K; ++k) {
-      if (k + 1 < q.K && std::isnan(q.d.u[r][k])) continue;  // not called (skipped)
-      rc += q.d.cost[r][k];
-      if (k + 1 == q.K || q.d.u[r][k] <= c.delta[k]) {
-        rq = q.d.quality[r][k];
-        break;
-      }
-    }
-    cost += rc;
-    qual += rq;
-    if (per_row_quality) per_row_quality->push_back(rq);
-  }
-  double n = rows.empty() ? 1.0 : static_cast<double>(rows.size());
-  c.cost = cost / n;
-  c.quality = qual / n;
-}
-
-// Greedy cost-descent path from "everything escalates" for a start tier; configs stay feasible.
-std::vector<QtConfig> qt_greedy(const QtRows& q, const std::vector<size_t>& rows, int start,
-                                double target, size_t levels) {
-  std::vector<QtConfig> path;
-  const size_t K = q.K;
-  std::vector<std::vector<double>> cand(K);
-  for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
-    std::vector<double> u;
-    for (size_t r : rows)
-      if (!std::isnan(q.d.u[r][k])) u.push_back(q.d.u[r][k]);
-    std::sort(u.begin(), u.end());
-    cand[k].push_back(-kInf);
-    for (size_t j = 1; j <= levels && !u.empty(); ++j) {
-      size_t rank = (j * u.size() + levels - 1) / levels;
-      double v = u[rank - 1];
-      if (v > cand[k].back()) cand[k].push_back(v);
-    }
-  }
-  QtConfig cur;
-  cur.start = start;
-  cur.delta.assign(K, -kInf);
-  cur.delta[K - 1] = kInf;
-  std::vector<size_t> level(K, 0);
-  qt_eval(q, rows, cur);
-  if (cur.quality < target - 1e-12) return path;
-  path.push_back(cur);
-  for (;;) {
-    int best_k = -1;
-    double best_score = -1;
-    QtConfig best;
-    for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
-      if (level[k] + 1 >= cand[k].size()) continue;
-      QtConfig c = cur;
-      c.delta[k] = cand[k][level[k] + 1];
-      qt_eval(q, rows, c);
-      double dc = cur.cost - c.cost, dq = cur.quality - c.quality;
-      if (c.quality < target - 1e-12) continue;
-      double score = dq <= 1e-15 ? 1e30 * std::max(dc, 1e-300) : dc / dq;
-      if (dc <= 0 && dq > 0) continue;
-      if (score > best_score) {
-        best_score = score;
-        best_k = static_cast<int>(k);
-        best = c;
-      }
-    }
-    if (best_k < 0) break;
-    level[static_cast<size_t>(best_k)]++;
-    cur = best;
-    path.push_back(cur);
-  }
-  return path;
-}
-
-QualityPlan qt_plan(const CalibrationData& d, const CalibrationOptions& o, size_t ref,
-                    const std::string& column, const std::vector<size_t>& all_rows) {
-  const size_t K = d.tiers.size();
-  QtRows q{d, K, ref};
-  QualityPlan plan;
-  plan.task = column;
-  double qt = o.quality_target;
-  auto it = o.task_quality_targets.find(column);
-  if (it != o.task_quality_targets.end()) qt = it->second;
-  // Complete rows only.
-  std::vector<size_t> rows;
-  for (size_t r : all_rows) {
-    bool ok = true;
-    for (size_t k = 0; k < K && ok; ++k) {
-      if (std::isnan(d.quality[r][k]) || std::isnan(d.cost[r][k])) ok = false;
-    }
-    if (ok) rows.push_back(r);
-  }
-  plan.start_tier = static_cast<int>(K - 1);
-  plan.delta.assign(K, -kInf);
-  plan.delta[K - 1] = kInf;
-  if (rows.empty()) return plan;
-  auto mean_of = [&](const std::vector<size_t>& rs, auto f) {
-    double s = 0;
-    for (size_t r : rs) s += f(r);
-    return rs.empty() ? 0.0 : s / static_cast<double>(rs.size());
-  };
-  plan.reference_quality = mean_of(rows, [&](size_t r) { return d.quality[r][ref]; });
-  plan.reference_cost = mean_of(rows, [&](size_t r) { return d.cost[r][ref]; });
-  plan.target = qt * plan.reference_quality;
-
-  auto best_on = [&](const std::vector<size_t>& rs, double target) {
-    std::vector<QtConfig> all;
-    for (int s = 0; s < static_cast<int>(K); ++s) {
-      auto p = qt_greedy(q, rs, s, target, o.qt_levels);
-      all.insert(all.end(), p.begin(), p.end());
-    }
-    return all;
-  };
-
-  // Pareto Testing: build the front on a seeded share, test it in fixed sequence on the rest.
-  std::vector<size_t> build, test;
-  for (size_t r : rows) {
-    double x = static_cast<double>(mix64(o.seed ^ (r * 0x9e3779b97f4a7c15ULL)) >> 11) * 0x1.0p-53;
-    (x < o.pareto_build_fraction ? build : test).push_back(r);
-  }
-  plan.n_build = build.size();
-  plan.n_test = test.size();
-  bool certified = false;
-  QtConfig chosen;
-  if (build.size() >= 10 && test.size() >= 30) {
-    double bref = mean_of(build, [&](size_t r) { return d.quality[r][ref]; });
-    auto configs = best_on(build, qt * bref);
-    // Pareto front: sort by cost descending, keep those strictly better in quality than any
-    // cheaper one (i.e. non-dominated).
-    std::sort(configs.begin(), configs.end(),
-              [](const QtConfig& a, const QtConfig& b) { return a.cost < b.cost; });
-    std::vector<QtConfig> front;
-    double best_q = -kInf;
-    for (const auto& c : configs)
-      if (c.quality > best_q + 1e-15) {
-        front.push_back(c);
-        best_q = c.quality;
-      }
-    std::reverse(front.begin(), front.end());  // safest (most expensive) first
-    const double n = static_cast<double>(test.size());
-    const double lg = std::log(2.0 / o.epsilon);
-    std::vector<double> rq;
-    for (auto& c : front) {
-      QtConfig e = c;
-      qt_eval(q, test, e, &rq);
-      // Loss L_i = qt * q_ref,i - q_i in [-qt, qt]; empirical Bernstein (Maurer-Pontil) bound.
-      double mean = 0, var = 0;
-      std::vector<double> L(test.size());
-      for (size_t i = 0; i < test.size(); ++i) {
-        L[i] = qt * d.quality[test[i]][ref] - rq[i];
-        mean += L[i];
-      }
-      mean /= n;
-      for (double l : L) var += (l - mean) * (l - mean);
-      var /= (n - 1);
-      const double range = 2.0 * qt;
-      double bound = mean + std::sqrt(2.0 * var * lg / n) + 7.0 * range * lg / (3.0 * (n - 1));
-      if (bound >= 0) {
-        if (!certified) plan.bound = bound;
-        break;
-      }
-      certified = true;
-      chosen = c;
-      plan.bound = bound;
-    }
-  }
-  if (!certified) {
-    auto configs = best_on(rows, plan.target);
-    if (configs.empty()) return plan;  // even the last tier misses the target: call it only
-    chosen = *std::min_element(configs.begin(), configs.end(),
-                               [](const QtConfig& a, const QtConfig& b) { return a.cost < b.cost; });
-  }
-  plan.certified = certified;
-  plan.start_tier = chosen.start;
-  plan.delta = chosen.delta;
-  for (size_t k = 0; k < static_cast<size_t>(chosen.start); ++k) plan.delta[k] = -kInf;
-  QtConfig e = chosen;
-  qt_eval(q, rows, e);
-  plan.expected_cost = e.cost;
-  plan.quality = e.quality;
-  return plan;
-}
-
-}  // namespace
-
 const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& data) {
   data.validate();
   if (data.rows() == 0) throw Error(Status::invalid_argument, "calibration data has no rows");
   auto dptr = std::make_shared<CalibrationData>(data);
+  const CalibrationOptions& o = options_;
+  // Guarantee mode with a router skip level: tiers below a row's router start are not called,
+  // so they are left out of that row's calibration (NaN u), as the engine will skip them.
+  if (o.goal == CalibrationGoal::guarantee && o.skip_tau > 0 && !dptr->router_p.empty())
+    for (size_t r = 0; r < dptr->rows(); ++r) {
+      int s = detail::router_start_tier(dptr->router_p[r], o.skip_tau);
+      for (int k = 0; k < s; ++k) dptr->u[r][static_cast<size_t>(k)] = kNaN;
+    }
   const CalibrationData& d = *dptr;
   const size_t K = d.tiers.size();
-  const CalibrationOptions& o = options_;
   ColumnSet cs = make_columns(d.tasks);
   std::vector<double> alphas = o.extra_alphas;
   alphas.push_back(o.alpha);
@@ -841,6 +674,10 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
 
   auto table = std::make_shared<ThresholdTable>();
   table->reset_shape(d.tiers, cs.names, alphas, base);
+  for (size_t k = 0; k < K && k < d.u_before_call.size(); ++k)
+    table->u_before_call[k] = d.u_before_call[k];
+  if (o.goal == CalibrationGoal::guarantee && !d.router_p.empty())
+    table->skip_tau.assign(cs.names.size(), o.skip_tau);
   // Mean cost per tier over rows that have one.
   for (size_t k = 0; k < K && !d.cost.empty(); ++k) {
     double s = 0;
@@ -861,25 +698,21 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
   std::iota(all_rows.begin(), all_rows.end(), 0);
 
   if (o.goal == CalibrationGoal::quality_target) {
-    if (d.quality.empty() || d.cost.empty())
-      throw Error(Status::invalid_argument,
-                  "quality-target calibration needs quality and cost for every row");
-    size_t ref = o.reference_tier < 0 ? K - 1 : static_cast<size_t>(o.reference_tier);
-    if (ref >= K) throw Error(Status::invalid_argument, "reference_tier out of range");
+    detail::QualityPlanning qp = detail::plan_quality_target(d, o, cs.names);
     for (size_t c = 0; c < cs.names.size(); ++c) {
-      std::vector<size_t> rows;
-      for (size_t r = 0; r < d.rows(); ++r)
-        if (row_in_column(d.tasks[r], cs.names[c])) rows.push_back(r);
-      QualityPlan p = qt_plan(d, o, ref, cs.names[c], rows);
+      QualityPlan& p = qp.plans[c];
       for (size_t a = 0; a < alphas.size(); ++a)
         for (size_t k = 0; k < K; ++k) table->at(a, k, c) = p.delta[k];
       table->start_tier[c] = p.start_tier;
+      table->skip_tau[c] = p.skip_tau;
+      size_t n = 0;
+      for (size_t r = 0; r < d.rows(); ++r) n += row_in_column(d.tasks[r], cs.names[c]);
       for (size_t k = 0; k < K; ++k) {
         CellReport cr;
         cr.tier = static_cast<int>(k);
         cr.task = cs.names[c];
-        cr.source = cs.names[c];
-        cr.n = rows.size();
+        cr.source = p.source;
+        cr.n = n;
         cr.delta = p.delta[k];
         cr.alpha = o.alpha;
         cr.status = k + 1 == K ? CellStatus::final_tier
@@ -888,6 +721,7 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
       }
       res.plans.push_back(std::move(p));
     }
+    res.selections = std::move(qp.selections);
     base_reach.assign(K, all_rows);
   } else {
     for (size_t a = 0; a < alphas.size(); ++a) {
@@ -1101,8 +935,14 @@ std::string ConformalCalibrator::to_json() const {
               {"goal", r.provenance.goal},
               {"quality_target", options_.quality_target},
               {"reference_tier", options_.reference_tier},
-              {"pareto_build_fraction", options_.pareto_build_fraction},
+              {"allocation", allocation_name(options_.allocation)},
+              {"qt_bound", bound_name(options_.qt_bound)},
+              {"qt_epsilon", options_.qt_epsilon},
+              {"qt_folds", options_.qt_folds},
+              {"qt_task_floor", options_.qt_task_floor},
               {"qt_levels", options_.qt_levels},
+              {"skip_tau", options_.skip_tau},
+              {"skip_taus", options_.skip_taus},
               {"seed", options_.seed}};
   json tq = json::object();
   for (const auto& kv : options_.task_quality_targets) tq[kv.first] = kv.second;
@@ -1115,7 +955,8 @@ std::string ConformalCalibrator::to_json() const {
   j["table"] = {{"tiers", t.tiers},           {"columns", t.columns},
                 {"alphas", t.alphas},         {"base_alpha", t.base_alpha},
                 {"delta", delta},             {"start_tier", t.start_tier},
-                {"expected_cost", ec}};
+                {"expected_cost", ec},        {"skip_tau", t.skip_tau},
+                {"u_before_call", t.u_before_call}};
   json cells = json::array();
   for (const auto& c : r.cells)
     cells.push_back({{"tier", c.tier},
@@ -1140,6 +981,9 @@ std::string ConformalCalibrator::to_json() const {
     plans.push_back({{"task", p.task},
                      {"start_tier", p.start_tier},
                      {"delta", pd},
+                     {"skip_tau", p.skip_tau},
+                     {"level", num(p.level)},
+                     {"source", p.source},
                      {"expected_cost", p.expected_cost},
                      {"quality", p.quality},
                      {"reference_quality", p.reference_quality},
@@ -1151,6 +995,20 @@ std::string ConformalCalibrator::to_json() const {
                      {"n_test", p.n_test}});
   }
   j["plans"] = plans;
+  json sels = json::array();
+  for (const auto& q : r.selections)
+    sels.push_back({{"group", q.group},
+                    {"target", q.target},
+                    {"level", num(q.level)},
+                    {"certified", q.certified},
+                    {"n", q.n},
+                    {"folds", q.folds},
+                    {"sequence", q.sequence},
+                    {"passed", q.passed},
+                    {"cv_quality_ratio", q.cv_quality_ratio},
+                    {"cv_cost_ratio", q.cv_cost_ratio},
+                    {"ratio_lower_bound", num(q.ratio_lower_bound)}});
+  j["selections"] = sels;
   return j.dump(1);
 }
 
@@ -1188,8 +1046,14 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
                    : CalibrationGoal::guarantee;
     opt.quality_target = o.value("quality_target", opt.quality_target);
     opt.reference_tier = o.value("reference_tier", -1);
-    opt.pareto_build_fraction = o.value("pareto_build_fraction", opt.pareto_build_fraction);
+    opt.allocation = parse_allocation(o.value("allocation", std::string("global")));
+    opt.qt_bound = parse_bound(o.value("qt_bound", std::string("normal")));
+    opt.qt_epsilon = o.value("qt_epsilon", opt.qt_epsilon);
+    opt.qt_folds = o.value("qt_folds", opt.qt_folds);
+    opt.qt_task_floor = o.value("qt_task_floor", opt.qt_task_floor);
     opt.qt_levels = o.value("qt_levels", opt.qt_levels);
+    opt.skip_tau = o.value("skip_tau", opt.skip_tau);
+    opt.skip_taus = o.value("skip_taus", opt.skip_taus);
     opt.seed = o.value("seed", opt.seed);
     if (o.contains("task_quality_targets"))
       for (auto& kv : o.at("task_quality_targets").items())
@@ -1235,6 +1099,16 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
       for (size_t i = 0; i < ec.size(); ++i)
         table->expected_cost[i] = from_num(ec[i], source + ": table.expected_cost");
     }
+    auto tau = t.value("skip_tau", std::vector<double>(table->columns.size(), 0.0));
+    if (tau.size() != table->columns.size())
+      throw Error(Status::parse, source + ": table.skip_tau: wrong length");
+    for (double x : tau)
+      if (!(x >= 0 && x < 1)) throw Error(Status::parse, source + ": table.skip_tau: out of [0,1)");
+    table->skip_tau = tau;
+    auto ubc = t.value("u_before_call", std::vector<int>(table->tiers.size(), 0));
+    if (ubc.size() != table->tiers.size())
+      throw Error(Status::parse, source + ": table.u_before_call: wrong length");
+    for (size_t k = 0; k < ubc.size(); ++k) table->u_before_call[k] = ubc[k] != 0;
     for (const auto& c : need(j, "cells", "top level")) {
       CellReport cr;
       cr.tier = need(c, "tier", "cells[]").get<int>();
@@ -1257,6 +1131,9 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
         qp.task = need(pj, "task", "plans[]").get<std::string>();
         qp.start_tier = pj.value("start_tier", 0);
         for (const auto& x : need(pj, "delta", "plans[]")) qp.delta.push_back(from_num(x, source));
+        qp.skip_tau = pj.value("skip_tau", 0.0);
+        qp.level = pj.contains("level") ? from_num(pj.at("level"), source) : 0.0;
+        qp.source = pj.value("source", qp.task);
         qp.expected_cost = pj.value("expected_cost", 0.0);
         qp.quality = pj.value("quality", 0.0);
         qp.reference_quality = pj.value("reference_quality", 0.0);
@@ -1267,6 +1144,23 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
         qp.n_build = pj.value("n_build", size_t{0});
         qp.n_test = pj.value("n_test", size_t{0});
         res.plans.push_back(qp);
+      }
+    if (j.contains("selections"))
+      for (const auto& sj : j.at("selections")) {
+        QualitySelection q;
+        q.group = need(sj, "group", "selections[]").get<std::string>();
+        q.target = sj.value("target", 0.0);
+        q.level = sj.contains("level") ? from_num(sj.at("level"), source) : 0.0;
+        q.certified = sj.value("certified", false);
+        q.n = sj.value("n", size_t{0});
+        q.folds = sj.value("folds", size_t{0});
+        q.sequence = sj.value("sequence", size_t{0});
+        q.passed = sj.value("passed", size_t{0});
+        q.cv_quality_ratio = sj.value("cv_quality_ratio", 0.0);
+        q.cv_cost_ratio = sj.value("cv_cost_ratio", 0.0);
+        q.ratio_lower_bound =
+            sj.contains("ratio_lower_bound") ? from_num(sj.at("ratio_lower_bound"), source) : 0.0;
+        res.selections.push_back(q);
       }
     res.table = table;
     cal.result_ = std::move(res);

@@ -2,6 +2,7 @@
 // guarantee) and the conformal routenlp-cascade / routenlp systems (routenlp/conformal.hpp).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <unordered_map>
@@ -226,6 +227,13 @@ class AutoMixSystem : public ScoredCascade {
 
 // ---- conformal cascade (routenlp-cascade) and router + conformal cascade (routenlp) ----
 
+// Which rows calibrate and whether the router's skip rule is searched.
+struct CalibrationPlan {
+  bool router_skip = false;   // router p goes into the calibration data (skip search / tau)
+  bool with_train = false;    // train rows calibrate too (u does not depend on a model fitted
+                              // on them: recorded confidences only)
+};
+
 class ConformalSystem : public System {
  public:
   explicit ConformalSystem(bool with_router) : with_router_(with_router) {}
@@ -236,55 +244,61 @@ class ConformalSystem : public System {
     const size_t K = t.tiers;
     router_.reset();
     cache_ = ScoreCache{};
-    need_router_ = with_router_;
-    for (size_t i = 0; i < t.rows() * K && !need_router_; ++i)
-      if (std::isnan(t.confidence[i]) && size_t(i % K) + 1 < K) need_router_ = true;
+    confidence_only_ = true;  // every non-final tier records a confidence on every row
+    for (size_t i = 0; i < t.rows() * K && confidence_only_; ++i)
+      if (std::isnan(t.confidence[i]) && size_t(i % K) + 1 < K) confidence_only_ = false;
+    need_router_ = with_router_ || !confidence_only_;
     if (need_router_) {
       router_ = neural_router_for(ctx);
       cache_.model = router_.get();
     }
     qt_mode_ = ctx.config->quality_target.has_value();
-    // routenlp: pick the router's skip level on 30% of calib, calibrate on the other 70%.
-    std::vector<size_t> calib = ctx.calib;
     skip_tau_ = 0.0;
-    if (with_router_) {
-      // Guarantee mode: choose on 30% of calib and calibrate on the other 70%, so the LTT
-      // certificate is computed on data the choice never saw. Quality-target mode carries no
-      // such certificate beyond the calibrator's own Pareto test: choose and calibrate on all.
-      std::vector<size_t> a, b;
-      if (qt_mode_) {
-        a = calib;
-        b = calib;
-      } else {
-        std::mt19937_64 rng(mix_seed(ctx.seed, 0xca11b));
-        std::vector<size_t> sh = calib;
-        std::shuffle(sh.begin(), sh.end(), rng);
-        size_t na = sh.size() * 3 / 10;
-        a.assign(sh.begin(), sh.begin() + long(na));
-        b.assign(sh.begin() + long(na), sh.end());
+    // The plain cascade: recorded confidences need no model, so train rows calibrate too;
+    // otherwise u is the router's p, which is in-sample on train: calib rows only.
+    CalibrationPlan plain;
+    plain.with_train = confidence_only_;
+    if (!with_router_) {
+      use(ctx, plain);
+    } else if (qt_mode_) {
+      // Router + cascade: the calibrator searches the router's skip level with the plan (calib
+      // rows, where the router's p is out of sample). The plain cascade stays a candidate, so
+      // routenlp is never the worse of the two: the lower cross-fitted cost ratio among the
+      // certified choices wins (both certificates hold at the target).
+      CalibrationPlan routed;
+      routed.router_skip = true;
+      use(ctx, routed);
+      if (confidence_only_) {
+        const double routed_cost = cv_cost_;
+        const bool routed_ok = certified_;
+        use(ctx, plain);
+        if (!(certified_ && (!routed_ok || cv_cost_ < routed_cost - 1e-12))) use(ctx, routed);
       }
-      double best_cost = kInf, best_q = -kInf;
-      double best_tau = 0.0;
-      bool best_ok = false;
+    } else {
+      // Guarantee mode: choose the skip level on 30% of calib and calibrate the cascade on the
+      // other 70%, so the LTT certificate uses data the choice never saw.
+      std::mt19937_64 rng(mix_seed(ctx.seed, 0xca11b));
+      std::vector<size_t> sh = ctx.calib;
+      std::shuffle(sh.begin(), sh.end(), rng);
+      const size_t na = sh.size() * 3 / 10;
+      std::vector<size_t> a(sh.begin(), sh.begin() + long(na)), b(sh.begin() + long(na), sh.end());
+      CalibrationPlan routed;
+      routed.router_skip = true;
+      double best_cost = kInf, best_tau = 0.0;
       for (double tau : {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}) {
         skip_tau_ = tau;
-        calibrate(ctx, a);
-        Metrics m = compute_metrics(t, *ctx.config, a, decide(ctx, a));
-        bool ok = !qt_mode_ || m.quality_ratio >= ctx.quality_target;
-        bool better = (ok && !best_ok) || (ok == best_ok && (ok ? m.cost_ratio < best_cost - 1e-12
-                                                                 : m.quality_ratio > best_q));
-        if (better) {
-          best_ok = ok;
+        calibrate(ctx, a, routed);
+        Metrics m = compute_metrics(t, *ctx.config, a, run(ctx, a));
+        if (m.cost_ratio < best_cost - 1e-12) {
           best_cost = m.cost_ratio;
-          best_q = m.quality_ratio;
           best_tau = tau;
         }
       }
       skip_tau_ = best_tau;
-      calib = b;
+      plan_ = routed;
+      calib_rows_ = b;
+      calibrate(ctx, b, routed);
     }
-    calib_rows_ = calib;
-    calibrate(ctx, calib);
     base_table_ = table_;
     base_summary_ = summary_;
   }
@@ -302,23 +316,12 @@ class ConformalSystem : public System {
   std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
                                   size_t p) override {
     override_ = sweep_value(p);
-    calibrate(ctx, calib_rows_);
+    calibrate(ctx, calib_rows_, plan_);
     auto d = run(ctx, rows);
     override_.reset();
     table_ = base_table_;
     summary_ = base_summary_;
     return d;
-  }
-
-  // First tier the router lets the cascade start at: skip tiers below the reference whose
-  // predicted acceptability is < skip_tau (only while a later tier is predicted better).
-  int start_tier(size_t row) const {
-    if (!with_router_ || skip_tau_ <= 0) return 0;
-    const auto& p = cache_.scores.at(row).p_acceptable;
-    int last = int(p.size()) - 1;
-    for (int k = 0; k < last; ++k)
-      if (p[size_t(k)] >= skip_tau_) return k;
-    return last;
   }
 
   double u(const SystemContext& ctx, size_t row, int k) const {
@@ -328,19 +331,33 @@ class ConformalSystem : public System {
     return 1.0 - cache_.scores.at(row).p_acceptable[size_t(k)];
   }
 
-  void calibrate(const SystemContext& ctx, const std::vector<size_t>& rows) {
+  // Calibrates with a plan and keeps it as the system's choice.
+  void use(const SystemContext& ctx, const CalibrationPlan& plan) {
+    plan_ = plan;
+    calib_rows_ = ctx.calib;
+    if (plan.with_train) calib_rows_.insert(calib_rows_.begin(), ctx.train.begin(), ctx.train.end());
+    calibrate(ctx, calib_rows_, plan);
+  }
+
+  void calibrate(const SystemContext& ctx, const std::vector<size_t>& rows,
+                 const CalibrationPlan& plan) {
+    const bool routed = plan.router_skip && need_router_;
     if (need_router_) cache_.ensure(ctx, rows);
     const OutcomeTable& t = *ctx.table;
     CalibrationData cd;
     for (const auto& tier : ctx.config->tiers) cd.tiers.push_back(tier.name);
-    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (size_t k = 0; k < t.tiers; ++k) {
+      // A tier without recorded confidences is judged on the router's p before the call.
+      bool has_conf = false;
+      for (size_t r = 0; r < t.rows() && !has_conf; ++r) has_conf = !std::isnan(t.conf(r, int(k)));
+      cd.u_before_call.push_back(has_conf ? 0 : 1);
+    }
     for (size_t r : rows) {
       cd.tasks.push_back(ctx.query(r).task);
-      int s = start_tier(r);
       std::vector<double> uu(t.tiers), qq(t.tiers), cc(t.tiers);
       std::vector<uint8_t> bb(t.tiers);
       for (size_t k = 0; k < t.tiers; ++k) {
-        uu[k] = int(k) < s ? nan : u(ctx, r, int(k));
+        uu[k] = u(ctx, r, int(k));
         if (k + 1 == t.tiers && std::isnan(uu[k])) uu[k] = 0.0;
         bb[k] = t.ok(r, int(k)) ? 0 : 1;
         qq[k] = t.q(r, int(k));
@@ -350,11 +367,13 @@ class ConformalSystem : public System {
       cd.bad.push_back(std::move(bb));
       cd.quality.push_back(std::move(qq));
       cd.cost.push_back(std::move(cc));
+      if (routed) cd.router_p.push_back(cache_.scores.at(r).p_acceptable);
     }
     CalibrationOptions opt;
     opt.alpha = !qt_mode_ && override_ ? *override_ : ctx.config->alpha;
     opt.seed = mix_seed(ctx.seed, 0xc0f);
     opt.reference_tier = ctx.config->reference_tier_index();
+    opt.skip_tau = routed && !qt_mode_ ? skip_tau_ : 0.0;
     if (qt_mode_) {
       opt.goal = CalibrationGoal::quality_target;
       opt.quality_target = override_ ? *override_ : *ctx.config->quality_target;
@@ -362,24 +381,59 @@ class ConformalSystem : public System {
         if (!override_ && kv.first != "default" && kv.second.quality_target)
           opt.task_quality_targets[kv.first] = *kv.second.quality_target;
     }
+    if (const char* e = std::getenv("RN_QT_FOLDS")) opt.qt_folds = std::stoul(e);
+    if (const char* e = std::getenv("RN_QT_EPS")) opt.qt_epsilon = std::stod(e);
+    if (const char* e = std::getenv("RN_QT_LEVELS")) opt.qt_levels = std::stoul(e);
+    if (const char* e = std::getenv("RN_QT_FLOOR")) opt.qt_task_floor = std::stoul(e);
+    if (const char* e = std::getenv("RN_QT_ALLOC")) opt.allocation = parse_allocation(e);
     ConformalCalibrator cal(opt);
     const CalibrationResult& res = cal.calibrate(cd);
     table_ = res.table;
-    size_t cert = 0, cells = 0;
-    for (const auto& c : res.cells)
-      if (c.status != CellStatus::final_tier) {
-        ++cells;
-        if (c.status == CellStatus::certified || c.status == CellStatus::pooled) ++cert;
+    char buf[256];
+    if (qt_mode_) {
+      certified_ = !res.selections.empty();
+      cv_cost_ = 0;
+      double n = 0;
+      for (const auto& sel : res.selections) {
+        certified_ = certified_ && sel.certified;
+        cv_cost_ += sel.cv_cost_ratio * double(sel.n);
+        n += double(sel.n);
       }
-    summary_ = std::string(qt_mode_ ? "quality-target mode (target " +
-                                          std::to_string(*ctx.config->quality_target) + ")"
-                                    : "guarantee mode (alpha " + std::to_string(opt.alpha) + ", LTT)") +
-               "; " + std::to_string(cert) + "/" + std::to_string(cells) +
-               " non-final cells certified or pooled";
+      cv_cost_ = n > 0 ? cv_cost_ / n : kInf;
+      const QualitySelection* g = res.selections.empty() ? nullptr : &res.selections.front();
+      std::snprintf(buf, sizeof buf,
+                    "quality-target mode (target %.3f, %s allocation, %zu calibration rows%s); "
+                    "cross-fitted quality ratio %.3f (lower bound %.3f) at cost ratio %.3f",
+                    opt.quality_target, allocation_name(opt.allocation), rows.size(),
+                    plan.with_train ? " = train + calib" : "", g ? g->cv_quality_ratio : 0.0,
+                    g ? g->ratio_lower_bound : 0.0, g ? g->cv_cost_ratio : 0.0);
+      summary_ = buf;
+      if (routed) {
+        std::string taus;
+        for (const auto& pl : res.plans)
+          if (pl.skip_tau > 0) taus += (taus.empty() ? "" : ", ") + pl.task;
+        summary_ += "; router skip level searched per task (" +
+                    (taus.empty() ? std::string("no task skips") : "skipping: " + taus) + ")";
+      }
+    } else {
+      size_t cert = 0, cells = 0;
+      for (const auto& c : res.cells)
+        if (c.status != CellStatus::final_tier) {
+          ++cells;
+          if (c.status == CellStatus::certified || c.status == CellStatus::pooled) ++cert;
+        }
+      std::snprintf(buf, sizeof buf,
+                    "guarantee mode (alpha %.3f, LTT); %zu/%zu non-final cells certified or "
+                    "pooled",
+                    opt.alpha, cert, cells);
+      summary_ = buf;
+      if (routed) summary_ += "; router skips tiers with p < " + std::to_string(skip_tau_);
+    }
   }
 
   // Replays the rows through the cascade engine (routenlp/cascade.hpp) with ReplayTiers that
-  // serve the recorded outcomes; router p goes in the request for tiers without confidence.
+  // serve the recorded outcomes; router p goes in the request. The engine applies the start
+  // tier, the router's skip rule and the not-called rules itself.
   std::vector<Decision> run(const SystemContext& ctx, const std::vector<size_t>& rows) {
     if (need_router_) cache_.ensure(ctx, rows);
     const OutcomeTable& t = *ctx.table;
@@ -418,30 +472,17 @@ class ConformalSystem : public System {
       CascadeRequest req;
       req.id = q.id;
       req.task = q.task;
-      int s = start_tier(r);
-      int col = table_->column_for(q.task);
-      if (col >= 0 && size_t(col) < table_->start_tier.size())
-        s = std::max(s, table_->start_tier[size_t(col)]);
       if (need_router_) req.router_p = cache_.scores.at(r).p_acceptable;
-      // A tier whose threshold accepts nothing (delta = -inf) is not called: its answer could
-      // never be returned, and skipping it changes nothing about which queries reach later
-      // tiers. The engine runs one tier at a time (start = max = k) over the useful tiers.
+      CascadeResult res = engine.run(req);
+      if (res.status != Status::ok || res.tier < 0)
+        throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
       Decision d;
-      for (int k = s; k < K; ++k) {
-        double delta = table_->lookup(size_t(k), q.task, std::numeric_limits<double>::quiet_NaN());
-        if (k < K - 1 && !(delta > -kInf)) continue;
-        req.start_tier = k;
-        req.max_tier = k;
-        CascadeResult res = engine.run(req);
-        if (res.status != Status::ok || res.tier != k)
-          throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
-        d.called.push_back(k);
-        if (k == K - 1 || res.stop_reason == "accepted") {
-          d.answer = k;
-          d.accepted_early = k < K - 1;
-          break;
-        }
-      }
+      for (const auto& e : res.trace)
+        if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
+            e.decision == TraceDecision::final_answer)
+          d.called.push_back(e.tier);
+      d.answer = res.tier;
+      d.accepted_early = res.stop_reason == "accepted" && res.tier < K - 1;
       if (need_router_) d.router_ms = cache_.router_ms.at(r);
       out.push_back(std::move(d));
     }
@@ -452,17 +493,21 @@ class ConformalSystem : public System {
     return run(ctx, rows);
   }
   std::string detail() const override {
-    std::string s = summary_ + "; tiers that accept nothing are not called";
-    if (need_router_) s += "; u = 1 - confidence, else 1 - neural router p";
+    std::string s = summary_ + "; tiers whose answer could not be accepted are not called";
+    if (need_router_ && !confidence_only_) s += "; u = 1 - confidence, else 1 - neural router p";
     else s += "; u = 1 - recorded confidence";
-    if (with_router_) s += "; router skips tiers with p < " + std::to_string(skip_tau_);
+    if (with_router_ && plan_.router_skip) s += " (router p drives the skip rule)";
+    if (with_router_ && !plan_.router_skip) s += " (the plain cascade won: no router skip)";
     return s;
   }
 
  private:
   bool with_router_;
-  bool need_router_ = false, qt_mode_ = false;
+  bool need_router_ = false, qt_mode_ = false, confidence_only_ = true;
+  bool certified_ = false;
+  double cv_cost_ = 0.0;
   double skip_tau_ = 0;
+  CalibrationPlan plan_;
   std::shared_ptr<const RouterModel> router_;
   ScoreCache cache_;
   std::shared_ptr<const ThresholdTable> table_, base_table_;

@@ -167,7 +167,8 @@ typedef enum rn_trace_decision {
   RN_DECISION_ERROR = 3,            /**< tier failed / timed out / threw: escalated */
   RN_DECISION_SKIPPED_BUDGET = 4,
   RN_DECISION_SKIPPED_DEADLINE = 5,
-  RN_DECISION_CANCELLED = 6
+  RN_DECISION_CANCELLED = 6,
+  RN_DECISION_SKIPPED_THRESHOLD = 7 /**< not called: its answer could not have been accepted */
 } rn_trace_decision;
 
 typedef struct rn_cascade rn_cascade;

@@ -393,7 +393,7 @@ class Tier(_Handle):
 # ---- cascade -------------------------------------------------------------------------------
 
 DECISIONS = ["accepted", "escalated", "final", "error", "skipped_budget", "skipped_deadline",
-             "cancelled"]
+             "cancelled", "skipped_threshold"]
 
 
 class TraceEntry:
