@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "routenlp/acceptance.hpp"
 #include "routenlp/conformal.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/export.h"
@@ -126,6 +127,10 @@ struct CascadeOptions {
   size_t max_pending = 100000;
   std::vector<double> latency_buckets_ms = {1,   2,   5,    10,   20,   50,    100,
                                             200, 500, 1000, 2000, 5000, 10000, 30000};
+  // When set, u = 1 - its P(acceptable) for the tiers it scores (the tier's confidence, the
+  // earlier answers of this request and router p); the thresholds must be calibrated on the
+  // same score (routenlp/acceptance.hpp).
+  std::shared_ptr<const AcceptanceModel> acceptance;
 };
 
 // Runs requests through the tiers. run(), run_batch(), run_async(), record_outcome(),

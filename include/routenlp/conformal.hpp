@@ -113,6 +113,10 @@ struct CalibrationData {
   // tier reports no confidence). The engine then does not call it when u > delta, so in
   // quality-target mode such a tier costs nothing for the rows it would escalate.
   std::vector<uint8_t> u_before_call;
+  // Optional [start][row][tier]: u when the cascade started at tier `start` (a learned
+  // acceptance score depends on which earlier answers exist). Quality-target mode reads it
+  // instead of u; empty: u does not depend on the start.
+  std::vector<std::vector<std::vector<double>>> u_from_start;
   size_t rows() const { return tasks.size(); }
   void validate() const;  // throws Error(invalid_argument) naming the row/tier
 };

@@ -553,6 +553,15 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
     if (resp.confidence) {
       if (std::isnan(*resp.confidence)) {
         e.nan_confidence = true;
+      } else if (I.opt.acceptance && I.opt.acceptance->used(k)) {
+        std::vector<EarlierAnswer> earlier;
+        for (size_t i = 0; i < answers.size(); ++i)
+          earlier.push_back({answer_tiers[i], answers[i].text,
+                             answers[i].confidence ? *answers[i].confidence : kNaN});
+        const double rp = static_cast<size_t>(k) < req.router_p.size()
+                              ? req.router_p[static_cast<size_t>(k)] : kNaN;
+        u = 1.0 - I.opt.acceptance->p_acceptable(k, req.task, *resp.confidence, rp, resp.text,
+                                                 earlier);
       } else {
         u = 1.0 - *resp.confidence;
       }

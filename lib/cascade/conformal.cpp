@@ -411,6 +411,13 @@ void CalibrationData::validate() const {
         throw Error(Status::invalid_argument, "calibration data: u[" + std::to_string(r) +
                                                   "][" + std::to_string(k) + "] is infinite");
   rows_ok(router_p, "router_p", false);
+  if (!u_from_start.empty()) {
+    if (u_from_start.size() != K)
+      throw Error(Status::invalid_argument, "calibration data: u_from_start has " +
+                                                std::to_string(u_from_start.size()) +
+                                                " start tiers, expected " + std::to_string(K));
+    for (const auto& m : u_from_start) rows_ok(m, "u_from_start[]", true);
+  }
   if (!u_before_call.empty() && u_before_call.size() != K)
     throw Error(Status::invalid_argument, "calibration data: u_before_call has " +
                                               std::to_string(u_before_call.size()) +

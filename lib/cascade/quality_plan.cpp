@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -59,6 +57,11 @@ struct Planner {
     for (size_t k = 0; k < K && k < d.u_before_call.size(); ++k) before[k] = d.u_before_call[k];
   }
 
+  // u of row r at tier k when the cascade started at tier s.
+  double u(size_t r, size_t s, size_t k) const {
+    return d.u_from_start.empty() ? d.u[r][k] : d.u_from_start[s][r][k];
+  }
+
   Config reference_config() const {
     Config c;
     c.start = static_cast<int>(ref);
@@ -76,9 +79,9 @@ struct Planner {
     double cost = 0.0;
     for (size_t k = s; k < K; ++k) {
       const bool last = k + 1 == K;
-      const double u = d.u[r][k];
-      if (!last && std::isnan(u)) continue;
-      const bool accept = last || u <= c.delta[k];
+      const double uk = u(r, s, k);
+      if (!last && std::isnan(uk)) continue;
+      const bool accept = last || uk <= c.delta[k];
       if (!last && before[k] && !accept) continue;
       cost += d.cost[r][k];
       if (accept) return {k, cost};
@@ -99,20 +102,22 @@ struct Planner {
     for (size_t i = 0; i < n; ++i) srow[i] = std::max(start, rstart[rows[i]][tau]);
     for (size_t k = static_cast<size_t>(start); k + 1 < K; ++k) {
       cand[k].push_back(-kInf);
-      std::vector<double> u;
-      for (size_t i = 0; i < n; ++i)
-        if (srow[i] <= static_cast<int>(k) && !std::isnan(d.u[rows[i]][k]))
-          u.push_back(d.u[rows[i]][k]);
-      if (u.empty()) continue;
-      std::sort(u.begin(), u.end());
+      std::vector<double> uk;
+      for (size_t i = 0; i < n; ++i) {
+        double x = u(rows[i], static_cast<size_t>(srow[i]), k);
+        if (srow[i] <= static_cast<int>(k) && !std::isnan(x)) uk.push_back(x);
+      }
+      if (uk.empty()) continue;
+      std::sort(uk.begin(), uk.end());
       for (size_t j = 1; j <= o.qt_levels; ++j) {
-        size_t rank = (j * u.size() + o.qt_levels - 1) / o.qt_levels;
-        double v = u[rank - 1];
+        size_t rank = (j * uk.size() + o.qt_levels - 1) / o.qt_levels;
+        double v = uk[rank - 1];
         if (v > cand[k].back()) cand[k].push_back(v);
       }
       bucket[k].resize(cand[k].size());
       for (size_t i = 0; i < n; ++i) {
-        double x = d.u[rows[i]][k];
+        if (srow[i] > static_cast<int>(k)) continue;
+        double x = u(rows[i], static_cast<size_t>(srow[i]), k);
         if (srow[i] > static_cast<int>(k) || std::isnan(x)) continue;
         size_t lv = static_cast<size_t>(std::lower_bound(cand[k].begin() + 1, cand[k].end(), x) -
                                         cand[k].begin());
@@ -139,7 +144,8 @@ struct Planner {
     auto cost_to = [&](size_t i, size_t k) {
       double c = d.cost[rows[i]][k];
       for (size_t j = static_cast<size_t>(srow[i]); j < k; ++j)
-        if (!std::isnan(d.u[rows[i]][j]) && !before[j]) c += d.cost[rows[i]][j];
+        if (!std::isnan(u(rows[i], static_cast<size_t>(srow[i]), j)) && !before[j])
+          c += d.cost[rows[i]][j];
       return c;
     };
     for (;;) {
@@ -535,12 +541,6 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       for (size_t i = 0; i < G.rows.size(); ++i)
         L[i] = G.target * d.quality[G.rows[i]][P.ref] - q[i];
       const double b = upper_bound(L, o.qt_epsilon, o.qt_bound, 1.0 + G.target);
-      if (std::getenv("RN_QT_DEBUG")) {
-        double sq = std::accumulate(q.begin(), q.end(), 0.0);
-        double sc = std::accumulate(cost.begin(), cost.end(), 0.0);
-        std::fprintf(stderr, "p=%zu level=%g q=%.4f c=%.4f bound=%.5f\n", p, level_of(p),
-                     sq / qref, sc / cref, b);
-      }
       if (!(b <= 0)) {
         if (p == 0) pick_bound = b;
         break;

@@ -2,11 +2,11 @@
 // guarantee) and the conformal routenlp-cascade / routenlp systems (routenlp/conformal.hpp).
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <random>
 #include <unordered_map>
 
+#include "cascade/quality_plan.hpp"
 #include "eval/answer_scorer.hpp"
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
@@ -254,6 +254,7 @@ class ConformalSystem : public System {
     }
     qt_mode_ = ctx.config->quality_target.has_value();
     skip_tau_ = 0.0;
+    fit_acceptance(ctx);
     // The plain cascade: recorded confidences need no model, so train rows calibrate too;
     // otherwise u is the router's p, which is in-sample on train: calib rows only.
     CalibrationPlan plain;
@@ -331,6 +332,84 @@ class ConformalSystem : public System {
     return 1.0 - cache_.scores.at(row).p_acceptable[size_t(k)];
   }
 
+  static std::string response_of(const SystemContext& ctx, size_t row, const std::string& tier) {
+    const auto& outs = ctx.query(row).outcomes;
+    auto it = outs.find(tier);
+    return it != outs.end() && it->second.response ? *it->second.response : std::string();
+  }
+
+  // The learned acceptance score (routenlp/acceptance.hpp), fitted on train when tiers record
+  // confidences. Train rows that also calibrate are scored by models fitted without their fold.
+  void fit_acceptance(const SystemContext& ctx) {
+    acceptance_.reset();
+    fold_models_.clear();
+    train_fold_.clear();
+    const OutcomeTable& t = *ctx.table;
+    bool any_conf = false;
+    for (double c : t.confidence) any_conf = any_conf || !std::isnan(c);
+    if (!any_conf || ctx.train.size() < 100) return;
+    auto data_of = [&](const std::vector<size_t>& rows) {
+      AcceptanceData a;
+      for (const auto& tier : ctx.config->tiers) a.tiers.push_back(tier.name);
+      for (size_t r : rows) {
+        a.tasks.push_back(ctx.query(r).task);
+        std::vector<double> c(t.tiers);
+        std::vector<std::string> ans(t.tiers);
+        std::vector<uint8_t> ok(t.tiers);
+        for (size_t k = 0; k < t.tiers; ++k) {
+          c[k] = t.conf(r, int(k));
+          ans[k] = response_of(ctx, r, a.tiers[k]);
+          ok[k] = t.ok(r, int(k));
+        }
+        a.confidence.push_back(std::move(c));
+        a.answers.push_back(std::move(ans));
+        a.acceptable.push_back(std::move(ok));
+      }
+      return a;
+    };
+    AcceptanceOptions ao;
+    ao.seed = mix_seed(ctx.seed, 0xacce);
+    auto full = std::make_shared<AcceptanceModel>(AcceptanceModel::fit(data_of(ctx.train), ao));
+    bool any_used = false;
+    for (size_t k = 0; k < t.tiers; ++k) any_used = any_used || full->used(int(k));
+    acceptance_detail_.clear();
+    for (const auto& rep : full->report())
+      if (!std::isnan(rep.auc_model)) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%s%d: AUC %.3f -> %.3f%s", acceptance_detail_.empty() ? "" : ", ",
+                      rep.tier, rep.auc_confidence, rep.auc_model, rep.used ? "" : " (kept confidence)");
+        acceptance_detail_ += buf;
+      }
+    if (!any_used) return;
+    acceptance_ = full;
+    // Out-of-fold models for the train rows (every tier scored, so the scale is the model's).
+    const size_t F = 5;
+    ao.min_auc_gain = -1.0;
+    for (size_t f = 0; f < F; ++f) {
+      std::vector<size_t> rows;
+      for (size_t i = 0; i < ctx.train.size(); ++i)
+        if (i % F != f) rows.push_back(ctx.train[i]);
+      fold_models_.push_back(std::make_shared<AcceptanceModel>(AcceptanceModel::fit(data_of(rows), ao)));
+    }
+    for (size_t i = 0; i < ctx.train.size(); ++i) train_fold_[ctx.train[i]] = i % F;
+  }
+
+  // u of row r at tier k when the cascade started at tier s (earlier answers: s..k-1).
+  double u_at(const SystemContext& ctx, size_t r, size_t s, size_t k) const {
+    const double base = u(ctx, r, int(k));
+    const double c = ctx.table->conf(r, int(k));
+    if (!acceptance_ || !acceptance_->used(int(k)) || std::isnan(c)) return base;
+    auto it = train_fold_.find(r);
+    const AcceptanceModel& m = it == train_fold_.end() ? *acceptance_ : *fold_models_[it->second];
+    std::vector<EarlierAnswer> earlier;
+    for (size_t j = s; j < k; ++j) {
+      if (std::isnan(u(ctx, r, int(j)))) continue;
+      earlier.push_back({int(j), response_of(ctx, r, ctx.config->tiers[j].name), ctx.table->conf(r, int(j))});
+    }
+    return 1.0 - m.p_acceptable(int(k), ctx.query(r).task, c, std::numeric_limits<double>::quiet_NaN(),
+                                response_of(ctx, r, ctx.config->tiers[k].name), earlier);
+  }
+
   // Calibrates with a plan and keeps it as the system's choice.
   void use(const SystemContext& ctx, const CalibrationPlan& plan) {
     plan_ = plan;
@@ -369,6 +448,23 @@ class ConformalSystem : public System {
       cd.cost.push_back(std::move(cc));
       if (routed) cd.router_p.push_back(cache_.scores.at(r).p_acceptable);
     }
+    if (acceptance_) {
+      cd.u_from_start.assign(t.tiers, {});
+      for (size_t s = 0; s < t.tiers; ++s)
+        for (size_t r : rows) {
+          std::vector<double> uu(t.tiers);
+          for (size_t k = 0; k < t.tiers; ++k) uu[k] = k < s ? std::numeric_limits<double>::quiet_NaN() : u_at(ctx, r, s, k);
+          if (std::isnan(uu.back())) uu.back() = 0.0;
+          cd.u_from_start[s].push_back(std::move(uu));
+        }
+      // Guarantee mode calibrates one u per row: the one of the row's own start tier.
+      for (size_t i = 0; i < rows.size(); ++i) {
+        size_t s = 0;
+        if (routed && !qt_mode_ && skip_tau_ > 0)
+          s = size_t(router_start_tier(cache_.scores.at(rows[i]).p_acceptable, skip_tau_));
+        cd.u[i] = cd.u_from_start[s][i];
+      }
+    }
     CalibrationOptions opt;
     opt.alpha = !qt_mode_ && override_ ? *override_ : ctx.config->alpha;
     opt.seed = mix_seed(ctx.seed, 0xc0f);
@@ -381,11 +477,6 @@ class ConformalSystem : public System {
         if (!override_ && kv.first != "default" && kv.second.quality_target)
           opt.task_quality_targets[kv.first] = *kv.second.quality_target;
     }
-    if (const char* e = std::getenv("RN_QT_FOLDS")) opt.qt_folds = std::stoul(e);
-    if (const char* e = std::getenv("RN_QT_EPS")) opt.qt_epsilon = std::stod(e);
-    if (const char* e = std::getenv("RN_QT_LEVELS")) opt.qt_levels = std::stoul(e);
-    if (const char* e = std::getenv("RN_QT_FLOOR")) opt.qt_task_floor = std::stoul(e);
-    if (const char* e = std::getenv("RN_QT_ALLOC")) opt.allocation = parse_allocation(e);
     ConformalCalibrator cal(opt);
     const CalibrationResult& res = cal.calibrate(cd);
     table_ = res.table;
@@ -438,7 +529,8 @@ class ConformalSystem : public System {
     if (need_router_) cache_.ensure(ctx, rows);
     const OutcomeTable& t = *ctx.table;
     const int K = int(t.tiers);
-    if (replay_tiers_.empty() || replay_for_ != ctx.table) {
+    if (replay_tiers_.empty() || replay_for_ != ctx.table ||
+        replay_with_text_ != (acceptance_ != nullptr)) {
       auto slim = std::make_shared<Dataset>();
       slim->source = ctx.data->source;
       for (size_t r = 0; r < t.rows(); ++r) {
@@ -450,7 +542,7 @@ class ConformalSystem : public System {
         q.split_given = true;
         for (const auto& kv : src.outcomes) {
           Outcome o = kv.second;
-          o.response.reset();
+          if (!acceptance_) o.response.reset();  // the acceptance score compares answers
           o.extra_json.clear();
           q.outcomes.emplace(kv.first, std::move(o));
         }
@@ -460,10 +552,12 @@ class ConformalSystem : public System {
       for (const auto& tier : ctx.config->tiers)
         replay_tiers_.push_back(std::make_shared<ReplayTier>(slim, *ctx.config, tier.name));
       replay_for_ = ctx.table;
+      replay_with_text_ = acceptance_ != nullptr;
     }
     CascadeOptions eo;
     eo.threads = 1;
     eo.audit_rate = 0.0;
+    eo.acceptance = acceptance_;
     CascadeEngine engine(replay_tiers_, table_, eo);
     std::vector<Decision> out;
     out.reserve(rows.size());
@@ -494,8 +588,10 @@ class ConformalSystem : public System {
   }
   std::string detail() const override {
     std::string s = summary_ + "; tiers whose answer could not be accepted are not called";
-    if (need_router_ && !confidence_only_) s += "; u = 1 - confidence, else 1 - neural router p";
+    if (acceptance_) s += "; u = 1 - learned P(acceptable) (confidence, earlier answers' agreement, task)";
     else s += "; u = 1 - recorded confidence";
+    if (need_router_ && !confidence_only_) s += ", else 1 - neural router p";
+    if (!acceptance_detail_.empty()) s += "; acceptance score per tier: " + acceptance_detail_;
     if (with_router_ && plan_.router_skip) s += " (router p drives the skip rule)";
     if (with_router_ && !plan_.router_skip) s += " (the plain cascade won: no router skip)";
     return s;
@@ -516,6 +612,11 @@ class ConformalSystem : public System {
   std::optional<double> override_;
   std::vector<std::shared_ptr<ModelTier>> replay_tiers_;
   const OutcomeTable* replay_for_ = nullptr;
+  bool replay_with_text_ = false;
+  std::shared_ptr<const AcceptanceModel> acceptance_;
+  std::vector<std::shared_ptr<const AcceptanceModel>> fold_models_;
+  std::unordered_map<size_t, size_t> train_fold_;
+  std::string acceptance_detail_;
 };
 
 }  // namespace
