@@ -130,6 +130,13 @@ struct SystemReport {
   std::map<std::string, TaskMetrics> ood_per_task;
   std::vector<SweepPoint> sweep;                      // seed 0 frontier (--sweep or two-tier)
   double fit_seconds = 0, decide_seconds = 0;
+  // Judged by evaluate() against EvalReport::quality_target (docs/evaluation.md, "Meeting the
+  // target").
+  std::vector<double> seed_quality_ratio, seed_cost_ratio;  // one per seed run
+  int seeds_met = 0;         // seeds whose quality_ratio >= target - target_tolerance
+  bool met_target = false;   // mean quality_ratio >= target - target_tolerance
+  std::optional<double> cost_at_target;  // least cost ratio where the sweep reaches the target
+  std::optional<double> frontier_area;   // area under the best-quality-at-cost step curve
 };
 
 struct EvalOptions {
@@ -154,6 +161,8 @@ struct EvalReport {
   double quality_target = 0;
   std::vector<std::string> holdout_tasks;
   std::vector<SystemReport> systems;
+  // Absolute slack on quality ratios when judging whether a system met quality_target.
+  double target_tolerance = 0.005;
 
   // The report as JSON text (schema: docs/evaluation.md).
   RN_API std::string to_json() const;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "eval/eval_internal.hpp"
+#include "eval/judge.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
@@ -552,6 +553,10 @@ EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& config_i
     }
     if (sr.status == "ok") {
       aggregate(runs, sr.mean, sr.sd);
+      for (const auto& m : runs) {
+        sr.seed_quality_ratio.push_back(m.quality_ratio);
+        sr.seed_cost_ratio.push_back(m.cost_ratio);
+      }
       sr.per_task = per_task;
       if (!ood_runs.empty()) {
         Metrics m, s;
@@ -573,6 +578,7 @@ EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& config_i
     }
     rep.systems.push_back(std::move(sr));
   }
+  judge_systems(rep);
   return rep;
 }
 
