@@ -1,5 +1,6 @@
 // Evaluator: metrics on hand-made data, systems on a synthetic dataset whose optimal policy is
-// known, APGR/CPT, errors, report fields, SVG and stream replay.
+// known, APGR/CPT, errors, report fields, judging against the quality target, SVG (label
+// layout) and stream replay.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -7,7 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
+#include <set>
 
+#include "eval/judge.hpp"
+#include "eval/svg_plot.hpp"
 #include "routenlp/dataset.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/eval.hpp"
@@ -76,6 +81,35 @@ Dataset synth(size_t n, const std::vector<std::string>& tiers, const std::vector
     d.queries.push_back(std::move(q));
   }
   return d;
+}
+
+// A finished system entry with the given per-seed quality ratios and mean cost ratio.
+SystemReport judged(const std::string& name, std::vector<double> seed_q, double cost) {
+  SystemReport s;
+  s.system = name;
+  double sum = 0;
+  for (double q : seed_q) sum += q;
+  s.mean.quality_ratio = seed_q.empty() ? 0 : sum / double(seed_q.size());
+  s.mean.cost_ratio = cost;
+  s.seed_quality_ratio = std::move(seed_q);
+  s.seed_cost_ratio.assign(s.seed_quality_ratio.size(), cost);
+  return s;
+}
+
+std::vector<SweepPoint> sweep_of(const std::vector<std::pair<double, double>>& cost_quality) {
+  std::vector<SweepPoint> v;
+  for (const auto& cq : cost_quality) {
+    SweepPoint p;
+    p.cost_ratio = cq.first;
+    p.quality_ratio = cq.second;
+    v.push_back(p);
+  }
+  return v;
+}
+
+std::string last_line(const std::string& text) {
+  std::string t = text.substr(0, text.find_last_not_of('\n') + 1);
+  return t.substr(t.rfind('\n') + 1);
 }
 
 }  // namespace
@@ -319,6 +353,260 @@ TEST_CASE("report JSON carries every contract field; holdout tasks reported as o
   fs::path p = fs::path(RN_BINARY_DIR) / "eval_report_test.json";
   write_report(rep, p.string());
   CHECK(nlohmann::json::parse(std::ifstream(p))["n"] == rep.n);
+}
+
+TEST_CASE("met target: per-seed counts and the mean, within the tolerance", "[eval][judge]") {
+  EvalReport rep;
+  rep.quality_target = 0.97;  // bar: 0.965 with the default tolerance 0.005
+  REQUIRE(rep.target_tolerance == Approx(0.005));
+  // Mean 0.9688: met; seeds 0.970, 0.966 and 0.980 pass, 0.9649 and 0.964 do not.
+  rep.systems.push_back(judged("a", {0.970, 0.966, 0.9649, 0.980, 0.964}, 0.5));
+  // Mean 0.9640: missed although two seeds pass (0.960 does not).
+  rep.systems.push_back(judged("b", {0.990, 0.990, 0.940, 0.940, 0.960}, 0.4));
+  // A system that did not run is never judged as meeting anything.
+  rep.systems.push_back(judged("c", {1.0, 1.0}, 0.1));
+  rep.systems.back().status = "unsupported: no confidence";
+  detail::judge_systems(rep);
+  CHECK(rep.systems[0].met_target);
+  CHECK(rep.systems[0].seeds_met == 3);
+  CHECK_FALSE(rep.systems[1].met_target);
+  CHECK(rep.systems[1].seeds_met == 2);
+  CHECK_FALSE(rep.systems[2].met_target);
+  CHECK(rep.systems[2].seeds_met == 0);
+  // No sweep: nothing to read a cost at the target or an area from.
+  CHECK_FALSE(rep.systems[0].cost_at_target.has_value());
+  CHECK_FALSE(rep.systems[0].frontier_area.has_value());
+  std::string t = rep.table();
+  CHECK(t.find("yes 3/5") != std::string::npos);
+  CHECK(t.find("no 2/5") != std::string::npos);
+  auto j = nlohmann::json::parse(rep.to_json());
+  CHECK(j["target_tolerance"] == Approx(0.005));
+  CHECK(j["systems"][0]["met_target"] == true);
+  CHECK(j["systems"][0]["seeds_met"] == 3);
+  CHECK(j["systems"][0]["seed_quality_ratio"].size() == 5);
+  CHECK(j["systems"][0]["seed_cost_ratio"].size() == 5);
+  CHECK(j["systems"][0]["cost_at_target"].is_null());
+  CHECK(j["systems"][0]["frontier_area"].is_null());
+  CHECK(j["systems"][1]["met_target"] == false);
+  CHECK_FALSE(j["systems"][2].contains("met_target"));
+  // Without slack, a mean of 0.9688 misses 0.97 and only two seeds reach it.
+  rep.target_tolerance = 0;
+  detail::judge_systems(rep);
+  CHECK_FALSE(rep.systems[0].met_target);
+  CHECK(rep.systems[0].seeds_met == 2);
+}
+
+TEST_CASE("cost at the target interpolates the cost-ordered frontier", "[eval][judge]") {
+  using detail::cost_at_target;
+  // Given out of order on purpose.
+  auto sw = sweep_of({{0.8, 1.0}, {0.2, 0.8}, {0.5, 0.95}, {0.1, 0.7}});
+  // 0.97 lies 40% of the way from (0.5, 0.95) to (0.8, 1.0).
+  REQUIRE(cost_at_target(sw, 0.97).has_value());
+  CHECK(*cost_at_target(sw, 0.97) == Approx(0.62));
+  CHECK(*cost_at_target(sw, 0.95) == Approx(0.5));   // exactly on a point
+  CHECK(*cost_at_target(sw, 0.75) == Approx(0.15));  // halfway along the first segment
+  CHECK(*cost_at_target(sw, 0.6) == Approx(0.1));    // the cheapest point already reaches it
+  CHECK_FALSE(cost_at_target(sw, 1.01).has_value());
+  CHECK_FALSE(cost_at_target({}, 0.9).has_value());
+  // Not monotone: the first crossing counts, on the segment that makes it.
+  auto bumpy = sweep_of({{0.1, 0.9}, {0.3, 0.8}, {0.5, 1.0}});
+  CHECK(*cost_at_target(bumpy, 0.85) == Approx(0.1));
+  CHECK(*cost_at_target(bumpy, 0.95) == Approx(0.45));
+}
+
+TEST_CASE("frontier area: best quality at cost <= x, integrated over x in [0, 1]",
+          "[eval][judge]") {
+  using detail::frontier_area;
+  // Step function: 0 on [0, .2), .8 on [.2, .5) (the .7 point at .4 does not lower it), .95 on
+  // [.5, 1]; the point beyond the reference's cost adds nothing.
+  auto sw = sweep_of({{0.2, 0.8}, {0.5, 0.95}, {0.4, 0.7}, {1.0, 1.0}, {1.3, 1.2}});
+  REQUIRE(frontier_area(sw).has_value());
+  CHECK(*frontier_area(sw) == Approx(0.2 * 0 + 0.3 * 0.8 + 0.5 * 0.95));
+  CHECK(*frontier_area(sweep_of({{1.0, 1.0}})) == Approx(0.0));  // always-reference alone
+  CHECK(*frontier_area(sweep_of({{0.0, 1.0}})) == Approx(1.0));  // free and perfect
+  CHECK(*frontier_area(sweep_of({{0.25, 0.6}, {0.5, 0.9}})) == Approx(0.25 * 0.6 + 0.5 * 0.9));
+  CHECK_FALSE(frontier_area({}).has_value());
+  // Filled in by the judging, and in the JSON.
+  EvalReport rep;
+  rep.quality_target = 0.97;
+  rep.systems.push_back(judged("s", {0.99}, 0.9));
+  rep.systems[0].sweep = sw;
+  detail::judge_systems(rep);
+  CHECK(*rep.systems[0].frontier_area == Approx(0.715));
+  CHECK(*rep.systems[0].cost_at_target == Approx(0.5 + 0.5 * (0.02 / 0.05)));
+  auto j = nlohmann::json::parse(rep.to_json());
+  CHECK(j["systems"][0]["frontier_area"] == Approx(0.715));
+  CHECK(j["systems"][0]["cost_at_target"] == Approx(0.7));
+}
+
+TEST_CASE("the table ends with the cheapest system meeting the target, never the oracle",
+          "[eval][judge]") {
+  EvalReport rep;
+  rep.quality_target = 0.97;
+  rep.seeds = {0, 1, 2, 3, 4};
+  rep.systems.push_back(judged("always:strong", {1, 1, 1, 1, 1}, 1.0));
+  rep.systems.push_back(judged("oracle", {1.2, 1.2, 1.2, 1.2, 1.2}, 0.1));  // reads test labels
+  rep.systems.push_back(judged("random", {0.8, 0.8, 0.8, 0.8, 0.8}, 0.05));  // misses
+  rep.systems.push_back(judged("task-prior", {0.98, 0.98, 0.98, 0.98, 0.98}, 0.4));
+  rep.systems.push_back(judged("routenlp", {0.972, 0.972, 0.972, 0.972, 0.972}, 0.262));
+  rep.systems.push_back(judged("automix", {1, 1, 1, 1, 1}, 0.01));
+  rep.systems.back().status = "unsupported: dataset has no confidence";
+  detail::judge_systems(rep);
+  CHECK(last_line(rep.table()) ==
+        "cheapest system meeting the target 0.970: routenlp (cost ratio 0.262, quality ratio "
+        "0.972, 5/5 seeds)");
+  auto j = nlohmann::json::parse(rep.to_json());
+  CHECK(j["cheapest_meeting_target"]["system"] == "routenlp");
+  CHECK(j["cheapest_meeting_target"]["cost_ratio"] == Approx(0.262));
+  CHECK(j["cheapest_meeting_target"]["seeds_met"] == 5);
+  // routenlp misses in every seed: task-prior is next.
+  rep.systems[4] = judged("routenlp", {0.95, 0.95, 0.95, 0.95, 0.95}, 0.262);
+  detail::judge_systems(rep);
+  CHECK(detail::cheapest_meeting_target(rep)->system == "task-prior");
+  // Only the oracle meets it: nobody does.
+  rep.systems.erase(rep.systems.begin() + 3);  // task-prior
+  rep.systems.erase(rep.systems.begin());      // always:strong
+  detail::judge_systems(rep);
+  CHECK(detail::cheapest_meeting_target(rep) == nullptr);
+  CHECK(last_line(rep.table()).rfind("no system met the quality target 0.970", 0) == 0);
+  CHECK(nlohmann::json::parse(rep.to_json())["cheapest_meeting_target"].is_null());
+}
+
+TEST_CASE("evaluate() judges every system against the effective target", "[eval][judge]") {
+  Dataset d = synth(2000, {"weak", "strong"}, {0.6, 0.9}, {0.001, 0.01}, 3);
+  PortfolioConfig c = two_tier_config(0.05);  // guarantee mode: effective target 1 - alpha
+  EvalOptions o;
+  o.systems = {"always:weak", "always:strong", "random", "oracle"};
+  o.seeds = 3;
+  EvalReport rep = evaluate(d, c, o);
+  CHECK(rep.quality_target == Approx(0.95));
+  for (const auto& s : rep.systems) {
+    INFO(s.system);
+    REQUIRE(s.seed_quality_ratio.size() == 3);
+    REQUIRE(s.seed_cost_ratio.size() == 3);
+    double m = (s.seed_quality_ratio[0] + s.seed_quality_ratio[1] + s.seed_quality_ratio[2]) / 3;
+    CHECK(m == Approx(s.mean.quality_ratio));
+  }
+  CHECK(rep.systems[1].met_target);  // always the reference: ratio 1
+  CHECK(rep.systems[1].seeds_met == 3);
+  CHECK_FALSE(rep.systems[0].met_target);
+  CHECK(rep.systems[0].seeds_met == 0);
+  // Two tiers: sweeps run, so random has a frontier area and (reaching 1.0 at p = 1) a cost.
+  REQUIRE(rep.systems[2].frontier_area.has_value());
+  REQUIRE(rep.systems[2].cost_at_target.has_value());
+  CHECK(*rep.systems[2].cost_at_target > 0.5);
+  CHECK(*rep.systems[2].cost_at_target <= 1.0 + 1e-9);
+  // The oracle is cheaper and meets the target, but the verdict goes to always:strong.
+  CHECK(rep.systems[3].met_target);
+  CHECK(rep.systems[3].mean.cost_ratio < 1.0);
+  REQUIRE(detail::cheapest_meeting_target(rep) != nullptr);
+  CHECK(detail::cheapest_meeting_target(rep)->system == "always:strong");
+}
+
+TEST_CASE("label layout: no two labels overlap, none covers a marker", "[eval][svg]") {
+  using namespace detail;
+  LabelBox bounds{0, 0, 600, 400};
+  std::vector<LabelBox> hard = {{290, 190, 20, 20}};  // a marker at (300, 200)
+  std::vector<LabelRequest> req;
+  for (int i = 0; i < 12; ++i) {  // twelve labels for (almost) the same point
+    LabelRequest r;
+    r.ax = 300 + (i % 3);
+    r.ay = 200;
+    r.w = text_width_px("system-" + std::to_string(i), 12, i % 2 == 0) + 4;
+    r.h = 16;
+    r.gap = 12;
+    req.push_back(r);
+  }
+  auto placed = layout_labels(req, hard, {}, bounds);
+  REQUIRE(placed.size() == req.size());
+  for (size_t i = 0; i < placed.size(); ++i) {
+    const LabelBox& b = placed[i].box;
+    CHECK(b.x >= bounds.x);
+    CHECK(b.y >= bounds.y);
+    CHECK(b.x + b.w <= bounds.x + bounds.w);
+    CHECK(b.y + b.h <= bounds.y + bounds.h);
+    CHECK(overlap_area(b, hard[0]) == 0.0);
+    for (size_t k = 0; k < i; ++k) CHECK(overlap_area(b, placed[k].box) == 0.0);
+  }
+  CHECK_FALSE(placed[0].leader);  // the first one sits right next to its point
+  // Longer texts are estimated wider; bold wider still.
+  CHECK(text_width_px("routenlp-cascade", 12, false) > text_width_px("routenlp", 12, false));
+  CHECK(text_width_px("routenlp", 12, true) > text_width_px("routenlp", 12, false));
+  // A label avoids soft boxes when it can do so nearby.
+  std::vector<LabelBox> soft = {{300, 150, 200, 100, 1.0}};  // everything right of the point
+  LabelRequest r;
+  r.ax = 300, r.ay = 200, r.w = 60, r.h = 16, r.gap = 10;
+  auto one = layout_labels({r}, {}, soft, bounds);
+  CHECK(one[0].box.x + one[0].box.w <= 300);
+}
+
+TEST_CASE("frontier SVG: full names, one marker shape per system, labels apart",
+          "[eval][svg]") {
+  EvalReport rep;
+  rep.dataset = "synthetic.jsonl";
+  rep.reference_tier = "llama-3.1-nemotron-51b-instruct";
+  rep.quality_target = 0.95;
+  // Twelve systems whose operating points crowd one corner; long names that the old legend
+  // cut at 34 characters.
+  std::vector<std::string> names = {
+      "always:llama-3.1-nemotron-51b-instruct", "always:llama-3.3-nemotron-super-49b-v1",
+      "always:mistral-7b-instruct-v0.3", "always:qwen2.5-7b-instruct", "random", "oracle",
+      "task-prior", "routellm", "frugalgpt", "automix", "routenlp-cascade", "routenlp"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    SystemReport s = judged(names[i], {0.94 + 0.002 * double(i)}, 0.40 + 0.004 * double(i));
+    if (i >= 4)
+      s.sweep = sweep_of({{0.1, 0.6 + 0.01 * double(i)}, {0.4, 0.93}, {1.0, 0.99}});
+    rep.systems.push_back(s);
+  }
+  detail::judge_systems(rep);
+  std::string svg = plot_frontier_svg(rep);
+  write_output_file((fs::path(RN_BINARY_DIR) / "eval_frontier_crowded.svg").string(), svg);  // to look at
+  CHECK(svg.find("nan") == std::string::npos);
+  CHECK(svg.find("quality target 0.950") != std::string::npos);
+  CHECK(svg.find("stroke-dasharray") != std::string::npos);
+  // Every name in full: in the legend and next to its point.
+  for (const auto& n : names) {
+    INFO(n);
+    size_t first = svg.find(">" + n + "<");
+    REQUIRE(first != std::string::npos);
+    CHECK(svg.find(">" + n + "<", first + 1) != std::string::npos);
+  }
+  CHECK(svg.find("\u2026") == std::string::npos);  // no ellipsis anywhere
+  // routenlp systems stand out: bold labels, thicker lines.
+  CHECK(svg.find("font-weight=\"bold\">routenlp</text>") != std::string::npos);
+  CHECK(svg.find("font-weight=\"bold\">routenlp-cascade</text>") != std::string::npos);
+  CHECK(svg.find("font-weight=\"bold\">oracle</text>") == std::string::npos);
+  CHECK(svg.find("stroke-width=\"3.5\"") != std::string::npos);
+  // One chosen-point marker per system, all shapes different.
+  std::regex op("<g class=\"op\" data-system=\"([^\"]+)\" data-shape=\"([^\"]+)\" "
+                "transform=\"translate\\(([-0-9.]+),([-0-9.]+)\\)\"");
+  std::set<std::string> shapes, systems;
+  std::vector<detail::LabelBox> markers;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), op); it != std::sregex_iterator();
+       ++it) {
+    systems.insert((*it)[1]);
+    shapes.insert((*it)[2]);
+    double x = std::stod((*it)[3]), y = std::stod((*it)[4]);
+    markers.push_back({x - 6, y - 6, 12, 12});  // the marker's core
+  }
+  CHECK(systems.size() == names.size());
+  CHECK(shapes.size() == names.size());
+  // Label boxes: one per system, pairwise apart, off every marker.
+  std::regex box("<rect class=\"label-box\" x=\"([-0-9.]+)\" y=\"([-0-9.]+)\" "
+                 "width=\"([-0-9.]+)\" height=\"([-0-9.]+)\"");
+  std::vector<detail::LabelBox> boxes;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), box); it != std::sregex_iterator();
+       ++it)
+    boxes.push_back({std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3]),
+                     std::stod((*it)[4])});
+  REQUIRE(boxes.size() == names.size());
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    for (size_t k = 0; k < i; ++k) CHECK(detail::overlap_area(boxes[i], boxes[k]) < 0.01);
+    for (const auto& m : markers) CHECK(detail::overlap_area(boxes[i], m) < 0.01);
+  }
+  // The legend says which systems met the target.
+  CHECK(svg.find("met target 1/1") != std::string::npos);
+  CHECK(svg.find("missed target 0/1") != std::string::npos);
 }
 
 TEST_CASE("SVG plots have axes, ticks and a legend", "[eval][svg]") {
