@@ -58,7 +58,8 @@ CalibrationData make_data(size_t n, uint64_t seed, bool router = false) {
   return d;
 }
 
-// The calibrator's own rule, replayed by hand on other rows: per task, mean quality and cost.
+// The calibrator's own rule, replayed by hand on other rows (request id = the row number, which
+// picks a mixed plan's partner): per task, mean quality and cost.
 struct Outcome {
   double q = 0, c = 0, qref = 0, cref = 0;
   size_t n = 0;
@@ -70,7 +71,7 @@ std::map<std::string, Outcome> replay(const ThresholdTable& t, const Calibration
   std::map<std::string, Outcome> out;
   const size_t K = d.tiers.size();
   for (size_t r = 0; r < d.rows(); ++r) {
-    const int col = t.column_for(d.tasks[r]);
+    const int col = t.column_for_request(d.tasks[r], std::to_string(r));
     REQUIRE(col >= 0);
     size_t s = static_cast<size_t>(t.start_tier[static_cast<size_t>(col)]);
     const double tau = t.skip_tau[static_cast<size_t>(col)];
@@ -85,7 +86,7 @@ std::map<std::string, Outcome> replay(const ThresholdTable& t, const Calibration
     }
     double cost = 0, q = 0;
     for (size_t k = s; k < K; ++k) {
-      const double delta = t.lookup(k, d.tasks[r], kNaN);
+      const double delta = t.at(t.base_alpha, k, static_cast<size_t>(col));
       const bool last = k + 1 == K;
       const bool accept = last || d.u[r][k] <= delta;
       if (!last && !(delta > -std::numeric_limits<double>::infinity())) continue;
@@ -212,6 +213,7 @@ TEST_CASE("router skip level and not-called tiers: the engine replays the plan e
   size_t skipped = 0;
   for (size_t r = 0; r < fresh.rows(); ++r) {
     CascadeRequest req;
+    req.id = std::to_string(r);
     req.query = std::to_string(r);
     req.task = fresh.tasks[r];
     req.router_p = fresh.router_p[r];
@@ -235,6 +237,19 @@ TEST_CASE("router skip level and not-called tiers: the engine replays the plan e
   for (const auto& s : c.result().selections) with_router = s.cv_cost_ratio;
   for (const auto& s : b.result().selections) without = s.cv_cost_ratio;
   CHECK(with_router <= without + 0.02);
+}
+
+TEST_CASE("a mixed plan sends its share of request ids to the partner column", "[quality]") {
+  auto t = std::make_shared<ThresholdTable>();
+  t->reset_shape({"a", "b"}, {"x", "*", std::string("x\x1fmix")}, {0.05}, 0);
+  t->mix_column[0] = 2;
+  t->mix_share[0] = 0.3;
+  size_t alt = 0;
+  for (int i = 0; i < 20000; ++i) alt += t->column_for_request("x", "req-" + std::to_string(i)) == 2;
+  CHECK(alt / 20000.0 == Approx(0.3).margin(0.02));
+  CHECK(t->column_for_request("x", "same") == t->column_for_request("x", "same"));
+  CHECK(t->column_for_request("y", "req-1") == 1);  // "*" has no mixture
+  CHECK(t->column_for("x\x1fmix") == 2);
 }
 
 TEST_CASE("quality-target results survive JSON", "[quality][json]") {

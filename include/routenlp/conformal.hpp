@@ -198,7 +198,7 @@ struct CalibrationOptions {
   double qt_epsilon = 0.2;           // the plan's certificate fails with probability <= this
   size_t qt_folds = 5;               // cross-fitting: plans built on other folds certify a fold
   size_t qt_task_floor = 100;        // tasks with fewer rows use their pool's plans (shrinkage)
-  size_t qt_levels = 20;             // threshold candidates per tier (quantiles of u)
+  size_t qt_levels = 10;             // threshold candidates per tier (quantiles of u)
   std::vector<double> skip_taus = {0.0, 0.2, 0.35, 0.5, 0.65, 0.8};  // searched with router_p
   uint64_t seed = 0x5eed;            // the cross-fitting folds
 };
@@ -219,6 +219,14 @@ struct RN_API ThresholdTable {
   // Per tier: u comes from the router before the call (no confidence); the engine does not
   // call such a tier when 1 - p > delta.
   std::vector<uint8_t> u_before_call;
+  // Per column: a share mix_share of the requests (chosen by a hash of the request id) uses
+  // column mix_column's plan instead: the randomised mixture of two adjacent plans that puts
+  // a quality-target operating point between them. -1 / 0: none. Mixture columns are named
+  // "<column>\x1fmix" and are never chosen for a task directly.
+  std::vector<int> mix_column;
+  std::vector<double> mix_share;
+  // The column a request of this task uses: column_for(task), then the mixture rule.
+  int column_for_request(const std::string& task, const std::string& request_id) const;
   std::unordered_map<std::string, int> column_index;
 
   static constexpr size_t npos = static_cast<size_t>(-1);
@@ -247,6 +255,12 @@ struct QualityPlan {
   int start_tier = 0;
   std::vector<double> delta;   // per tier (-inf below start_tier; +inf last)
   double skip_tau = 0.0;       // router skip level (0: none)
+  // The randomised mixture with the next cheaper plan: this share of the task's requests
+  // (by request-id hash) runs the mix_* plan instead. 0: none.
+  double mix_share = 0.0;
+  int mix_start_tier = 0;
+  std::vector<double> mix_delta;
+  double mix_skip_tau = 0.0;
   double level = 0.0;          // its group's in-sample quality-ratio level (inf: best quality;
                                // -1: the reference tier alone)
   std::string source;          // whose rows built the plan: the column itself, or its pool

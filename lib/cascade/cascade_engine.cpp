@@ -414,7 +414,8 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
                              std::to_string(I.next_id.fetch_add(1, std::memory_order_relaxed))
                        : req.id;
   res.task = req.task;
-  const int col = table->column_for(req.task);
+  // The task's column, or its plan's mixture partner for this request id.
+  const int col = table->column_for_request(req.task, res.request_id);
   const size_t a = table->alpha_index(req.alpha);
   res.alpha = a == ThresholdTable::npos ? kNaN : table->alphas[a];
   int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
@@ -601,7 +602,8 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   // Metrics.
   I.requests.fetch_add(1, std::memory_order_relaxed);
   if (res.status != Status::ok) I.failed.fetch_add(1, std::memory_order_relaxed);
-  const std::string column = col >= 0 ? table->columns[static_cast<size_t>(col)] : "*";
+  const int metric_col = table->column_for(req.task);  // a mixture counts as its task
+  const std::string column = metric_col >= 0 ? table->columns[static_cast<size_t>(metric_col)] : "*";
   ColumnCounters& cc = I.counters(column);
   for (const auto& e : res.trace)
     if (e.decision != TraceDecision::skipped_budget &&

@@ -14,6 +14,7 @@
 
 #include "cascade/quality_plan.hpp"
 #include "common/atomic_file.hpp"
+#include "common/hash.hpp"
 #include "common/text_io.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/portfolio.hpp"
@@ -495,8 +496,20 @@ void ThresholdTable::reset_shape(std::vector<std::string> tier_names,
   expected_cost.assign(tiers.size(), kNaN);
   skip_tau.assign(columns.size(), 0.0);
   u_before_call.assign(tiers.size(), 0);
+  mix_column.assign(columns.size(), -1);
+  mix_share.assign(columns.size(), 0.0);
   column_index.clear();
   for (size_t c = 0; c < columns.size(); ++c) column_index[columns[c]] = static_cast<int>(c);
+}
+
+int ThresholdTable::column_for_request(const std::string& task,
+                                       const std::string& request_id) const {
+  const int c = column_for(task);
+  if (c < 0 || static_cast<size_t>(c) >= mix_share.size()) return c;
+  const double share = mix_share[static_cast<size_t>(c)];
+  if (!(share > 0)) return c;
+  const double x = static_cast<double>(detail::hash_id(request_id, 0x6d6978) >> 11) * 0x1.0p-53;
+  return x < share ? mix_column[static_cast<size_t>(c)] : c;
 }
 
 int ThresholdTable::column_for(const std::string& task) const {
@@ -706,6 +719,28 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
 
   if (o.goal == CalibrationGoal::quality_target) {
     detail::QualityPlanning qp = detail::plan_quality_target(d, o, cs.names);
+    // A plan mixed with its cheaper neighbour gets a hidden column for the neighbour.
+    std::vector<std::string> names = cs.names;
+    for (size_t c = 0; c < cs.names.size(); ++c)
+      if (qp.plans[c].mix_share > 0) names.push_back(cs.names[c] + "\x1fmix");
+    if (names.size() != cs.names.size()) {
+      auto ec = table->expected_cost;
+      auto ubc = table->u_before_call;
+      table->reset_shape(d.tiers, names, alphas, base);
+      table->expected_cost = ec;
+      table->u_before_call = ubc;
+    }
+    for (size_t c = 0, extra = cs.names.size(); c < cs.names.size(); ++c) {
+      const QualityPlan& p = qp.plans[c];
+      if (!(p.mix_share > 0)) continue;
+      for (size_t a = 0; a < alphas.size(); ++a)
+        for (size_t k = 0; k < K; ++k) table->at(a, k, extra) = p.mix_delta[k];
+      table->start_tier[extra] = p.mix_start_tier;
+      table->skip_tau[extra] = p.mix_skip_tau;
+      table->mix_column[c] = static_cast<int>(extra);
+      table->mix_share[c] = p.mix_share;
+      ++extra;
+    }
     for (size_t c = 0; c < cs.names.size(); ++c) {
       QualityPlan& p = qp.plans[c];
       for (size_t a = 0; a < alphas.size(); ++a)
@@ -963,7 +998,8 @@ std::string ConformalCalibrator::to_json() const {
                 {"alphas", t.alphas},         {"base_alpha", t.base_alpha},
                 {"delta", delta},             {"start_tier", t.start_tier},
                 {"expected_cost", ec},        {"skip_tau", t.skip_tau},
-                {"u_before_call", t.u_before_call}};
+                {"u_before_call", t.u_before_call},
+                {"mix_column", t.mix_column}, {"mix_share", t.mix_share}};
   json cells = json::array();
   for (const auto& c : r.cells)
     cells.push_back({{"tier", c.tier},
@@ -989,6 +1025,14 @@ std::string ConformalCalibrator::to_json() const {
                      {"start_tier", p.start_tier},
                      {"delta", pd},
                      {"skip_tau", p.skip_tau},
+                     {"mix_share", p.mix_share},
+                     {"mix_start_tier", p.mix_start_tier},
+                     {"mix_delta", [&] {
+                        json md = json::array();
+                        for (double x : p.mix_delta) md.push_back(num(x));
+                        return md;
+                      }()},
+                     {"mix_skip_tau", p.mix_skip_tau},
                      {"level", num(p.level)},
                      {"source", p.source},
                      {"expected_cost", p.expected_cost},
@@ -1116,6 +1160,20 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     if (ubc.size() != table->tiers.size())
       throw Error(Status::parse, source + ": table.u_before_call: wrong length");
     for (size_t k = 0; k < ubc.size(); ++k) table->u_before_call[k] = ubc[k] != 0;
+    auto mc = t.value("mix_column", std::vector<int>(table->columns.size(), -1));
+    auto ms = t.value("mix_share", std::vector<double>(table->columns.size(), 0.0));
+    if (mc.size() != table->columns.size() || ms.size() != table->columns.size())
+      throw Error(Status::parse, source + ": table.mix_column/mix_share: wrong length");
+    for (size_t c = 0; c < mc.size(); ++c) {
+      if (mc[c] < -1 || mc[c] >= static_cast<int>(mc.size()) || mc[c] == static_cast<int>(c))
+        throw Error(Status::parse, source + ": table.mix_column[" + std::to_string(c) +
+                                       "]: not a column index");
+      if (!(ms[c] >= 0 && ms[c] < 1) || (ms[c] > 0 && mc[c] < 0))
+        throw Error(Status::parse, source + ": table.mix_share[" + std::to_string(c) +
+                                       "]: must be in [0,1) with a mix_column");
+    }
+    table->mix_column = mc;
+    table->mix_share = ms;
     for (const auto& c : need(j, "cells", "top level")) {
       CellReport cr;
       cr.tier = need(c, "tier", "cells[]").get<int>();
@@ -1139,6 +1197,11 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
         qp.start_tier = pj.value("start_tier", 0);
         for (const auto& x : need(pj, "delta", "plans[]")) qp.delta.push_back(from_num(x, source));
         qp.skip_tau = pj.value("skip_tau", 0.0);
+        qp.mix_share = pj.value("mix_share", 0.0);
+        qp.mix_start_tier = pj.value("mix_start_tier", 0);
+        if (pj.contains("mix_delta"))
+          for (const auto& x : pj.at("mix_delta")) qp.mix_delta.push_back(from_num(x, source));
+        qp.mix_skip_tau = pj.value("mix_skip_tau", 0.0);
         qp.level = pj.contains("level") ? from_num(pj.at("level"), source) : 0.0;
         qp.source = pj.value("source", qp.task);
         qp.expected_cost = pj.value("expected_cost", 0.0);

@@ -401,12 +401,42 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       for (size_t m = 0; m < j && m < moves.size(); ++m) a[moves[m].first] = moves[m].second;
       return a;
     }
-    // The cheapest point whose in-sample ratio is still >= level (0 when none is).
-    size_t point_for(double level) const {
+    // The point for an in-sample ratio level: the last point j still >= level, and the share
+    // phi of the next move's task that takes its next plan so that the expected in-sample
+    // ratio is the level itself (the randomised mixture of two adjacent hull plans).
+    std::pair<size_t, double> point_for(double level) const {
       size_t j = 0;
       while (j + 1 < ratio.size() && ratio[j + 1] >= level - 1e-12) ++j;
-      return j;
+      double phi = 0.0;
+      if (j + 1 < ratio.size() && ratio[j] > level && ratio[j] > ratio[j + 1])
+        phi = std::min(1.0, (ratio[j] - level) / (ratio[j] - ratio[j + 1]));
+      if (phi >= 1.0 - 1e-12) {
+        ++j;
+        phi = 0.0;
+      }
+      return {j, phi};
     }
+  };
+  // A column's plan at a path point: the allocation's config, and the mixture partner.
+  struct Mixed {
+    Config main, alt;
+    double share = 0.0;
+  };
+  auto mixed_at = [&](const Path& path, std::pair<size_t, double> pt) {
+    std::map<size_t, Mixed> out;
+    auto alloc = path.at(pt.first);
+    for (size_t i = 0; i < path.cols.size(); ++i) out[path.cols[i]].main = path.plans[i][alloc[i]];
+    if (pt.second > 0 && pt.first < path.moves.size()) {
+      const auto& mv = path.moves[pt.first];
+      Mixed& m = out[path.cols[mv.first]];
+      m.alt = path.plans[mv.first][mv.second];
+      m.share = pt.second;
+    }
+    return out;
+  };
+  // Which rows take the mixture partner: a hash of the row (the engine hashes request ids).
+  auto takes_alt = [&](size_t r, double share) {
+    return share > 0 && static_cast<double>(splitmix64(o.seed ^ 0x6d6978ULL ^ (r * 0xbf58476d1ce4e5b9ULL)) >> 11) * 0x1.0p-53 < share;
   };
   auto make_path = [&](const std::vector<Front>& fronts, const Group& G,
                        const std::vector<uint8_t>* in_build) {
@@ -506,33 +536,32 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       cref += d.cost[r][P.ref];
     }
     std::vector<double> L(G.rows.size()), q(G.rows.size()), cost(G.rows.size());
-    std::vector<size_t> last_points(F, static_cast<size_t>(-1));
+    std::vector<std::pair<size_t, double>> last_points(F, {static_cast<size_t>(-1), 0.0});
     size_t pick = 0;
     double pick_bound = kInf, pick_q = 0, pick_c = 0;
     size_t tested = 0;
     for (size_t p = 0; p < S; ++p) {
       // Allocation per fold at this position; skip positions that change nothing.
-      std::vector<size_t> pts(F);
+      std::vector<std::pair<size_t, double>> pts(F);
       for (size_t f = 0; f < F; ++f) {
         const Path& path = fold_paths[f][g];
-        pts[f] = p == 0 ? static_cast<size_t>(-2) : path.point_for(level_of(p));
+        pts[f] = p == 0 ? std::pair<size_t, double>{static_cast<size_t>(-2), 0.0}
+                        : path.point_for(level_of(p));
       }
       if (p > 1 && pts == last_points) continue;
       last_points = pts;
       ++tested;
       for (size_t f = 0; f < F; ++f) {
         const Path& path = fold_paths[f][g];
-        std::map<size_t, Config> plan_of;
-        if (p > 0) {
-          auto alloc = path.at(pts[f]);
-          for (size_t i = 0; i < path.cols.size(); ++i)
-            plan_of[path.cols[i]] = path.plans[i][alloc[i]];
-        }
+        std::map<size_t, Mixed> plan_of;
+        if (p > 0) plan_of = mixed_at(path, pts[f]);
         for (size_t i = 0; i < G.rows.size(); ++i) {
           const size_t r = G.rows[i];
           if (fold[r] != f) continue;
           auto it = plan_of.find(G.plan_col[i]);
-          const Config cfg = it == plan_of.end() ? P.reference_config() : it->second;
+          Config cfg = P.reference_config();
+          if (it != plan_of.end())
+            cfg = takes_alt(r, it->second.share) ? it->second.alt : it->second.main;
           auto [a, c] = P.simulate(r, cfg);
           q[i] = d.quality[r][a];
           cost[i] = c;
@@ -569,15 +598,15 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
   std::vector<Front> fronts(C);
   for (size_t c = 0; c < C; ++c)
     if (front_of[c] == c) fronts[c] = P.build_front(col_rows[c]);
-  std::vector<Config> final_cfg(C, P.reference_config());
+  std::vector<Mixed> final_cfg(C);
+  for (auto& m : final_cfg) m.main = P.reference_config();
   std::vector<uint8_t> assigned(C, 0);
   for (size_t g = 0; g < groups.size(); ++g) {
     if (chosen[g] == 0) continue;
     Path path = make_path(fronts, groups[g], nullptr);
-    auto alloc = path.at(path.point_for(level_of(chosen[g])));
-    for (size_t i = 0; i < path.cols.size(); ++i) {
-      final_cfg[path.cols[i]] = path.plans[i][alloc[i]];
-      assigned[path.cols[i]] = 1;
+    for (auto& [c, m] : mixed_at(path, path.point_for(level_of(chosen[g])))) {
+      final_cfg[c] = m;
+      assigned[c] = 1;
     }
   }
   for (size_t c = 0; c < C; ++c) {
@@ -590,11 +619,11 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
     size_t j = h.size() - 1;
     const double level = level_of(chosen[g]);
     while (j > 0 && qref > 0 && h[j - 1].quality / qref >= level - 1e-12) --j;
-    final_cfg[c] = h[j];
+    final_cfg[c].main = h[j];
   }
   for (size_t c = 0; c < C; ++c) {
     const size_t g = static_cast<size_t>(group_of[c]);
-    const Config& cfg = final_cfg[c];
+    const Config& cfg = final_cfg[c].main;
     QualityPlan plan;
     plan.task = columns[c];
     plan.start_tier = cfg.start;
@@ -602,11 +631,20 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
     for (size_t k = 0; k < static_cast<size_t>(cfg.start); ++k) plan.delta[k] = -kInf;
     plan.delta[K - 1] = kInf;
     plan.skip_tau = P.taus[cfg.tau];
+    plan.mix_share = final_cfg[c].share;
+    if (plan.mix_share > 0) {
+      const Config& alt = final_cfg[c].alt;
+      plan.mix_start_tier = alt.start;
+      plan.mix_delta = alt.delta;
+      for (size_t k = 0; k < static_cast<size_t>(alt.start); ++k) plan.mix_delta[k] = -kInf;
+      plan.mix_delta[K - 1] = kInf;
+      plan.mix_skip_tau = P.taus[alt.tau];
+    }
     plan.level = level_of(chosen[g]);
     plan.source = columns[front_of[c]];
     double q = 0, cost = 0, rq = 0, rc = 0;
     for (size_t r : col_rows[c]) {
-      auto [a, rcost] = P.simulate(r, cfg);
+      auto [a, rcost] = P.simulate(r, takes_alt(r, final_cfg[c].share) ? final_cfg[c].alt : cfg);
       q += d.quality[r][a];
       cost += rcost;
       rq += d.quality[r][P.ref];
