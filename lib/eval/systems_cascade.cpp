@@ -431,6 +431,7 @@ class ConformalSystem : public System {
       for (size_t r = 0; r < t.rows() && !has_conf; ++r) has_conf = !std::isnan(t.conf(r, int(k)));
       cd.u_before_call.push_back(has_conf ? 0 : 1);
     }
+    before_call_ = cd.u_before_call;
     for (size_t r : rows) {
       cd.tasks.push_back(ctx.query(r).task);
       std::vector<double> uu(t.tiers), qq(t.tiers), cc(t.tiers);
@@ -588,9 +589,12 @@ class ConformalSystem : public System {
   }
   std::string detail() const override {
     std::string s = summary_ + "; tiers whose answer could not be accepted are not called";
+    bool any_conf = false;
+    for (uint8_t b : before_call_) any_conf = any_conf || !b;
     if (acceptance_) s += "; u = 1 - learned P(acceptable) (confidence, earlier answers' agreement, task)";
-    else s += "; u = 1 - recorded confidence";
-    if (need_router_ && !confidence_only_) s += ", else 1 - neural router p";
+    else if (any_conf) s += "; u = 1 - recorded confidence";
+    if (!confidence_only_) s += any_conf ? ", else 1 - router p (decided before the call)"
+                                         : "; u = 1 - router p (decided before the call)";
     if (!acceptance_detail_.empty()) s += "; acceptance score per tier: " + acceptance_detail_;
     if (with_router_ && plan_.router_skip) s += " (router p drives the skip rule)";
     if (with_router_ && !plan_.router_skip) s += " (the plain cascade won: no router skip)";
@@ -613,6 +617,7 @@ class ConformalSystem : public System {
   std::vector<std::shared_ptr<ModelTier>> replay_tiers_;
   const OutcomeTable* replay_for_ = nullptr;
   bool replay_with_text_ = false;
+  std::vector<uint8_t> before_call_;
   std::shared_ptr<const AcceptanceModel> acceptance_;
   std::vector<std::shared_ptr<const AcceptanceModel>> fold_models_;
   std::unordered_map<size_t, size_t> train_fold_;
