@@ -269,12 +269,10 @@ class ConformalSystem : public System {
       CalibrationPlan routed;
       routed.router_skip = true;
       use(ctx, routed);
-      if (confidence_only_) {
-        const double routed_cost = cv_cost_;
-        const bool routed_ok = certified_;
-        use(ctx, plain);
-        if (!(certified_ && (!routed_ok || cv_cost_ < routed_cost - 1e-12))) use(ctx, routed);
-      }
+      const double routed_cost = cv_cost_;
+      const bool routed_ok = certified_;
+      use(ctx, plain);
+      if (!(certified_ && (!routed_ok || cv_cost_ < routed_cost - 1e-12))) use(ctx, routed);
     } else {
       // Guarantee mode: choose the skip level on 30% of calib and calibrate the cascade on the
       // other 70%, so the LTT certificate uses data the choice never saw.
