@@ -1,5 +1,6 @@
 // C ABI of the calibrator, C tiers and the cascade engine (rn_cascade.h).
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -28,7 +29,11 @@ struct rn_result {
 };
 
 namespace {
-constexpr size_t kCalibParamsV1 = sizeof(rn_calibrator_params);
+// The first released rn_calibrator_params ended at quality_target.
+constexpr size_t kCalibParamsV1 = offsetof(rn_calibrator_params, quality_target) + sizeof(double);
+static_assert(RN_ALLOCATION_GLOBAL == static_cast<int>(routenlp::QualityAllocation::global) &&
+                  RN_ALLOCATION_PER_TASK == static_cast<int>(routenlp::QualityAllocation::per_task),
+              "rn_quality_allocation must match routenlp::QualityAllocation");
 constexpr size_t kCascadeParamsV1 = sizeof(rn_cascade_params);
 constexpr size_t kRequestV1 = sizeof(rn_cascade_request);
 constexpr size_t kTraceEntryV1 = sizeof(rn_trace_entry);
@@ -66,6 +71,10 @@ rn_status rn_calibrator_create(rn_calibrator** out, const rn_calibrator_params* 
     o.goal = p.quality_target_mode ? routenlp::CalibrationGoal::quality_target
                                    : routenlp::CalibrationGoal::guarantee;
     o.quality_target = p.quality_target;
+    RN_REQUIRE_ARG(p.allocation == RN_ALLOCATION_GLOBAL || p.allocation == RN_ALLOCATION_PER_TASK,
+                   fn, "params->allocation is not an rn_quality_allocation");
+    o.allocation = static_cast<routenlp::QualityAllocation>(p.allocation);
+    o.qt_epsilon = p.qt_epsilon;
     *out = new rn_calibrator{routenlp::ConformalCalibrator(o)};
     return RN_OK;
   });

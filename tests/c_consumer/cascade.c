@@ -1,6 +1,7 @@
 /* C99 checks of <routenlp/rn_cascade.h>: a C tier, a failing C tier -> escalation, a cascade
  * run with its trace, and NULL misuse -> RN_ERR_INVALID_ARGUMENT. */
 #include <routenlp/routenlp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,18 +60,50 @@ int c_consumer_cascade(void) {
   v.user_data = &s1;
   CCHECK(rn_tier_create(&tiers[1], &v) == RN_OK);
   params.n_threads = 1;
+  /* Without a calibrator nothing below the last tier can accept: tier 0 is not called. */
   CCHECK(rn_cascade_create(&c, tiers, 2, NULL, &params) == RN_OK);
+  rq.query = "2+2";
+  rq.task = "math";
+  CCHECK(rn_cascade_run(&res, c, &rq) == RN_OK);
+  CCHECK(rn_result_tier(res) == 1);
+  e.struct_size = sizeof e;
+  CCHECK(rn_result_trace_entry(&e, res, 0) == RN_OK);
+  CCHECK(e.decision == RN_DECISION_SKIPPED_THRESHOLD);
+  CCHECK(s0.calls == 0 && s1.calls == 1);
+  rn_result_destroy(res);
+  res = NULL;
+  rn_cascade_destroy(c);
+  s1.calls = 0;
+
+  /* Calibrated so that tier 0 may accept: it is called, fails, and the request escalates. */
+  {
+    enum { N = 300 };
+    static double u[N * 2];
+    static uint8_t bad[N * 2];
+    const char* names[2] = {"c-small", "c-large"};
+    static const char* tasks[N];
+    int i;
+    for (i = 0; i < N; ++i) {
+      u[2 * i] = 0.01 * (i % 10);
+      u[2 * i + 1] = 0.0;
+      bad[2 * i] = 0;
+      bad[2 * i + 1] = 0;
+      tasks[i] = "math";
+    }
+    CCHECK(rn_calibrator_create(&cal, &cp) == RN_OK);
+    CCHECK(rn_calibrator_calibrate(cal, N, 2, names, tasks, u, bad, NULL, NULL) == RN_OK);
+  }
+  CCHECK(rn_cascade_create(&c, tiers, 2, cal, &params) == RN_OK);
+  rn_calibrator_destroy(cal);
+  cal = NULL;
   rn_tier_destroy(tiers[0]);
   rn_tier_destroy(tiers[1]);
 
-  rq.query = "2+2";
-  rq.task = "math";
   CCHECK(rn_cascade_run(&res, c, &rq) == RN_OK);
   CCHECK(rn_result_status(res) == RN_OK);
   CCHECK(rn_result_tier(res) == 1); /* tier 0 failed -> escalated */
   CCHECK(strcmp(rn_result_answer(res), "tier1:2+2") == 0);
   CCHECK(rn_result_trace_size(res) == 2);
-  e.struct_size = sizeof e;
   CCHECK(rn_result_trace_entry(&e, res, 0) == RN_OK);
   CCHECK(e.decision == RN_DECISION_ERROR);
   CCHECK(e.error_status == RN_ERR_TIER);
@@ -96,6 +129,21 @@ int c_consumer_cascade(void) {
   CCHECK(rn_calibrator_create(&cal, &cp) == RN_OK);
   CCHECK(rn_calibrator_threshold(&d, cal, 0, "x") == RN_ERR_INVALID_ARGUMENT); /* uncalibrated */
   rn_calibrator_destroy(cal);
+  cal = NULL;
+  /* Quality-target allocation: checked; a caller of the 0.1 layout (smaller struct) still works. */
+  cp.quality_target_mode = 1;
+  cp.allocation = 7;
+  CCHECK(rn_calibrator_create(&cal, &cp) == RN_ERR_INVALID_ARGUMENT);
+  CCHECK(strstr(rn_last_error(), "allocation") != NULL);
+  cp.allocation = RN_ALLOCATION_PER_TASK;
+  cp.qt_epsilon = 1.5;
+  CCHECK(rn_calibrator_create(&cal, &cp) == RN_ERR_INVALID_ARGUMENT);
+  cp.qt_epsilon = 0.2;
+  cp.struct_size = (uint32_t)(offsetof(rn_calibrator_params, quality_target) + sizeof(double));
+  CCHECK(rn_calibrator_create(&cal, &cp) == RN_OK);
+  rn_calibrator_destroy(cal);
+  cal = NULL;
+  cp.struct_size = sizeof cp;
 
   rn_cascade_destroy(c);
   CCHECK(s0.destroyed == 1 && s1.destroyed == 1);

@@ -34,6 +34,12 @@ typedef enum rn_cell_status {
 
 typedef struct rn_calibrator rn_calibrator;
 
+/** How quality-target mode spreads the target over tasks (docs/conformal.md). */
+typedef enum rn_quality_allocation {
+  RN_ALLOCATION_GLOBAL = 0,   /**< the aggregate quality ratio meets the target (cheapest) */
+  RN_ALLOCATION_PER_TASK = 1  /**< every task meets it (stricter) */
+} rn_quality_allocation;
+
 typedef struct rn_calibrator_params {
   uint32_t struct_size;  /**< sizeof(rn_calibrator_params) */
   int32_t method;        /**< rn_calibration_method */
@@ -42,10 +48,13 @@ typedef struct rn_calibrator_params {
   uint32_t cell_floor;   /**< cells below this many rows may borrow from domain / all */
   int32_t quality_target_mode; /**< nonzero: minimise cost s.t. quality >= target x reference */
   double quality_target; /**< share of the reference (last) tier's quality to keep */
+  /* Added in 0.2 (a caller built against 0.1 passes the smaller struct_size: defaults). */
+  int32_t allocation;    /**< rn_quality_allocation */
+  double qt_epsilon;     /**< the quality certificate fails with probability <= this */
 } rn_calibrator_params;
 
 #define RN_CALIBRATOR_PARAMS_INIT \
-  { sizeof(rn_calibrator_params), RN_CALIB_LTT, 0.05, 0.1, 200, 0, 0.97 }
+  { sizeof(rn_calibrator_params), RN_CALIB_LTT, 0.05, 0.1, 200, 0, 0.97, RN_ALLOCATION_GLOBAL, 0.2 }
 
 /** @return the default calibrator parameters. Thread-safe. */
 RN_API rn_calibrator_params rn_calibrator_params_default(void);

@@ -94,7 +94,8 @@ def _dec(b: Optional[bytes]) -> str:
 class _CalibratorParams(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("method", C.c_int32), ("alpha", C.c_double),
                 ("epsilon", C.c_double), ("cell_floor", C.c_uint32),
-                ("quality_target_mode", C.c_int32), ("quality_target", C.c_double)]
+                ("quality_target_mode", C.c_int32), ("quality_target", C.c_double),
+                ("allocation", C.c_int32), ("qt_epsilon", C.c_double)]
 
 
 class _TierRequest(C.Structure):
