@@ -127,12 +127,18 @@ class CascadeTest(unittest.TestCase):
         def broken(req):
             raise RuntimeError("model server on fire")
 
-        with rn.Cascade([rn.Tier("small", broken), rn.Tier("large", lambda r: "fine")]) as c:
+        # Calibrated, so the small tier may accept and is called (uncalibrated it is not).
+        with rn.Cascade([rn.Tier("small", broken), rn.Tier("large", lambda r: "fine")],
+                        self._cal()) as c:
             res = c.run("q", "qa")
             self.assertTrue(res.ok)
             self.assertEqual(res.answer, "fine")
             self.assertEqual(res.trace[0].decision, "error")
             self.assertIn("model server on fire", res.trace[0].error)
+        with rn.Cascade([rn.Tier("small", broken), rn.Tier("large", lambda r: "fine")]) as c:
+            res = c.run("q", "qa")
+            self.assertEqual(res.answer, "fine")
+            self.assertEqual(res.trace[0].decision, "skipped_threshold")
 
     def test_all_tiers_fail(self):
         def broken(req):
