@@ -125,6 +125,11 @@ TEST_CASE("more invalid configs", "[portfolio]") {
   CHECK_THROWS_AS(parse_portfolio(t + "quality_target: 0\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "quality_target: 1.01\n"), Error);
   CHECK_NOTHROW(parse_portfolio(t + "quality_target: 1\n"));
+  CHECK(parse_portfolio(t + "quality_allocation: per_task\n").quality_allocation == "per_task");
+  CHECK_FALSE(parse_portfolio(t).quality_allocation.has_value());
+  CHECK_THROWS_WITH(parse_portfolio(t + "quality_allocation: both\n", "q.yaml"),
+                    Catch::Contains("quality_allocation") && Catch::Contains("per_task"));
+  CHECK_THROWS_AS(parse_portfolio(t + "quality_allocation: [global]\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "sla_ms: -1\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "tasks: {x: {alpha: 1}}\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "tasks: {x: {quality_threshold: 2}}\n"), Error);
@@ -141,6 +146,7 @@ TEST_CASE("more invalid configs", "[portfolio]") {
 TEST_CASE("save -> load round trip", "[portfolio]") {
   PortfolioConfig c = load_portfolio(data("good.yaml"));
   c.reference_tier = "small";
+  c.quality_allocation = "per_task";
   fs::path dir = fs::path(RN_BINARY_DIR) / "test_portfolio_scratch";
   fs::create_directories(dir);
   std::string p = (dir / "saved.yaml").string();
@@ -168,6 +174,7 @@ TEST_CASE("save -> load round trip", "[portfolio]") {
   CHECK(d.alpha == c.alpha);
   CHECK(d.quality_target == c.quality_target);
   CHECK(d.reference_tier == c.reference_tier);
+  CHECK(d.quality_allocation == c.quality_allocation);
   CHECK(d.reference_tier_index() == 0);
   CHECK(portfolio_to_yaml(d) == portfolio_to_yaml(c));
 }

@@ -40,6 +40,8 @@ struct PortfolioConfig {
   double sla_ms = 0.0;                         // 0 = no SLA
   double alpha = 0.05;                         // guarantee mode target
   std::optional<double> quality_target;        // quality-target mode when set
+  // "global" (the aggregate meets quality_target; default) or "per_task" (every task does).
+  std::optional<std::string> quality_allocation;
   std::optional<std::string> reference_tier;   // defaults to the last tier
   double default_quality_threshold = 1.0;      // top-level `quality_threshold` (optional key)
   std::string source;                          // file it came from (for messages)

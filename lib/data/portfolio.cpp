@@ -169,7 +169,7 @@ PortfolioConfig parse_portfolio(const std::string& yaml_text, const std::string&
     throw Error(Status::parse, fmt::format("{}: (config): empty portfolio config", source_name));
   r.require_map(root, "(config)");
   r.check_keys(root, "", {"tiers", "tasks", "sla_ms", "alpha", "quality_target", "reference_tier",
-                          "quality_threshold"});
+                          "quality_threshold", "quality_allocation"});
 
   YAML::Node tiers = root["tiers"];
   if (!tiers) r.fail(root, "tiers", "missing required key");
@@ -235,6 +235,13 @@ PortfolioConfig parse_portfolio(const std::string& yaml_text, const std::string&
     if (!(v > 0.0 && v <= 1.0)) r.fail(n, "quality_target", "must be in (0,1]");
     c.quality_target = v;
   }
+  if (auto n = root["quality_allocation"]) {
+    if (!n.IsScalar()) r.fail(n, "quality_allocation", "must be global or per_task");
+    std::string v = n.as<std::string>();
+    if (v != "global" && v != "per_task")
+      r.fail(n, "quality_allocation", "must be global or per_task, got '" + v + "'");
+    c.quality_allocation = v;
+  }
   if (auto n = root["quality_threshold"]) {
     double v = r.number(n, "quality_threshold");
     if (v < 0.0 || v > 1.0) r.fail(n, "quality_threshold", "must be in [0,1]");
@@ -287,6 +294,8 @@ std::string portfolio_to_yaml(const PortfolioConfig& c) {
   out << YAML::Key << "sla_ms" << YAML::Value << num(c.sla_ms);
   out << YAML::Key << "alpha" << YAML::Value << num(c.alpha);
   if (c.quality_target) out << YAML::Key << "quality_target" << YAML::Value << num(*c.quality_target);
+  if (c.quality_allocation)
+    out << YAML::Key << "quality_allocation" << YAML::Value << *c.quality_allocation;
   if (c.default_quality_threshold != 1.0)
     out << YAML::Key << "quality_threshold" << YAML::Value << num(c.default_quality_threshold);
   if (c.reference_tier) out << YAML::Key << "reference_tier" << YAML::Value << *c.reference_tier;

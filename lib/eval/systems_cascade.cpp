@@ -472,6 +472,8 @@ class ConformalSystem : public System {
     if (qt_mode_) {
       opt.goal = CalibrationGoal::quality_target;
       opt.quality_target = override_ ? *override_ : *ctx.config->quality_target;
+      if (ctx.config->quality_allocation)
+        opt.allocation = parse_allocation(*ctx.config->quality_allocation);
       for (const auto& kv : ctx.config->tasks)
         if (!override_ && kv.first != "default" && kv.second.quality_target)
           opt.task_quality_targets[kv.first] = *kv.second.quality_target;
