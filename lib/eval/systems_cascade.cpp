@@ -249,7 +249,7 @@ class ConformalSystem : public System {
       if (std::isnan(t.confidence[i]) && size_t(i % K) + 1 < K) confidence_only_ = false;
     need_router_ = with_router_ || !confidence_only_;
     if (need_router_) {
-      router_ = neural_router_for(ctx);
+      router_ = routenlp_router_for(ctx);
       cache_.model = router_.get();
     }
     qt_mode_ = ctx.config->quality_target.has_value();
