@@ -292,6 +292,21 @@ TEST_CASE("selection on held-out rows picks the informative base over noise", "[
   CHECK(std::fabs(sel.heldout_auc[2] - sel.heldout_auc[1]) < 0.02);
   CHECK(sel.stack_weights.size() == 2);
   CHECK(std::fabs(sel.stack_weights[0][1]) < 0.2 * sel.stack_weights[0][2]);
+  // Several stack configurations: the one with the better out-of-fold AUC competes. Anchored
+  // on the noise base with a strong ridge, the stack is worse than plain and is not taken.
+  SelectOptions two;
+  StackOptions bad;
+  bad.anchor = 0;  // the noise
+  bad.l2 = 3.0;
+  two.stacks = {bad, StackOptions{}};
+  RouterSelection tw = select_router({m.noise, m.one}, m.labels, two);
+  REQUIRE(tw.stack_config_auc.size() == 2);
+  CHECK(tw.stack_config_auc[0] < tw.stack_config_auc[1] - 0.02);
+  CHECK(tw.stack_config == 1);
+  CHECK(tw.heldout_auc[2] == tw.stack_config_auc[1]);
+  CHECK(tw.stack_weights == sel.stack_weights);  // the same fit as the default configuration
+  two.stacks.clear();
+  CHECK_THROWS_AS(select_router({m.noise, m.one}, m.labels, two), Error);
   // Not preferred and with se_rule 0, the stack must strictly beat "one" on held-out rows.
   SelectOptions plain;
   plain.prefer_stack = false;

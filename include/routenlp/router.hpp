@@ -375,7 +375,9 @@ RN_API std::unique_ptr<RouterModel> fit_stacked_router(
 RN_API double mean_tier_auc(const std::vector<TierMetrics>& metrics);
 
 struct SelectOptions {
-  StackOptions stack;
+  // Stack configurations tried (e.g. with and without an anchor); the one with the highest
+  // held-out (out-of-fold) AUC is the stack candidate (ties: the earlier).
+  std::vector<StackOptions> stacks{StackOptions{}};
   bool with_stack = true;  // also consider the stack of all candidates (needs >= 2 of them)
   int folds = 5;           // K-fold cross-validation on the held-out rows for the stack's AUC
   // Choose the first entry, in order of preference, whose held-out AUC is within se_rule
@@ -396,6 +398,8 @@ struct RouterSelection {
   std::vector<double> heldout_auc_se;  // bootstrap SE of (best AUC - this one's); 0 for the best
   size_t best = 0;                  // index of the highest held-out AUC
   size_t chosen = 0;                // index into names; == candidates when the stack won
+  size_t stack_config = 0;          // index into SelectOptions::stacks of the stack candidate
+  std::vector<double> stack_config_auc;  // held-out AUC of each stack configuration
   StackWeights stack_weights;       // refitted on all held-out rows (empty without a stack)
   std::shared_ptr<const RouterModel> model;  // the chosen router
   bool stacked() const { return chosen == candidates; }

@@ -387,40 +387,59 @@ RouterSelection select_router(const std::vector<std::shared_ptr<const RouterMode
     for (size_t r = 0; r < n; ++r) fold_rows[r % folds].push_back(order[r]);
     for (auto& f : fold_rows) std::sort(f.begin(), f.end());
   }
-  if (options.with_stack && C >= 2 && folds >= 2) {
-    Logits z = logits_of(scores, heldout);
-    std::vector<std::vector<double>> oof(n, std::vector<double>(K, 0.5));
-    for (size_t f = 0; f < folds; ++f) {
-      std::vector<size_t> fit;
-      for (size_t g = 0; g < folds; ++g)
-        if (g != f) fit.insert(fit.end(), fold_rows[g].begin(), fold_rows[g].end());
-      StackWeights w = fit_rows(z, heldout, fit, options.stack);
-      for (size_t i : fold_rows[f])
-        for (size_t k = 0; k < K; ++k) {
-          double s = w[k][0];
-          for (size_t j = 0; j < C; ++j) s += w[k][j + 1] * z[j][i][k];
-          oof[i][k] = sigmoid(s);
-        }
-    }
-    sel.stack_weights = fit_rows(z, heldout, all, options.stack);
-    auto stack = make_stacked_router(candidates, sel.stack_weights);
-    sel.names.push_back(stack->name());
-    sel.model = std::move(stack);
-    preds.push_back(std::move(oof));
-  }
-  const size_t M = preds.size();
   // Mean over folds (those with a defined AUC) of the mean per-tier AUC; `rows` per fold.
-  auto fold_auc = [&](size_t c, const std::vector<std::vector<size_t>>& rows) {
+  auto fold_auc_of = [&](const std::vector<std::vector<double>>& p,
+                         const std::vector<std::vector<size_t>>& rows) {
     double sum = 0;
     size_t used = 0;
     for (const auto& r : rows) {
-      double a = mean_auc_of(preds[c], heldout, r);
+      double a = mean_auc_of(p, heldout, r);
       if (std::isfinite(a)) {
         sum += a;
         ++used;
       }
     }
     return used ? sum / double(used) : std::numeric_limits<double>::quiet_NaN();
+  };
+  if (options.with_stack && C >= 2 && folds >= 2) {
+    if (options.stacks.empty())
+      throw Error(Status::invalid_argument, "select_router: no stack configuration");
+    Logits z = logits_of(scores, heldout);
+    // Each configuration's out-of-fold predictions; the best by held-out AUC is the stack
+    // candidate (ties: the earlier configuration).
+    std::vector<std::vector<double>> best_oof;
+    double best_auc = -1;
+    for (size_t cfg = 0; cfg < options.stacks.size(); ++cfg) {
+      std::vector<std::vector<double>> oof(n, std::vector<double>(K, 0.5));
+      for (size_t f = 0; f < folds; ++f) {
+        std::vector<size_t> fit;
+        for (size_t g = 0; g < folds; ++g)
+          if (g != f) fit.insert(fit.end(), fold_rows[g].begin(), fold_rows[g].end());
+        StackWeights w = fit_rows(z, heldout, fit, options.stacks[cfg]);
+        for (size_t i : fold_rows[f])
+          for (size_t k = 0; k < K; ++k) {
+            double s = w[k][0];
+            for (size_t j = 0; j < C; ++j) s += w[k][j + 1] * z[j][i][k];
+            oof[i][k] = sigmoid(s);
+          }
+      }
+      double a = fold_auc_of(oof, fold_rows);
+      sel.stack_config_auc.push_back(a);
+      if (cfg == 0 || (std::isfinite(a) && a > best_auc)) {
+        best_auc = std::isfinite(a) ? a : -1;
+        best_oof = std::move(oof);
+        sel.stack_config = cfg;
+      }
+    }
+    sel.stack_weights = fit_rows(z, heldout, all, options.stacks[sel.stack_config]);
+    auto stack = make_stacked_router(candidates, sel.stack_weights);
+    sel.names.push_back(stack->name());
+    sel.model = std::move(stack);
+    preds.push_back(std::move(best_oof));
+  }
+  const size_t M = preds.size();
+  auto fold_auc = [&](size_t c, const std::vector<std::vector<size_t>>& rows) {
+    return fold_auc_of(preds[c], rows);
   };
   for (size_t c = 0; c < M; ++c) sel.heldout_auc.push_back(fold_auc(c, fold_rows));
   // Highest held-out AUC; NaN never wins; ties keep the earlier entry (the stack comes last).
