@@ -196,10 +196,11 @@ const std::vector<double>& tau_grid() {
   return g;
 }
 
-std::string auc3(double v) {
+// Four digits: the candidates' AUCs often differ in the third.
+std::string auc4(double v) {
   if (!std::isfinite(v)) return "n/a";
   char b[32];
-  std::snprintf(b, sizeof b, "%.3f", v);
+  std::snprintf(b, sizeof b, "%.4f", v);
   return b;
 }
 
@@ -224,7 +225,7 @@ struct SeedValues {
           m += x;
           ++k;
         }
-      out += (out.empty() ? "" : ", ") + n + " " + auc3(k ? m / double(k) : NAN);
+      out += (out.empty() ? "" : ", ") + n + " " + auc4(k ? m / double(k) : NAN);
     }
     return out;
   }
