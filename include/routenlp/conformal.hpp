@@ -261,8 +261,8 @@ struct QualityPlan {
   int mix_start_tier = 0;
   std::vector<double> mix_delta;
   double mix_skip_tau = 0.0;
-  double level = 0.0;          // its group's in-sample quality-ratio level (inf: best quality;
-                               // -1: the reference tier alone)
+  double level = 0.0;          // its group's in-sample cost-ratio level (-1: the reference
+                               // tier alone)
   std::string source;          // whose rows built the plan: the column itself, or its pool
   double expected_cost = 0.0;  // mean USD per query on the calibration rows
   double quality = 0.0;        // mean end-to-end quality on the calibration rows
@@ -279,7 +279,7 @@ struct QualityPlan {
 struct QualitySelection {
   std::string group;           // "*" (global) or the task
   double target = 0.0;         // quality-ratio target
-  double level = 0.0;          // chosen in-sample ratio level (inf: best quality; -1: reference)
+  double level = 0.0;          // chosen in-sample cost-ratio level (-1: the reference alone)
   bool certified = false;
   size_t n = 0, folds = 0, sequence = 0, passed = 0;
   double cv_quality_ratio = 0.0;  // cross-fitted quality ratio at the chosen point

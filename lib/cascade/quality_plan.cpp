@@ -360,20 +360,28 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
     groups.push_back(std::move(g));
   }
 
-  // Per task: the plans it may use, with cost and quality summed over the given rows. A task
-  // with its own front uses it; a small task chooses among its pool's plans (shrinkage).
+  // Per task: the plans it may use, with cost and quality summed over the given rows: the
+  // reference plan, then the concave hull of the cheaper plans of its front. A task with its
+  // own front uses it; a small task chooses among its pool's plans (shrinkage).
   auto task_plans = [&](const std::vector<Front>& fronts, size_t c,
                         const std::vector<size_t>& rs) -> Front {
-    if (front_of[c] == c) return concave_hull(fronts[c]);
+    Config ref = P.reference_config();
+    for (size_t r : rs) {
+      auto [a, cost] = P.simulate(r, ref);
+      ref.cost += cost;
+      ref.quality += d.quality[r][a];
+    }
     Front f;
     for (Config cfg : fronts[front_of[c]]) {
-      cfg.cost = cfg.quality = 0;
-      for (size_t r : rs) {
-        auto [a, cost] = P.simulate(r, cfg);
-        cfg.cost += cost;
-        cfg.quality += d.quality[r][a];
+      if (front_of[c] != c) {
+        cfg.cost = cfg.quality = 0;
+        for (size_t r : rs) {
+          auto [a, cost] = P.simulate(r, cfg);
+          cfg.cost += cost;
+          cfg.quality += d.quality[r][a];
+        }
       }
-      f.push_back(std::move(cfg));
+      if (cfg.cost < ref.cost - 1e-12 * (1.0 + ref.cost)) f.push_back(std::move(cfg));
     }
     std::sort(f.begin(), f.end(), [](const Config& x, const Config& y) {
       return x.cost < y.cost || (x.cost == y.cost && x.quality > y.quality);
@@ -381,19 +389,20 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
     Front nd;
     for (auto& x : f)
       if (nd.empty() || x.quality > nd.back().quality + 1e-12) nd.push_back(std::move(x));
+    nd.push_back(ref);  // the path starts here, whatever its in-sample quality
     return concave_hull(nd);
   };
 
-  // A group's allocation path on some rows: every task starts at its best-quality plan, then
-  // the task whose next cheaper hull plan saves the most cost per quality lost steps down, one
-  // task at a time (the Lagrangian sweep with ties broken task by task). Point j of the path
-  // is an allocation; its in-sample quality ratio falls with j.
+  // A group's allocation path on some rows: every task starts at the reference plan, then the
+  // task whose next cheaper hull plan saves the most cost per quality lost steps down, one task
+  // at a time (the Lagrangian sweep with ties broken task by task). Point j of the path is an
+  // allocation; its in-sample cost ratio falls with j.
   struct Path {
     std::vector<size_t> cols;               // plan columns of the group
     std::vector<Front> plans;               // per col: hull, cost ascending
     std::vector<std::pair<size_t, size_t>> moves;  // (col slot, new plan index)
     std::vector<double> ratio;              // in-sample quality ratio after each point
-    std::vector<double> cost;               // in-sample cost after each point
+    std::vector<double> cost;               // in-sample cost ratio after each point
     // Allocation (plan index per col slot) at path point j.
     std::vector<size_t> at(size_t j) const {
       std::vector<size_t> a(cols.size());
@@ -401,15 +410,15 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       for (size_t m = 0; m < j && m < moves.size(); ++m) a[moves[m].first] = moves[m].second;
       return a;
     }
-    // The point for an in-sample ratio level: the last point j still >= level, and the share
-    // phi of the next move's task that takes its next plan so that the expected in-sample
-    // ratio is the level itself (the randomised mixture of two adjacent hull plans).
+    // The point for an in-sample cost-ratio level: the last point j still >= level, and the
+    // share phi of the next move's task that takes its next plan so that the expected
+    // in-sample cost ratio is the level itself (the randomised mixture of two adjacent plans).
     std::pair<size_t, double> point_for(double level) const {
       size_t j = 0;
-      while (j + 1 < ratio.size() && ratio[j + 1] >= level - 1e-12) ++j;
+      while (j + 1 < cost.size() && cost[j + 1] >= level - 1e-12) ++j;
       double phi = 0.0;
-      if (j + 1 < ratio.size() && ratio[j] > level && ratio[j] > ratio[j + 1])
-        phi = std::min(1.0, (ratio[j] - level) / (ratio[j] - ratio[j + 1]));
+      if (j + 1 < cost.size() && cost[j] > level && cost[j] > cost[j + 1])
+        phi = std::min(1.0, (cost[j] - level) / (cost[j] - cost[j + 1]));
       if (phi >= 1.0 - 1e-12) {
         ++j;
         phi = 0.0;
@@ -442,12 +451,13 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
                        const std::vector<uint8_t>* in_build) {
     Path path;
     std::map<size_t, std::vector<size_t>> rows_of;
-    double qref = 0;
+    double qref = 0, cref = 0;
     for (size_t i = 0; i < G.rows.size(); ++i) {
       size_t r = G.rows[i];
       if (in_build && !(*in_build)[r]) continue;
       rows_of[G.plan_col[i]].push_back(r);
       qref += d.quality[r][P.ref];
+      cref += d.cost[r][P.ref];
     }
     double Q = 0, Cs = 0;
     for (auto& [c, rs] : rows_of) {
@@ -459,10 +469,11 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       path.plans.push_back(std::move(h));
     }
     if (qref <= 0) qref = 1;
+    if (cref <= 0) cref = 1;
     std::vector<size_t> cur(path.cols.size());
     for (size_t i = 0; i < cur.size(); ++i) cur[i] = path.plans[i].size() - 1;
     path.ratio.push_back(Q / qref);
-    path.cost.push_back(Cs);
+    path.cost.push_back(Cs / cref);
     for (;;) {
       int best = -1;
       double best_rate = -kInf;
@@ -484,17 +495,17 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       --cur[i];
       path.moves.push_back({i, cur[i]});
       path.ratio.push_back(Q / qref);
-      path.cost.push_back(Cs);
+      path.cost.push_back(Cs / cref);
     }
     return path;
   };
 
-  // The level sequence, safest first: position 0 is the reference tier alone, position 1 the
-  // best-quality allocation, then the in-sample quality-ratio level falls in steps of
-  // 0.0005. The certificate tests them in this order on cross-fitted rows.
-  const double step = 0.0005;
-  auto level_of = [&](size_t p) { return p == 0 ? -1.0 : p == 1 ? kInf : 2.0 - step * double(p - 2); };
-  const size_t S = 2 + static_cast<size_t>(2.0 / step) + 1;
+  // The level sequence, safest first: position 0 is the reference tier alone, then the
+  // in-sample cost ratio of the allocation falls from 1 in steps of 0.0025. The certificate
+  // tests them in this order on cross-fitted rows.
+  const double step = 0.0025;
+  auto level_of = [&](size_t p) { return p == 0 ? -1.0 : 1.0 - step * double(p - 1); };
+  const size_t S = 2 + static_cast<size_t>(1.0 / step);
 
   const size_t F = std::max<size_t>(2, o.qt_folds);
   std::vector<size_t> fold(d.rows(), 0);
@@ -612,13 +623,11 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
   for (size_t c = 0; c < C; ++c) {
     const size_t g = static_cast<size_t>(group_of[c]);
     if (assigned[c] || chosen[g] == 0 || col_rows[c].empty()) continue;
-    double qref = 0;
-    for (size_t r : col_rows[c]) qref += d.quality[r][P.ref];
     Front h = task_plans(fronts, c, col_rows[c]);
     if (h.empty()) continue;
     size_t j = h.size() - 1;
-    const double level = level_of(chosen[g]);
-    while (j > 0 && qref > 0 && h[j - 1].quality / qref >= level - 1e-12) --j;
+    const double level = level_of(chosen[g]), cref = h.back().cost > 0 ? h.back().cost : 1.0;
+    while (j > 0 && h[j - 1].cost / cref >= level - 1e-12) --j;
     final_cfg[c].main = h[j];
   }
   for (size_t c = 0; c < C; ++c) {
