@@ -336,6 +336,17 @@ rn_status rn_cascade_run(rn_result** out, const rn_cascade* cascade,
                    "request->alpha must be 0 (default) or in (0,1)");
     RN_REQUIRE_ARG(!std::isnan(request->deadline_ms) && request->deadline_ms >= 0, fn,
                    "request->deadline_ms must be >= 0");
+    const auto tiers = static_cast<int64_t>(cascade->impl->tier_count());
+    RN_REQUIRE_ARG(request->start_tier < tiers, fn,
+                   "request->start_tier " + std::to_string(request->start_tier) +
+                       " is past the last tier (" + std::to_string(tiers - 1) + ")");
+    RN_REQUIRE_ARG(request->max_tier < tiers, fn,
+                   "request->max_tier " + std::to_string(request->max_tier) +
+                       " is past the last tier (" + std::to_string(tiers - 1) + ")");
+    RN_REQUIRE_ARG(request->start_tier < 0 || request->max_tier < 0 ||
+                       request->start_tier <= request->max_tier,
+                   fn, "request->start_tier " + std::to_string(request->start_tier) +
+                           " is above request->max_tier " + std::to_string(request->max_tier));
     routenlp::CascadeRequest r;
     if (request->request_id) r.id = request->request_id;
     r.query = request->query;

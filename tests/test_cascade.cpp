@@ -558,8 +558,14 @@ TEST_CASE("C ABI: calibrator, C tiers, cascade, results", "[cascade][capi]") {
   double d2 = 0;
   CHECK(rn_calibrator_threshold(&d2, cal2, 0, "qa") == RN_OK);
   CHECK(d2 == d);
-  CHECK(rn_calibrator_load(&cal2, "/nonexistent/x.json") == RN_ERR_IO);
-  CHECK(cal2 == nullptr);
+  rn_calibrator_destroy(cal2);  // a failed load below must not be handed a live handle
+  rn_calibrator* cal3 = nullptr;
+  CHECK(rn_calibrator_load(&cal3, "/nonexistent/x.json") == RN_ERR_IO);
+  CHECK(cal3 == nullptr);
+  // A file without an end is refused at the size cap, not read until memory runs out.
+  CHECK(rn_calibrator_load(&cal3, "/dev/zero") == RN_ERR_IO);
+  CHECK(std::string(rn_last_error()).find("MiB limit") != std::string::npos);
+  CHECK(cal3 == nullptr);
   // Tiers in C.
   CTierState s0, s1;
   rn_tier_vtable v = RN_TIER_VTABLE_INIT;
@@ -580,7 +586,6 @@ TEST_CASE("C ABI: calibrator, C tiers, cascade, results", "[cascade][capi]") {
   rn_tier_destroy(t1);
   CHECK(s0.destroyed == 0);
   rn_calibrator_destroy(cal);
-  rn_calibrator_destroy(cal2);
   rn_cascade_request rq = RN_CASCADE_REQUEST_INIT;
   rq.query = "hello";
   rq.task = "qa";
@@ -608,6 +613,27 @@ TEST_CASE("C ABI: calibrator, C tiers, cascade, results", "[cascade][capi]") {
   CHECK(rn_cascade_run(nullptr, c, &rq) == RN_ERR_INVALID_ARGUMENT);
   CHECK(rn_cascade_run(&res, nullptr, &rq) == RN_ERR_INVALID_ARGUMENT);
   CHECK(res == nullptr);
+  // Tier indexes past the last tier, or a start above the cap, are the caller's error.
+  rq.start_tier = 2;
+  CHECK(rn_cascade_run(&res, c, &rq) == RN_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(rn_last_error()).find("start_tier 2 is past the last tier (1)") !=
+        std::string::npos);
+  CHECK(res == nullptr);
+  rq.start_tier = -1;
+  rq.max_tier = 5;
+  CHECK(rn_cascade_run(&res, c, &rq) == RN_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(rn_last_error()).find("max_tier 5") != std::string::npos);
+  rq.start_tier = 1;
+  rq.max_tier = 0;
+  CHECK(rn_cascade_run(&res, c, &rq) == RN_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(rn_last_error()).find("above request->max_tier") != std::string::npos);
+  rq.start_tier = 1;
+  rq.max_tier = 1;
+  REQUIRE(rn_cascade_run(&res, c, &rq) == RN_OK);
+  CHECK(rn_result_tier(res) == 1);
+  rn_result_destroy(res);
+  res = nullptr;
+  rq.start_tier = rq.max_tier = -1;
   rq.struct_size = 3;
   CHECK(rn_cascade_run(&res, c, &rq) == RN_ERR_INVALID_ARGUMENT);
   CHECK(std::string(rn_last_error()).find("struct_size") != std::string::npos);

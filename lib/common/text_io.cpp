@@ -2,19 +2,27 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 
 #include "routenlp/error.hpp"
 
 namespace routenlp::detail {
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(Status::io, path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  // Chunked, so a file without an end (a device) stops at the cap.
+  std::string out;
+  char buf[1 << 16];
+  while (in) {
+    in.read(buf, sizeof buf);
+    const size_t got = static_cast<size_t>(in.gcount());
+    if (out.size() + got > max_bytes)
+      throw Error(Status::io, path + ": larger than the " + std::to_string(max_bytes >> 20) +
+                                  " MiB limit for this kind of file");
+    out.append(buf, got);
+  }
   if (in.bad()) throw Error(Status::io, path + ": read failed");
-  return ss.str();
+  return out;
 }
 
 LineReader::LineReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {

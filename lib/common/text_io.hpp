@@ -6,8 +6,13 @@
 
 namespace routenlp::detail {
 
-// Whole file as bytes. Throws Error(io) naming the path.
-std::string read_file(const std::string& path);
+// Size caps of whole-file reads: a device or a runaway file (/dev/zero, a log passed by
+// mistake) is refused once it passes the cap instead of exhausting memory.
+constexpr size_t kMaxConfigFileBytes = size_t{256} << 20;   // JSON / YAML / vocab files
+constexpr size_t kMaxWeightsFileBytes = size_t{16} << 30;   // safetensors weights
+
+// Whole file as bytes, at most max_bytes. Throws Error(io) naming the path (and the cap).
+std::string read_file(const std::string& path, size_t max_bytes = kMaxConfigFileBytes);
 
 // Streams a text file line by line, tracking 1-based line numbers; strips "\r\n" endings.
 class LineReader {

@@ -192,7 +192,7 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& origin) 
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
-  return parse_safetensors(detail::read_file(path), path);
+  return parse_safetensors(detail::read_file(path, detail::kMaxWeightsFileBytes), path);
 }
 
 std::string serialize_safetensors(const std::vector<TensorView>& tensors,

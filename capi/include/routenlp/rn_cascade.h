@@ -211,8 +211,8 @@ typedef struct rn_cascade_request {
   const char* request_id; /**< NULL: assigned */
   const char* query;
   const char* task;
-  int32_t start_tier;   /**< negative: the calibration's start tier (0) */
-  int32_t max_tier;     /**< negative: the last tier */
+  int32_t start_tier;   /**< negative: the calibration's start tier; else < tier count */
+  int32_t max_tier;     /**< negative: the last tier; else < tier count, >= start_tier */
   double alpha;         /**< 0: calibration alpha */
   double budget_usd;    /**< negative: no budget */
   double deadline_ms;   /**< 0: no deadline */
