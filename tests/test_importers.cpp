@@ -325,6 +325,15 @@ TEST_CASE("importer input errors name the file and line", "[importers]") {
   ImportOptions opt;
   opt.drop_contaminated = true;
   CHECK_THROWS_WITH(import_routellm(dir.string(), opt), Catch::Contains("mmlu_contaminated_prompts.jsonl"));
+  // A number out of double's range is a parse error naming file:line, not a stray exception.
+  std::ofstream(dir / "mmlu_contaminated_prompts.jsonl") << "{\"eval_prompt\": \"a\"}\n{\"x\": 1e999}\n";
+  try {
+    import_routellm(dir.string(), opt);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::parse);
+    CHECK(std::string(e.what()).find("mmlu_contaminated_prompts.jsonl:2") != std::string::npos);
+  }
 }
 
 TEST_CASE("committed data/routing files equal a fresh import", "[importers][data]") {

@@ -587,6 +587,14 @@ TEST_CASE("bundled router-small.json equals the RouterTrainConfig defaults", "[r
   CHECK(c.to_json() == RouterTrainConfig{}.to_json());
   CHECK(c.model.encoder.dim == 128);
   CHECK(c.model.max_length <= c.model.encoder.max_position_embeddings);
+  // 1e999 overflows a double: an Error naming the file, not a stray json::out_of_range.
+  try {
+    RouterTrainConfig::from_json("{\"epochs\": 1e999}", "cfg.json");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::parse);
+    CHECK(std::string(e.what()).find("cfg.json") != std::string::npos);
+  }
 }
 
 #ifdef ROUTENLP_HAVE_TORCH

@@ -67,7 +67,7 @@ RouterTrainConfig RouterTrainConfig::from_json(const std::string& text, const st
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw Error(Status::parse, source + ": invalid JSON: " + e.what());
   }
   RouterTrainConfig c;

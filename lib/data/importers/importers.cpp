@@ -120,7 +120,7 @@ void for_each_json_line(const std::string& path, Fn&& fn) {
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
       throw Error(Status::parse, fmt::format("{}:{}: (json): not JSON: {}", path, lr.line_number(), e.what()));
     }
     fn(j, lr.line_number());
@@ -453,7 +453,7 @@ Dataset import_llmrouter(const std::string& dir, const ImportOptions& opt, Impor
   json train;
   try {
     train = json::parse(detail::read_file(train_path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw Error(Status::parse, fmt::format("{}: (json): not JSON: {}", train_path, e.what()));
   }
   if (!train.is_array())
@@ -500,7 +500,7 @@ Dataset import_llmrouter(const std::string& dir, const ImportOptions& opt, Impor
     json llm;
     try {
       llm = json::parse(detail::read_file(llm_path));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
       throw Error(Status::parse, fmt::format("{}: (json): not JSON: {}", llm_path, e.what()));
     }
     PortfolioConfig pc;
