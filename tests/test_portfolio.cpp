@@ -130,6 +130,16 @@ TEST_CASE("more invalid configs", "[portfolio]") {
   CHECK_THROWS_WITH(parse_portfolio(t + "quality_allocation: both\n", "q.yaml"),
                     Catch::Contains("quality_allocation") && Catch::Contains("per_task"));
   CHECK_THROWS_AS(parse_portfolio(t + "quality_allocation: [global]\n"), Error);
+  // Repeated keys are errors wherever they are (the red-team's alpha 0.05 then 2; a tier's
+  // price given twice; a task listed twice).
+  CHECK_THROWS_WITH(parse_portfolio(t + "alpha: 0.05\nalpha: 2\n", "d.yaml"),
+                    Catch::Contains("d.yaml:3: alpha: duplicate key (first given on line 2)"));
+  CHECK_THROWS_WITH(
+      parse_portfolio("tiers: [{name: a, price_per_1m_input: 1, price_per_1m_output: 1, "
+                      "price_per_1m_output: -5}]\n"),
+      Catch::Contains("price_per_1m_output: duplicate key"));
+  CHECK_THROWS_WITH(parse_portfolio(t + "tasks:\n  qa: {alpha: 0.1}\n  qa: {alpha: 0.2}\n"),
+                    Catch::Contains("tasks.qa: duplicate key"));
   CHECK_THROWS_AS(parse_portfolio(t + "sla_ms: -1\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "tasks: {x: {alpha: 1}}\n"), Error);
   CHECK_THROWS_AS(parse_portfolio(t + "tasks: {x: {quality_threshold: 2}}\n"), Error);

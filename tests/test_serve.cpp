@@ -564,4 +564,11 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
     CHECK(m.find("bad.yaml:5") != std::string::npos);
     CHECK(m.find("tiers[0].endpoint.modle") != std::string::npos);
   }
+  // A repeated key is an error, not "the first one wins".
+  std::ofstream(dir + "/dup.yaml") << "portfolio: portfolio.yaml\n"
+                                      "router: {kind: always, tier: small}\n"
+                                      "server: {port: 0, threads: 3, threads: 64}\n";
+  CHECK_THROWS_WITH(load_serve_config(dir + "/dup.yaml"),
+                    Catch::Contains("dup.yaml:3") && Catch::Contains("server.threads") &&
+                        Catch::Contains("duplicate key"));
 }

@@ -10,6 +10,7 @@
 
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
+#include "common/yaml_keys.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
@@ -30,6 +31,7 @@ class YamlReader {
   // Every key of a map must be one of `allowed`.
   void check_keys(const YAML::Node& map, const std::string& field,
                   std::initializer_list<const char*> allowed) const {
+    no_duplicates(map, field);
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string("<non-scalar>");
       bool ok = false;
@@ -41,6 +43,12 @@ class YamlReader {
              fmt::format("unknown key (allowed: {})", list));
       }
     }
+  }
+
+  void no_duplicates(const YAML::Node& map, const std::string& field) const {
+    if (auto dup = detail::duplicate_key(map))
+      fail(dup->first, field.empty() ? dup->first.Scalar() : field + "." + dup->first.Scalar(),
+           "duplicate key (first given on line " + std::to_string(dup->second) + ")");
   }
 
   void require_map(const YAML::Node& node, const std::string& field) const {
@@ -213,6 +221,7 @@ PortfolioConfig parse_portfolio(const std::string& yaml_text, const std::string&
   if (auto tasks = root["tasks"]) {
     if (!tasks.IsNull()) {
       r.require_map(tasks, "tasks");
+      r.no_duplicates(tasks, "tasks");
       for (auto it = tasks.begin(); it != tasks.end(); ++it) {
         std::string name = r.string(it->first, "tasks");
         if (name.empty()) r.fail(it->first, "tasks", "empty task name");

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/yaml_keys.hpp"
 #include "routenlp/openai_tier.hpp"
 #include "routenlp/serve.hpp"
 
@@ -24,6 +25,9 @@ struct Reader {
   }
   void keys(const YAML::Node& map, const std::string& field, std::initializer_list<const char*> allowed) const {
     if (!map.IsMap()) fail(map, field, "expected a mapping");
+    if (auto dup = detail::duplicate_key(map))
+      fail(dup->first, field.empty() ? dup->first.Scalar() : field + "." + dup->first.Scalar(),
+           "duplicate key (first given on line " + std::to_string(dup->second) + ")");
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string k = it->first.IsScalar() ? it->first.Scalar() : "<non-scalar>";
       bool ok = false;
