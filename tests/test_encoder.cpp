@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -175,6 +176,28 @@ TEST_CASE("safetensors: corrupted files give clear parse errors", "[safetensors]
   REQUIRE(parse_status(raw_file(ok_header, data8)) == Status::ok);
   std::string msg;
 
+  SECTION("non-finite weights name the tensor and the element") {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    std::string d(8, '\0');
+    std::memcpy(&d[4], &nan, 4);
+    CHECK(parse_status(raw_file(ok_header, d), &msg) == Status::parse);
+    CHECK(msg.find("tensor 't' has a non-finite value") != std::string::npos);
+    CHECK(msg.find("element 1") != std::string::npos);
+    std::memcpy(&d[0], &inf, 4);
+    CHECK(parse_status(raw_file(ok_header, d), &msg) == Status::parse);
+    CHECK(msg.find("element 0") != std::string::npos);
+    // F16 +inf (0x7c00) and BF16 NaN (0x7fc0), little-endian.
+    const std::string h16 = R"({"t":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})";
+    CHECK(parse_status(raw_file(h16, std::string("\x00\x3c\x00\x7c", 4)), &msg) == Status::parse);
+    CHECK(msg.find("element 1") != std::string::npos);
+    const std::string hb = R"({"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})";
+    CHECK(parse_status(raw_file(hb, std::string("\xc0\x7f\x80\x3f", 4)), &msg) == Status::parse);
+    CHECK(msg.find("element 0") != std::string::npos);
+    // Integers are not floats: all-ones bits are a valid I32.
+    const std::string hi = R"({"t":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}})";
+    CHECK(parse_status(raw_file(hi, std::string(4, '\xff'))) == Status::ok);
+  }
   SECTION("empty and short files") {
     CHECK(parse_status("", &msg) == Status::parse);
     CHECK(msg.find("mem.safetensors") != std::string::npos);

@@ -53,6 +53,27 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 }  // namespace
 
+constexpr size_t kAllFinite = static_cast<size_t>(-1);
+
+// Index of the first NaN or infinity of a float tensor (all-ones exponent), else kAllFinite.
+static size_t first_non_finite(DType t, const unsigned char* p, size_t nbytes) {
+  if (t == DType::F32) {
+    for (size_t i = 0; i + 4 <= nbytes; i += 4) {
+      uint32_t v;
+      std::memcpy(&v, p + i, 4);
+      if ((v & 0x7f800000u) == 0x7f800000u) return i / 4;
+    }
+  } else if (t == DType::F16 || t == DType::BF16) {
+    const uint16_t mask = t == DType::F16 ? 0x7c00 : 0x7f80;
+    for (size_t i = 0; i + 2 <= nbytes; i += 2) {
+      uint16_t v;
+      std::memcpy(&v, p + i, 2);
+      if ((v & mask) == mask) return i / 2;
+    }
+  }
+  return kAllFinite;
+}
+
 const char* dtype_name(DType t) noexcept {
   switch (t) {
     case DType::F32: return "F32";
@@ -182,6 +203,13 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& origin) 
 
   auto buf = std::make_shared<const std::string>(std::move(bytes));
   const unsigned char* base = reinterpret_cast<const unsigned char*>(buf->data()) + data_begin;
+  // Weights must be finite: a NaN weight would otherwise load and fail every query later.
+  for (const auto& e : entries) {
+    const size_t bad_at = first_non_finite(e.view.dtype, base + e.begin, e.view.nbytes);
+    if (bad_at != kAllFinite)
+      bad(origin, "tensor '" + e.view.name + "' has a non-finite value (NaN or infinity) at element " +
+                      std::to_string(bad_at));
+  }
   for (auto& e : entries) {
     e.view.data = base + e.begin;
     f.index_[e.view.name] = f.tensors_.size();
