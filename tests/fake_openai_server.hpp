@@ -6,6 +6,8 @@
 //   bad400        400 always               malformed   200 with a body that is not JSON
 //   nochoices     200 {"choices": []}      slow        sleeps 1500 ms, then echo
 //   auth          401 unless "Authorization: Bearer sekret"
+//   authecho      401 whose message echoes the Authorization header (a leaky upstream)
+//   malformedecho 200 with a non-JSON body that echoes the Authorization header
 // Counts requests per model so tests can check retries.
 #pragma once
 
@@ -114,6 +116,14 @@ class FakeOpenAIServer {
       }
       return ok(true, 10, 2);
     }
+    if (model == "authecho") {
+      res.status = 401;
+      nlohmann::json e = {{"error", {{"message", "Incorrect API key provided: " +
+                                                     req.get_header_value("Authorization")}}}};
+      return res.set_content(e.dump(), "application/json");
+    }
+    if (model == "malformedecho")
+      return res.set_content("oops " + req.get_header_value("Authorization"), "text/plain");
     res.status = 404;
     res.set_content(R"({"error":{"message":"unknown model"}})", "application/json");
   }

@@ -181,6 +181,20 @@ TEST_CASE("ChatClient against the fake server", "[serve][openai]") {
     CHECK(good.ok);
     ::unsetenv("RN_TEST_FAKE_KEY");
   }
+  SECTION("an upstream that echoes the key never gets it into an error") {
+    for (const char* model : {"authecho", "malformedecho"}) {
+      auto o = opts_for(fake, model);
+      o.api_key_env = "RN_TEST_FAKE_KEY";
+      ::setenv("RN_TEST_FAKE_KEY", "sk-live-0123456789abcdef", 1);
+      openai::ChatClient c(o);
+      auto r = chat(c, "q");
+      INFO(model << ": " << r.error);
+      CHECK_FALSE(r.ok);
+      CHECK(r.error.find("0123456789abcdef") == std::string::npos);
+      CHECK(r.error.find("[redacted]") != std::string::npos);
+      ::unsetenv("RN_TEST_FAKE_KEY");
+    }
+  }
   SECTION("concurrent calls share the pool safely") {
     openai::ChatClient c(opts_for(fake, "echo"));
     std::atomic<int> ok{0};
@@ -195,6 +209,20 @@ TEST_CASE("ChatClient against the fake server", "[serve][openai]") {
     for (auto& t : ts) t.join();
     CHECK(ok == 200);
   }
+}
+
+TEST_CASE("redact_secrets: the key, bearer tokens and sk- tokens", "[serve][openai]") {
+  using openai::redact_secrets;
+  CHECK(redact_secrets("bad key abc123xyz here abc123xyz", "abc123xyz") ==
+        "bad key [redacted] here [redacted]");
+  CHECK(redact_secrets("Authorization: Bearer tok_9f8e7d6c", "") ==
+        "Authorization: Bearer [redacted]");
+  CHECK(redact_secrets("key sk-proj-AbC123dEf456 is wrong", "") == "key sk-[redacted] is wrong");
+  CHECK(redact_secrets("the bearer tokens expire", "") == "the bearer [redacted] expire");
+  CHECK(redact_secrets("the bearer tokens expire", "", /*shapes=*/false) ==
+        "the bearer tokens expire");
+  CHECK(redact_secrets("short key ab", "ab") == "short key ab");  // too short to be a key
+  CHECK(redact_secrets("", "abcd").empty());
 }
 
 TEST_CASE("ChatClient: refused connection is a retried tier error", "[serve][openai]") {
@@ -297,7 +325,7 @@ json post_json(httplib::Client& c, const std::string& path, const std::string& b
 
 }  // namespace
 
-TEST_CASE("OpenAICompatibleTier: cost from usage x prices; errors escalate in a cascade",
+TEST_CASE("OpenAICompatibleTier: cost from usage x prices, errors escalate in a cascade",
           "[serve][openai]") {
   rn_test::FakeOpenAIServer fake;
   auto p = two_tiers();
@@ -315,7 +343,11 @@ TEST_CASE("OpenAICompatibleTier: cost from usage x prices; errors escalate in a 
   CHECK(failed.status == Status::tier);
   CHECK(failed.error.find("HTTP 500") != std::string::npos);
 
-  CascadeEngine engine({small, large}, nullptr);
+  // A threshold the small tier could pass, so it is called (uncalibrated it would be skipped).
+  auto table = std::make_shared<ThresholdTable>();
+  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
+  table->at(0, 0, 0) = 0.5;
+  CascadeEngine engine({small, large}, table);
   CascadeRequest req;
   req.query = "what?";
   req.task = "qa";

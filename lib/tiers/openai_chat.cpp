@@ -2,6 +2,7 @@
 #include "tiers/openai_chat.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -152,8 +153,54 @@ double ChatClient::backoff_ms(int retry) {
   return cap * 0.5 + cap * 0.5 * u(rng_);
 }
 
+std::string redact_secrets(std::string s, const std::string& key, bool shapes) {
+  if (key.size() >= 4)
+    for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + 10))
+      s.replace(p, key.size(), "[redacted]");
+  if (!shapes) return s;
+  auto token_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '~' || c == '+' || c == '/' || c == '=';
+  };
+  // "Bearer <token>" (any case) and "sk-<token>": the token itself goes.
+  for (const std::string& lead : {std::string("bearer "), std::string("sk-")}) {
+    std::string lower = s;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t p = 0;
+    std::string out;
+    size_t copied = 0;
+    while ((p = lower.find(lead, p)) != std::string::npos) {
+      size_t b = p + lead.size(), e = b;
+      while (e < s.size() && token_char(s[e])) ++e;
+      if (e - b >= 4 && s.compare(b, 10, "[redacted]") != 0) {
+        out.append(s, copied, b - copied);
+        out += "[redacted]";
+        copied = e;
+      }
+      p = e > p ? e : p + 1;
+    }
+    out.append(s, copied, std::string::npos);
+    s = std::move(out);
+  }
+  return s;
+}
+
 ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::time_point deadline,
                             const std::function<bool()>& cancelled, int max_tokens_override) {
+  std::string key;
+  if (!opts_.api_key_env.empty())
+    if (const char* k = std::getenv(opts_.api_key_env.c_str())) key = k;
+  // Nothing the upstream said leaves the tier with the key (or another secret) in it.
+  ChatResult r = call_once_with_retries(messages, deadline, cancelled, max_tokens_override, key);
+  r.error = redact_secrets(std::move(r.error), key);
+  r.text = redact_secrets(std::move(r.text), key, /*shapes=*/false);
+  return r;
+}
+
+ChatResult ChatClient::call_once_with_retries(const std::vector<Message>& messages,
+                                              http::Clock::time_point deadline,
+                                              const std::function<bool()>& cancelled,
+                                              int max_tokens_override, const std::string& key) {
   auto start = http::Clock::now();
   auto own = start + std::chrono::microseconds(static_cast<int64_t>(opts_.timeout_ms * 1000.0));
   deadline = std::min(deadline, own);
@@ -163,8 +210,7 @@ ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::t
   req.body = request_body(messages, max_tokens_override > 0 ? max_tokens_override : opts_.max_tokens);
   req.headers = {"Content-Type: application/json", "Accept: application/json"};
   if (!opts_.api_key_env.empty()) {
-    const char* key = std::getenv(opts_.api_key_env.c_str());
-    if (key == nullptr || *key == '\0') {
+    if (key.empty()) {
       ChatResult r;
       r.status = Status::tier;
       r.error = "tier '" + opts_.name + "': environment variable " + opts_.api_key_env +

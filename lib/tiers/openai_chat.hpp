@@ -40,6 +40,11 @@ struct ChatResult {
 // Parses a chat completion response body; on failure returns ok=false with the reason.
 ChatResult parse_chat_response(const std::string& body);
 
+// Removes secrets from an upstream-derived string: every occurrence of `key` (the API key in
+// use; ignored when shorter than 4 bytes) and, with shapes, "Bearer <token>" and
+// "sk-..."-shaped tokens (for error messages; answers keep ordinary words like "bearer").
+std::string redact_secrets(std::string s, const std::string& key, bool shapes = true);
+
 // {base_url}/v1/chat/completions (a base URL already ending in /v1 gets /chat/completions).
 std::string chat_url(const std::string& base_url);
 
@@ -52,6 +57,10 @@ class ChatClient {
                   const std::function<bool()>& cancelled, int max_tokens_override = -1);
 
  private:
+  ChatResult call_once_with_retries(const std::vector<Message>& messages,
+                                    http::Clock::time_point deadline,
+                                    const std::function<bool()>& cancelled, int max_tokens_override,
+                                    const std::string& key);
   std::string request_body(const std::vector<Message>& messages, int max_tokens) const;
   double backoff_ms(int retry);
 
