@@ -333,7 +333,7 @@ TEST_CASE("tiers through the C vtable", "[cascade][capi]") {
   CHECK(bad.destroyed == 1);
 }
 
-TEST_CASE("8 threads give the same results as a serial run; run_batch and async too",
+TEST_CASE("8 threads give the same results as a serial run, run_batch and async too",
           "[cascade][threads]") {
   CascadeOptions o;
   o.threads = 4;

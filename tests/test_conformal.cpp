@@ -201,7 +201,7 @@ TEST_CASE("recipe 6: formulations side by side", "[conformal][recipe6]") {
   CHECK(c_ok < 0.01 * trials);
 }
 
-TEST_CASE("recipe 7: LTT guarantee on a Beta model; plug-in fails", "[conformal][recipe7]") {
+TEST_CASE("recipe 7: LTT guarantee on a Beta model, plug-in fails", "[conformal][recipe7]") {
   const double pi = 0.2, alpha = 0.05;
   auto risk = [&](double d) {
     double fb = beta_cdf_int(6, 3, d), fg = beta_cdf_int(2, 8, d);

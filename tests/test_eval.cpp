@@ -171,7 +171,7 @@ TEST_CASE("always:<tier> and oracle match hand-computed numbers", "[eval]") {
   CHECK_FALSE(oracle.accepted_bad_rate.has_value());  // a router accepts nothing early
 }
 
-TEST_CASE("oracle reaches the known optimum on synthetic data; random APGR ~ 0.5", "[eval]") {
+TEST_CASE("oracle reaches the known optimum on synthetic data, random APGR ~ 0.5", "[eval]") {
   // Tier k acceptable iff z < cut[k]: the optimal policy (cheapest acceptable tier) has quality
   // P(z < 0.9) and is cheaper than any other policy at that quality.
   Dataset d = synth(6000, {"weak", "strong"}, {0.6, 0.9}, {0.001, 0.01}, 7);
@@ -304,7 +304,7 @@ TEST_CASE("errors: unknown systems, tiers missing from the config, malformed dat
   CHECK_THROWS_AS(evaluate(d2, c, o), Error);
 }
 
-TEST_CASE("report JSON carries every contract field; holdout tasks reported as ood", "[eval]") {
+TEST_CASE("report JSON carries every contract field, holdout tasks reported as ood", "[eval]") {
   Dataset d = synth(3000, {"weak", "strong"}, {0.6, 0.9}, {0.001, 0.01}, 5);
   PortfolioConfig c = two_tier_config();
   EvalOptions o;

@@ -449,7 +449,7 @@ TEST_CASE("neural router: unseen task, empty query, over-long query", "[router][
   CHECK_THROWS_AS(NeuralRouter::train(t.data, t.pf, bad), Error);
 }
 
-TEST_CASE("neural router: batch scores equal single scores; 8 threads equal serial",
+TEST_CASE("neural router: batch scores equal single scores, 8 threads equal serial",
           "[router][neural]") {
   const auto& t = trained();
   const auto& r = *t.router;
@@ -527,7 +527,7 @@ TEST_CASE("neural router: same seed gives bitwise identical weights", "[router][
   CHECK(a.parameters_flat() != d.parameters_flat());
 }
 
-TEST_CASE("neural router: cancel and throwing callbacks; config JSON", "[router][neural]") {
+TEST_CASE("neural router: cancel and throwing callbacks, config JSON", "[router][neural]") {
   auto data = synthetic(200, 13);
   auto pf = synthetic_portfolio();
   auto c = tiny_config();
