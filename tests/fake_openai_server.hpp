@@ -8,6 +8,7 @@
 //   auth          401 unless "Authorization: Bearer sekret"
 //   authecho      401 whose message echoes the Authorization header (a leaky upstream)
 //   malformedecho 200 with a non-JSON body that echoes the Authorization header
+//   huge          200, a valid answer whose content is 3 MiB
 // Counts requests per model so tests can check retries.
 #pragma once
 
@@ -122,6 +123,8 @@ class FakeOpenAIServer {
                                                      req.get_header_value("Authorization")}}}};
       return res.set_content(e.dump(), "application/json");
     }
+    if (model == "huge") return res.set_content(answer(std::string(3u << 20, 'x'), false, 1, 1).dump(),
+                                                "application/json");
     if (model == "malformedecho")
       return res.set_content("oops " + req.get_header_value("Authorization"), "text/plain");
     res.status = 404;

@@ -181,6 +181,20 @@ TEST_CASE("ChatClient against the fake server", "[serve][openai]") {
     CHECK(good.ok);
     ::unsetenv("RN_TEST_FAKE_KEY");
   }
+  SECTION("a response body over the cap is a tier error, not memory") {
+    auto o = opts_for(fake, "huge");
+    o.max_response_bytes = 1u << 20;
+    openai::ChatClient capped(o);
+    auto r = chat(capped, "q");
+    CHECK_FALSE(r.ok);
+    CHECK(r.status == Status::tier);
+    CHECK(r.error.find("larger than 1048576 bytes") != std::string::npos);
+    CHECK(fake.count("huge") == 1);  // not retried: the server answered
+    openai::ChatClient roomy(opts_for(fake, "huge"));  // default cap 8 MiB
+    auto ok = chat(roomy, "q");
+    REQUIRE(ok.ok);
+    CHECK(ok.text.size() == (3u << 20));
+  }
   SECTION("an upstream that echoes the key never gets it into an error") {
     for (const char* model : {"authecho", "malformedecho"}) {
       auto o = opts_for(fake, model);
@@ -570,7 +584,8 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
            "router: {kind: always, tier: small}\n"
            "tiers:\n"
            "  - name: large\n"
-           "    endpoint: {base_url: 'http://127.0.0.1:9', model: big-model, max_retries: 1}\n"
+           "    endpoint: {base_url: 'http://127.0.0.1:9', model: big-model, max_retries: 1,\n"
+           "               max_response_bytes: 4096}\n"
            "server: {port: 0, threads: 3, max_body_bytes: 2048}\n";
   }
   auto cfg = load_serve_config(dir + "/serve.yaml");
@@ -580,6 +595,8 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
   auto* big = dynamic_cast<OpenAICompatibleTier*>(cfg.setup.tiers[1].get());
   REQUIRE(big != nullptr);
   CHECK(big->options().model == "big-model");
+  CHECK(big->options().max_response_bytes == 4096);
+  CHECK(OpenAITierOptions{}.max_response_bytes == (size_t{8} << 20));  // well below 64 MiB
   // small has no endpoint: a failing placeholder tier.
   CHECK_FALSE(cfg.setup.tiers[0]->call(TierRequest{}).ok());
 

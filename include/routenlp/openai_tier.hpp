@@ -33,6 +33,8 @@ struct OpenAITierOptions {
   std::string system_prompt;     // prepended as a system message when non-empty
   size_t max_idle_connections = 8;  // pooled keep-alive handles
   uint64_t jitter_seed = 0;      // 0 = random
+  // A response body above this is a tier error (and escalates); a chat answer is kilobytes.
+  size_t max_response_bytes = size_t{8} << 20;
 };
 
 struct ChatMessage {

@@ -178,7 +178,7 @@ ServeConfig load_serve_config(const std::string& path) {
       std::string ef = f + ".endpoint";
       r.keys(e, ef, {"base_url", "model", "api_key_env", "timeout_ms", "connect_timeout_ms", "max_retries",
                      "backoff_initial_ms", "backoff_max_ms", "max_tokens", "temperature", "logprobs",
-                     "system_prompt", "max_connections"});
+                     "system_prompt", "max_connections", "max_response_bytes"});
       OpenAITierOptions o;
       o.name = name;
       if (!e["base_url"]) r.fail(e, ef + ".base_url", "required");
@@ -194,6 +194,9 @@ ServeConfig load_serve_config(const std::string& path) {
       if (e["temperature"]) o.temperature = r.num(e["temperature"], ef + ".temperature");
       if (e["logprobs"]) o.request_logprobs = r.boolean(e["logprobs"], ef + ".logprobs");
       if (e["system_prompt"]) o.system_prompt = r.str(e["system_prompt"], ef + ".system_prompt");
+      if (e["max_response_bytes"])
+        o.max_response_bytes = static_cast<size_t>(
+            r.integer(e["max_response_bytes"], ef + ".max_response_bytes", 1024, 1L << 30));
       if (e["max_connections"])
         o.max_idle_connections = static_cast<size_t>(r.integer(e["max_connections"], ef + ".max_connections", 1, 1024));
       try {

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -153,6 +156,14 @@ double ChatClient::backoff_ms(int retry) {
   return cap * 0.5 + cap * 0.5 * u(rng_);
 }
 
+// After a large response the allocator may keep its pages: hand them back to the system so one
+// huge upstream body does not raise the server's memory for good (glibc only).
+void ChatClient::release_large_buffers() {
+#if defined(__GLIBC__)
+  if (last_body_bytes_.exchange(0) >= (size_t{1} << 20)) malloc_trim(0);
+#endif
+}
+
 std::string redact_secrets(std::string s, const std::string& key, bool shapes) {
   if (key.size() >= 4)
     for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + 10))
@@ -192,6 +203,7 @@ ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::t
     if (const char* k = std::getenv(opts_.api_key_env.c_str())) key = k;
   // Nothing the upstream said leaves the tier with the key (or another secret) in it.
   ChatResult r = call_once_with_retries(messages, deadline, cancelled, max_tokens_override, key);
+  release_large_buffers();
   r.error = redact_secrets(std::move(r.error), key);
   r.text = redact_secrets(std::move(r.text), key, /*shapes=*/false);
   return r;
@@ -220,6 +232,7 @@ ChatResult ChatClient::call_once_with_retries(const std::vector<Message>& messag
     req.headers.push_back(std::string("Authorization: Bearer ") + key);
   }
   req.connect_timeout_ms = static_cast<long>(opts_.connect_timeout_ms);
+  req.max_response_bytes = opts_.max_response_bytes;
   req.deadline = deadline;
   req.cancelled = cancelled;
 
@@ -227,6 +240,9 @@ ChatResult ChatClient::call_once_with_retries(const std::vector<Message>& messag
   ChatResult last;
   for (int attempt = 0;; ++attempt) {
     http::PostResult pr = pool_.post(req);
+    size_t seen = last_body_bytes_.load();
+    while (pr.body.size() > seen && !last_body_bytes_.compare_exchange_weak(seen, pr.body.size())) {
+    }
     ChatResult r;
     r.attempts = attempt + 1;
     bool retry = false;

@@ -62,6 +62,7 @@ class ChatClient {
                                     const std::function<bool()>& cancelled, int max_tokens_override,
                                     const std::string& key);
   std::string request_body(const std::vector<Message>& messages, int max_tokens) const;
+  void release_large_buffers();
   double backoff_ms(int retry);
 
   OpenAITierOptions opts_;
@@ -69,6 +70,7 @@ class ChatClient {
   http::CurlPool pool_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
+  std::atomic<size_t> last_body_bytes_{0};  // largest response body since the last trim
 };
 
 }  // namespace routenlp::openai
