@@ -62,6 +62,16 @@ struct Planner {
     return d.u_from_start.empty() ? d.u[r][k] : d.u_from_start[s][r][k];
   }
 
+  // Sets c's cost and quality to their sums over rows.
+  void evaluate(Config& c, const std::vector<size_t>& rows) const {
+    c.cost = c.quality = 0.0;
+    for (size_t r : rows) {
+      auto [a, cost] = simulate(r, c);
+      c.cost += cost;
+      c.quality += d.quality[r][a];
+    }
+  }
+
   Config reference_config() const {
     Config c;
     c.start = static_cast<int>(ref);
@@ -190,11 +200,7 @@ struct Planner {
     for (size_t t = 0; t < taus.size(); ++t)
       for (size_t s = 0; s < K; ++s) greedy(rows, static_cast<int>(s), t, all);
     Config refc = reference_config();
-    for (size_t r : rows) {
-      auto [a, c] = simulate(r, refc);
-      refc.cost += c;
-      refc.quality += d.quality[r][a];
-    }
+    evaluate(refc, rows);
     all.push_back(refc);
     std::sort(all.begin(), all.end(), [](const Config& a, const Config& b) {
       return a.cost < b.cost || (a.cost == b.cost && a.quality > b.quality);
@@ -250,7 +256,6 @@ struct Group {
   double target = 0;
   std::vector<size_t> rows;      // calibration rows the certificate runs on
   std::vector<size_t> plan_col;  // per row: the column whose plan serves it
-  std::vector<size_t> columns;   // columns that take this group's price
 };
 
 }  // namespace
@@ -341,10 +346,7 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
       }
     if (!g.rows.empty()) {
       for (size_t c = 0; c < C; ++c)
-        if (is_pool(columns[c]) || !o.task_quality_targets.count(columns[c])) {
-          g.columns.push_back(c);
-          group_of[c] = 0;
-        }
+        if (is_pool(columns[c]) || !o.task_quality_targets.count(columns[c])) group_of[c] = 0;
       groups.push_back(std::move(g));
     }
   }
@@ -355,7 +357,6 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
     g.target = target_of(columns[c]);
     g.rows = col_rows[c];
     g.plan_col.assign(g.rows.size(), c);
-    g.columns = {c};
     group_of[c] = static_cast<int>(groups.size());
     groups.push_back(std::move(g));
   }
@@ -366,21 +367,10 @@ QualityPlanning plan_quality_target(const CalibrationData& d, const CalibrationO
   auto task_plans = [&](const std::vector<Front>& fronts, size_t c,
                         const std::vector<size_t>& rs) -> Front {
     Config ref = P.reference_config();
-    for (size_t r : rs) {
-      auto [a, cost] = P.simulate(r, ref);
-      ref.cost += cost;
-      ref.quality += d.quality[r][a];
-    }
+    P.evaluate(ref, rs);
     Front f;
     for (Config cfg : fronts[front_of[c]]) {
-      if (front_of[c] != c) {
-        cfg.cost = cfg.quality = 0;
-        for (size_t r : rs) {
-          auto [a, cost] = P.simulate(r, cfg);
-          cfg.cost += cost;
-          cfg.quality += d.quality[r][a];
-        }
-      }
+      if (front_of[c] != c) P.evaluate(cfg, rs);  // a pool's plan, on this task's rows
       if (cfg.cost < ref.cost - 1e-12 * (1.0 + ref.cost)) f.push_back(std::move(cfg));
     }
     std::sort(f.begin(), f.end(), [](const Config& x, const Config& y) {
