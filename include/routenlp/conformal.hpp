@@ -227,6 +227,8 @@ struct RN_API ThresholdTable {
   std::vector<double> mix_share;
   // The column a request of this task uses: column_for(task), then the mixture rule.
   int column_for_request(const std::string& task, const std::string& request_id) const;
+  // The mixture rule alone: `column` itself, or its partner for this request id.
+  int mixed_column(int column, const std::string& request_id) const;
   std::unordered_map<std::string, int> column_index;
 
   static constexpr size_t npos = static_cast<size_t>(-1);

@@ -414,8 +414,10 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
                              std::to_string(I.next_id.fetch_add(1, std::memory_order_relaxed))
                        : req.id;
   res.task = req.task;
-  // The task's column, or its plan's mixture partner for this request id.
-  const int col = table->column_for_request(req.task, res.request_id);
+  // The task's column (metrics are filed under it), or its plan's mixture partner for this
+  // request id (the thresholds applied).
+  const int metric_col = table->column_for(req.task);
+  const int col = table->mixed_column(metric_col, res.request_id);
   const size_t a = table->alpha_index(req.alpha);
   res.alpha = a == ThresholdTable::npos ? kNaN : table->alphas[a];
   int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
@@ -602,7 +604,6 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   // Metrics.
   I.requests.fetch_add(1, std::memory_order_relaxed);
   if (res.status != Status::ok) I.failed.fetch_add(1, std::memory_order_relaxed);
-  const int metric_col = table->column_for(req.task);  // a mixture counts as its task
   const std::string column = metric_col >= 0 ? table->columns[static_cast<size_t>(metric_col)] : "*";
   ColumnCounters& cc = I.counters(column);
   for (const auto& e : res.trace)

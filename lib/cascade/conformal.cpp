@@ -504,7 +504,10 @@ void ThresholdTable::reset_shape(std::vector<std::string> tier_names,
 
 int ThresholdTable::column_for_request(const std::string& task,
                                        const std::string& request_id) const {
-  const int c = column_for(task);
+  return mixed_column(column_for(task), request_id);
+}
+
+int ThresholdTable::mixed_column(int c, const std::string& request_id) const {
   if (c < 0 || static_cast<size_t>(c) >= mix_share.size()) return c;
   const double share = mix_share[static_cast<size_t>(c)];
   if (!(share > 0)) return c;
