@@ -247,6 +247,14 @@ class ConformalSystem : public System {
     confidence_only_ = true;  // every non-final tier records a confidence on every row
     for (size_t i = 0; i < t.rows() * K && confidence_only_; ++i)
       if (std::isnan(t.confidence[i]) && size_t(i % K) + 1 < K) confidence_only_ = false;
+    // A tier that records no confidence on any row is judged on the router's p before the call.
+    before_call_.assign(K, 1);
+    any_confidence_ = false;
+    for (size_t i = 0; i < t.rows() * K; ++i)
+      if (!std::isnan(t.confidence[i])) {
+        before_call_[i % K] = 0;
+        any_confidence_ = true;
+      }
     need_router_ = with_router_ || !confidence_only_;
     if (need_router_) {
       router_ = routenlp_router_for(ctx);
@@ -343,9 +351,7 @@ class ConformalSystem : public System {
     fold_models_.clear();
     train_fold_.clear();
     const OutcomeTable& t = *ctx.table;
-    bool any_conf = false;
-    for (double c : t.confidence) any_conf = any_conf || !std::isnan(c);
-    if (!any_conf || ctx.train.size() < 100) return;
+    if (!any_confidence_ || ctx.train.size() < 100) return;
     auto data_of = [&](const std::vector<size_t>& rows) {
       AcceptanceData a;
       for (const auto& tier : ctx.config->tiers) a.tiers.push_back(tier.name);
@@ -423,13 +429,7 @@ class ConformalSystem : public System {
     const OutcomeTable& t = *ctx.table;
     CalibrationData cd;
     for (const auto& tier : ctx.config->tiers) cd.tiers.push_back(tier.name);
-    for (size_t k = 0; k < t.tiers; ++k) {
-      // A tier without recorded confidences is judged on the router's p before the call.
-      bool has_conf = false;
-      for (size_t r = 0; r < t.rows() && !has_conf; ++r) has_conf = !std::isnan(t.conf(r, int(k)));
-      cd.u_before_call.push_back(has_conf ? 0 : 1);
-    }
-    before_call_ = cd.u_before_call;
+    cd.u_before_call = before_call_;
     for (size_t r : rows) {
       cd.tasks.push_back(ctx.query(r).task);
       std::vector<double> uu(t.tiers), qq(t.tiers), cc(t.tiers);
@@ -589,11 +589,9 @@ class ConformalSystem : public System {
   }
   std::string detail() const override {
     std::string s = summary_ + "; tiers whose answer could not be accepted are not called";
-    bool any_conf = false;
-    for (uint8_t b : before_call_) any_conf = any_conf || !b;
     if (acceptance_) s += "; u = 1 - learned P(acceptable) (confidence, earlier answers' agreement, task)";
-    else if (any_conf) s += "; u = 1 - recorded confidence";
-    if (!confidence_only_) s += any_conf ? ", else 1 - router p (decided before the call)"
+    else if (any_confidence_) s += "; u = 1 - recorded confidence";
+    if (!confidence_only_) s += any_confidence_ ? ", else 1 - router p (decided before the call)"
                                          : "; u = 1 - router p (decided before the call)";
     if (!acceptance_detail_.empty()) s += "; acceptance score per tier: " + acceptance_detail_;
     if (with_router_ && plan_.router_skip) s += " (router p drives the skip rule)";
@@ -617,7 +615,8 @@ class ConformalSystem : public System {
   std::vector<std::shared_ptr<ModelTier>> replay_tiers_;
   const OutcomeTable* replay_for_ = nullptr;
   bool replay_with_text_ = false;
-  std::vector<uint8_t> before_call_;
+  std::vector<uint8_t> before_call_;  // per tier: no recorded confidence anywhere (from fit)
+  bool any_confidence_ = false;
   std::shared_ptr<const AcceptanceModel> acceptance_;
   std::vector<std::shared_ptr<const AcceptanceModel>> fold_models_;
   std::unordered_map<size_t, size_t> train_fold_;
