@@ -2,11 +2,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "capi_internal.hpp"
+#include "capi_result.hpp"
 #include "cascade/c_tier.hpp"
 #include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
@@ -24,27 +26,90 @@ struct rn_cascade {
   std::unique_ptr<routenlp::CascadeEngine> impl;
 };
 
-struct rn_result {
-  routenlp::CascadeResult impl;
-};
-
 namespace {
 // The first released rn_calibrator_params ended at quality_target.
 constexpr size_t kCalibParamsV1 = offsetof(rn_calibrator_params, quality_target) + sizeof(double);
 static_assert(RN_ALLOCATION_GLOBAL == static_cast<int>(routenlp::QualityAllocation::global) &&
                   RN_ALLOCATION_PER_TASK == static_cast<int>(routenlp::QualityAllocation::per_task),
               "rn_quality_allocation must match routenlp::QualityAllocation");
-constexpr size_t kCascadeParamsV1 = sizeof(rn_cascade_params);
-constexpr size_t kRequestV1 = sizeof(rn_cascade_request);
 constexpr size_t kTraceEntryV1 = sizeof(rn_trace_entry);
 
-template <class P>
-P read_params(const P* p, P defaults) {
-  if (p) std::memcpy(&defaults, p, std::min<size_t>(p->struct_size, sizeof(P)));
-  defaults.struct_size = sizeof(P);
-  return defaults;
-}
+// The C enums are casts of the C++ ones: tie every value.
+#define RN_ENUM_MATCHES(c, cpp) \
+  static_assert(static_cast<int>(c) == static_cast<int>(cpp), #c " != " #cpp)
+RN_ENUM_MATCHES(RN_CALIB_LTT, routenlp::CalibrationMethod::ltt);
+RN_ENUM_MATCHES(RN_CALIB_CRC, routenlp::CalibrationMethod::crc);
+RN_ENUM_MATCHES(RN_CALIB_SPLIT_CONFORMAL, routenlp::CalibrationMethod::split_conformal);
+RN_ENUM_MATCHES(RN_CALIB_PVALUE_BAD, routenlp::CalibrationMethod::pvalue_bad);
+RN_ENUM_MATCHES(RN_CELL_CERTIFIED, routenlp::CellStatus::certified);
+RN_ENUM_MATCHES(RN_CELL_POOLED, routenlp::CellStatus::pooled);
+RN_ENUM_MATCHES(RN_CELL_ESCALATE_ALL, routenlp::CellStatus::escalate_all);
+RN_ENUM_MATCHES(RN_CELL_TOO_SMALL, routenlp::CellStatus::too_small);
+RN_ENUM_MATCHES(RN_CELL_FINAL_TIER, routenlp::CellStatus::final_tier);
+RN_ENUM_MATCHES(RN_CELL_UNCERTIFIED, routenlp::CellStatus::uncertified);
+RN_ENUM_MATCHES(RN_DECISION_ACCEPTED, routenlp::TraceDecision::accepted);
+RN_ENUM_MATCHES(RN_DECISION_ESCALATED, routenlp::TraceDecision::escalated);
+RN_ENUM_MATCHES(RN_DECISION_FINAL, routenlp::TraceDecision::final_answer);
+RN_ENUM_MATCHES(RN_DECISION_ERROR, routenlp::TraceDecision::error);
+RN_ENUM_MATCHES(RN_DECISION_SKIPPED_BUDGET, routenlp::TraceDecision::skipped_budget);
+RN_ENUM_MATCHES(RN_DECISION_SKIPPED_DEADLINE, routenlp::TraceDecision::skipped_deadline);
+RN_ENUM_MATCHES(RN_DECISION_CANCELLED, routenlp::TraceDecision::cancelled);
+RN_ENUM_MATCHES(RN_DECISION_SKIPPED_THRESHOLD, routenlp::TraceDecision::skipped_threshold);
+#undef RN_ENUM_MATCHES
 }  // namespace
+
+namespace rn {
+
+const size_t kCascadeParamsV1 = sizeof(rn_cascade_params);
+// The first released rn_cascade_request ended at deadline_ms (router_p came in 0.2).
+const size_t kCascadeRequestV1 = offsetof(rn_cascade_request, deadline_ms) + sizeof(double);
+
+rn_status check_request(const char* fn, const char* what, const rn_cascade_request* request,
+                        size_t tiers) {
+  const std::string w = what;
+  RN_REQUIRE_ARG(rn::struct_size_ok(request, kCascadeRequestV1), fn,
+                 w + "->struct_size is not a known rn_cascade_request size");
+  const rn_cascade_request r = read_struct(request, rn_cascade_request(RN_CASCADE_REQUEST_INIT));
+  RN_REQUIRE_ARG(r.query != nullptr && r.task != nullptr, fn,
+                 w + "->query and " + w + "->task must not be NULL");
+  RN_REQUIRE_ARG(!std::isnan(r.alpha) && r.alpha >= 0 && r.alpha < 1, fn,
+                 w + "->alpha must be 0 (default) or in (0,1)");
+  RN_REQUIRE_ARG(!std::isnan(r.deadline_ms) && r.deadline_ms >= 0, fn,
+                 w + "->deadline_ms must be >= 0");
+  const auto n = static_cast<int64_t>(tiers);
+  RN_REQUIRE_ARG(r.start_tier < n, fn,
+                 w + "->start_tier " + std::to_string(r.start_tier) +
+                     " is past the last tier (" + std::to_string(n - 1) + ")");
+  RN_REQUIRE_ARG(r.max_tier < n, fn,
+                 w + "->max_tier " + std::to_string(r.max_tier) + " is past the last tier (" +
+                     std::to_string(n - 1) + ")");
+  RN_REQUIRE_ARG(r.start_tier < 0 || r.max_tier < 0 || r.start_tier <= r.max_tier, fn,
+                 w + "->start_tier " + std::to_string(r.start_tier) + " is above " + w +
+                     "->max_tier " + std::to_string(r.max_tier));
+  RN_REQUIRE_ARG((r.router_p == nullptr) == (r.n_router_p == 0), fn,
+                 w + "->router_p and " + w + "->n_router_p must be both set or both empty");
+  RN_REQUIRE_ARG(r.router_p == nullptr || r.n_router_p == tiers, fn,
+                 w + "->n_router_p is " + std::to_string(r.n_router_p) + ", the cascade has " +
+                     std::to_string(tiers) + " tiers");
+  for (size_t k = 0; k < r.n_router_p; ++k)
+    RN_REQUIRE_ARG(std::isnan(r.router_p[k]) || (r.router_p[k] >= 0 && r.router_p[k] <= 1), fn,
+                   w + "->router_p[" + std::to_string(k) + "] must be in [0,1] (or NaN)");
+  return RN_OK;
+}
+
+void apply_request_overrides(routenlp::CascadeRequest& r, const rn_cascade_request& c) {
+  if (c.request_id) r.id = c.request_id;
+  r.query = c.query;
+  r.task = c.task;
+  if (c.start_tier >= 0) r.start_tier = c.start_tier;
+  if (c.max_tier >= 0) r.max_tier = c.max_tier;
+  if (c.alpha > 0) r.alpha = c.alpha;
+  if (c.budget_usd >= 0) r.budget_usd = c.budget_usd;
+  r.deadline_ms = c.deadline_ms;
+  if (c.router_p) r.router_p.assign(c.router_p, c.router_p + c.n_router_p);
+}
+
+}  // namespace rn
 
 extern "C" {
 
@@ -60,7 +125,7 @@ rn_status rn_calibrator_create(rn_calibrator** out, const rn_calibrator_params* 
     *out = nullptr;
     RN_REQUIRE_ARG(params == nullptr || rn::struct_size_ok(params, kCalibParamsV1), fn,
                    "params->struct_size is not a known rn_calibrator_params size");
-    rn_calibrator_params p = read_params(params, rn_calibrator_params_default());
+    rn_calibrator_params p = rn::read_struct(params, rn_calibrator_params_default());
     RN_REQUIRE_ARG(p.method >= RN_CALIB_LTT && p.method <= RN_CALIB_PVALUE_BAD, fn,
                    "params->method is not an rn_calibration_method");
     routenlp::CalibrationOptions o;
@@ -276,11 +341,11 @@ rn_status rn_cascade_create(rn_cascade** out, rn_tier* const* tiers, size_t n_ti
     RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
     *out = nullptr;
     RN_REQUIRE_ARG(tiers != nullptr && n_tiers > 0, fn, "tiers is NULL or n_tiers is 0");
-    RN_REQUIRE_ARG(params == nullptr || rn::struct_size_ok(params, kCascadeParamsV1), fn,
+    RN_REQUIRE_ARG(params == nullptr || rn::struct_size_ok(params, rn::kCascadeParamsV1), fn,
                    "params->struct_size is not a known rn_cascade_params size");
     RN_REQUIRE_ARG(calibrator == nullptr || calibrator->impl.calibrated(), fn,
                    "calibrator is not calibrated");
-    rn_cascade_params p = read_params(params, rn_cascade_params_default());
+    rn_cascade_params p = rn::read_struct(params, rn_cascade_params_default());
     RN_REQUIRE_ARG(p.audit_rate >= 0 && p.audit_rate <= 1, fn, "audit_rate must be in [0,1]");
     std::vector<std::shared_ptr<routenlp::ModelTier>> ts;
     for (size_t k = 0; k < n_tiers; ++k) {
@@ -328,34 +393,12 @@ rn_status rn_cascade_run(rn_result** out, const rn_cascade* cascade,
     *out = nullptr;
     RN_REQUIRE_ARG(cascade != nullptr, fn, "cascade is NULL");
     RN_REQUIRE_ARG(request != nullptr, fn, "request is NULL");
-    RN_REQUIRE_ARG(rn::struct_size_ok(request, kRequestV1), fn,
-                   "request->struct_size is not a known rn_cascade_request size");
-    RN_REQUIRE_ARG(request->query != nullptr && request->task != nullptr, fn,
-                   "request->query and request->task must not be NULL");
-    RN_REQUIRE_ARG(!std::isnan(request->alpha) && request->alpha >= 0 && request->alpha < 1, fn,
-                   "request->alpha must be 0 (default) or in (0,1)");
-    RN_REQUIRE_ARG(!std::isnan(request->deadline_ms) && request->deadline_ms >= 0, fn,
-                   "request->deadline_ms must be >= 0");
-    const auto tiers = static_cast<int64_t>(cascade->impl->tier_count());
-    RN_REQUIRE_ARG(request->start_tier < tiers, fn,
-                   "request->start_tier " + std::to_string(request->start_tier) +
-                       " is past the last tier (" + std::to_string(tiers - 1) + ")");
-    RN_REQUIRE_ARG(request->max_tier < tiers, fn,
-                   "request->max_tier " + std::to_string(request->max_tier) +
-                       " is past the last tier (" + std::to_string(tiers - 1) + ")");
-    RN_REQUIRE_ARG(request->start_tier < 0 || request->max_tier < 0 ||
-                       request->start_tier <= request->max_tier,
-                   fn, "request->start_tier " + std::to_string(request->start_tier) +
-                           " is above request->max_tier " + std::to_string(request->max_tier));
+    if (rn_status st = rn::check_request(fn, "request", request, cascade->impl->tier_count());
+        st != RN_OK)
+      return st;
     routenlp::CascadeRequest r;
-    if (request->request_id) r.id = request->request_id;
-    r.query = request->query;
-    r.task = request->task;
-    r.start_tier = request->start_tier;
-    r.max_tier = request->max_tier;
-    if (request->alpha > 0) r.alpha = request->alpha;
-    if (request->budget_usd >= 0) r.budget_usd = request->budget_usd;
-    r.deadline_ms = request->deadline_ms;
+    rn::apply_request_overrides(
+        r, rn::read_struct(request, rn_cascade_request(RN_CASCADE_REQUEST_INIT)));
     auto res = std::make_unique<rn_result>();
     res->impl = cascade->impl->run(r);
     *out = res.release();
@@ -411,6 +454,8 @@ double rn_result_cost(const rn_result* result) { return result ? result->impl.co
 const char* rn_result_request_id(const rn_result* result) {
   return result ? result->impl.request_id.c_str() : nullptr;
 }
+
+int rn_result_audited(const rn_result* result) { return result && result->impl.audited ? 1 : 0; }
 
 size_t rn_result_trace_size(const rn_result* result) {
   return result ? result->impl.trace.size() : 0;

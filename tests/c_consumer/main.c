@@ -35,6 +35,10 @@ int main(void) {
     extern int c_consumer_cascade(void);
     failures += c_consumer_cascade();
   }
+  {
+    extern int c_consumer_pipeline(void);
+    failures += c_consumer_pipeline();
+  }
   if (failures == 0) printf("c_consumer: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

@@ -216,10 +216,14 @@ typedef struct rn_cascade_request {
   double alpha;         /**< 0: calibration alpha */
   double budget_usd;    /**< negative: no budget */
   double deadline_ms;   /**< 0: no deadline */
+  /* Added in 0.2 (a caller built against 0.1 passes the smaller struct_size: no router p). */
+  const double* router_p; /**< router P(acceptable) per tier (NaN: unknown), or NULL: u = 1 - p
+                               for a tier that reports no confidence; the router's skip rule */
+  size_t n_router_p;      /**< entries of router_p: 0, or the cascade's tier count */
 } rn_cascade_request;
 
 #define RN_CASCADE_REQUEST_INIT \
-  { sizeof(rn_cascade_request), NULL, NULL, NULL, -1, -1, 0.0, -1.0, 0.0 }
+  { sizeof(rn_cascade_request), NULL, NULL, NULL, -1, -1, 0.0, -1.0, 0.0, NULL, 0 }
 
 /**
  * Run one request. Returns RN_OK when a result was produced, even one without an answer
@@ -251,6 +255,9 @@ RN_API int rn_result_uncertain(const rn_result* result);
 RN_API double rn_result_cost(const rn_result* result);
 /** @return the request id (borrowed). */
 RN_API const char* rn_result_request_id(const rn_result* result);
+/** @return 1 when the request was selected for feedback (send rn_cascade_record_outcome /
+ *  rn_engine_record_feedback with its id), else 0. Added in 0.2. */
+RN_API int rn_result_audited(const rn_result* result);
 /** @return the number of trace entries. */
 RN_API size_t rn_result_trace_size(const rn_result* result);
 

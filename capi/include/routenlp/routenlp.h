@@ -87,5 +87,6 @@ RN_API rn_status rn_runtime_info_json(const char** out);
 #include "routenlp/rn_coopt.h"
 #include "routenlp/rn_tokenizer.h"
 #include "routenlp/rn_cascade.h"
+#include "routenlp/rn_pipeline.h"
 
 #endif /* ROUTENLP_ROUTENLP_H */
