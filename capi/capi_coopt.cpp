@@ -1,6 +1,7 @@
 // C ABI of the co-optimization loop: CoOptLoop over host tokens with C callbacks.
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ using routenlp::Error;
 using routenlp::Status;
 
 constexpr size_t kFirstParamsSize = sizeof(rn_coopt_params);
+// struct_size came to these in 0.2; that layout is their first with it.
+constexpr size_t kMetricsV1 = sizeof(rn_coopt_metrics);
+constexpr size_t kRecordV1 = sizeof(rn_trace_record);
+constexpr size_t kIterationV1 = sizeof(rn_coopt_iteration);
 
 void check_callback(rn_status st, const char* what) {
   if (st != RN_OK) {
@@ -50,6 +55,8 @@ rn_status rn_coopt_eval_set_metrics(rn_coopt_eval* eval, const rn_coopt_metrics*
   return rn::guard(fn, [&]() -> rn_status {
     RN_REQUIRE_ARG(eval != nullptr, fn, "eval is NULL");
     RN_REQUIRE_ARG(m != nullptr, fn, "metrics is NULL");
+    RN_REQUIRE_ARG(rn::struct_size_ok(m, kMetricsV1), fn,
+                   "metrics->struct_size is not a known rn_coopt_metrics size");
     RN_REQUIRE_ARG(std::isfinite(m->cost) && std::isfinite(m->quality) && std::isfinite(m->t1_acceptance) &&
                        std::isfinite(m->cost_ratio),
                    fn, "metrics must be finite");
@@ -64,6 +71,8 @@ rn_status rn_coopt_eval_add_record(rn_coopt_eval* eval, const rn_trace_record* r
   return rn::guard(fn, [&]() -> rn_status {
     RN_REQUIRE_ARG(eval != nullptr, fn, "eval is NULL");
     RN_REQUIRE_ARG(r != nullptr, fn, "record is NULL");
+    RN_REQUIRE_ARG(rn::struct_size_ok(r, kRecordV1), fn,
+                   "record->struct_size is not a known rn_trace_record size");
     RN_REQUIRE_ARG(r->query != nullptr, fn, "record->query is NULL");
     RN_REQUIRE_ARG(std::isfinite(r->tier_cost) && std::isfinite(r->total_cost) && r->tier_cost >= 0 &&
                        r->total_cost >= 0,
@@ -110,7 +119,7 @@ rn_status rn_coopt_run(rn_coopt_result** out, const rn_coopt_params* p, uint64_t
                                                  const std::string& task) -> std::optional<std::string> {
       if (!params.teacher) return std::nullopt;
       const char* target = nullptr;
-      check_callback(params.teacher(q.c_str(), task.c_str(), &target, params.user_data), "teacher");
+      check_callback(params.teacher(&target, q.c_str(), task.c_str(), params.user_data), "teacher");
       if (!target) return std::nullopt;
       return std::string(target);
     };
@@ -148,19 +157,19 @@ rn_status rn_coopt_run(rn_coopt_result** out, const rn_coopt_params* p, uint64_t
         cex.push_back({e.id.c_str(), e.query.c_str(), e.task.c_str(), e.target.c_str(), e.source.c_str(),
                        static_cast<int32_t>(e.cluster)});
       uint64_t next = t;
-      check_callback(params.distill(t, cex.data(), cex.size(), &next, params.user_data), "distill");
+      check_callback(params.distill(&next, t, cex.data(), cex.size(), params.user_data), "distill");
       return next;
     };
     if (p->retrain_router)
       steps.retrain_router = [params](const uint64_t& t, const uint64_t& r) {
         uint64_t next = r;
-        check_callback(params.retrain_router(t, r, &next, params.user_data), "retrain_router");
+        check_callback(params.retrain_router(&next, t, r, params.user_data), "retrain_router");
         return next;
       };
     if (p->recalibrate)
       steps.recalibrate = [params](const uint64_t& t, const uint64_t& r) {
         uint64_t next = r;
-        check_callback(params.recalibrate(t, r, &next, params.user_data), "recalibrate");
+        check_callback(params.recalibrate(&next, t, r, params.user_data), "recalibrate");
         return next;
       };
     routenlp::CoOptOptions opt;
@@ -178,57 +187,69 @@ rn_status rn_coopt_run(rn_coopt_result** out, const rn_coopt_params* p, uint64_t
   });
 }
 
-rn_status rn_coopt_result_state(const rn_coopt_result* r, uint64_t* out_tier, uint64_t* out_routing) {
+rn_status rn_coopt_result_state(uint64_t* out_tier, uint64_t* out_routing,
+                                const rn_coopt_result* r) {
   static const char* fn = "rn_coopt_result_state";
   return rn::guard(fn, [&]() -> rn_status {
-    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     RN_REQUIRE_ARG(out_tier != nullptr && out_routing != nullptr, fn, "out_tier / out_routing is NULL");
+    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     *out_tier = r->impl.tier;
     *out_routing = r->impl.routing;
     return RN_OK;
   });
 }
 
-rn_status rn_coopt_result_iterations(const rn_coopt_result* r, size_t* out) {
+rn_status rn_coopt_result_iterations(size_t* out, const rn_coopt_result* r) {
   static const char* fn = "rn_coopt_result_iterations";
   return rn::guard(fn, [&]() -> rn_status {
-    RN_REQUIRE_ARG(r != nullptr && out != nullptr, fn, "result or out is NULL");
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
+    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     *out = r->impl.log.size();
     return RN_OK;
   });
 }
 
-rn_status rn_coopt_result_iteration(const rn_coopt_result* r, size_t i, rn_coopt_iteration* out) {
+rn_status rn_coopt_result_iteration(rn_coopt_iteration* out, const rn_coopt_result* r, size_t i) {
   static const char* fn = "rn_coopt_result_iteration";
   return rn::guard(fn, [&]() -> rn_status {
-    RN_REQUIRE_ARG(r != nullptr && out != nullptr, fn, "result or out is NULL");
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
+    RN_REQUIRE_ARG(rn::struct_size_ok(out, kIterationV1), fn,
+                   "out->struct_size is not a known rn_coopt_iteration size");
+    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     RN_REQUIRE_ARG(i < r->impl.log.size(), fn, "index " + std::to_string(i) + " out of range");
     const auto& l = r->impl.log[i];
-    out->iteration = l.iteration;
-    out->metrics = {l.metrics.cost, l.metrics.quality, l.metrics.t1_acceptance, l.metrics.cost_ratio};
-    out->gain = l.gain;
-    out->failures = l.failures;
-    out->clusters = l.clusters;
-    out->examples = l.examples;
-    out->status = l.status.c_str();
-    out->error = l.error.c_str();
+    rn_coopt_iteration o;
+    std::memset(&o, 0, sizeof o);
+    o.struct_size = out->struct_size;
+    o.iteration = l.iteration;
+    o.metrics = {sizeof(rn_coopt_metrics), l.metrics.cost, l.metrics.quality,
+                 l.metrics.t1_acceptance, l.metrics.cost_ratio};
+    o.gain = l.gain;
+    o.failures = l.failures;
+    o.clusters = l.clusters;
+    o.examples = l.examples;
+    o.status = l.status.c_str();
+    o.error = l.error.c_str();
+    std::memcpy(out, &o, std::min<size_t>(out->struct_size, sizeof o));
     return RN_OK;
   });
 }
 
-rn_status rn_coopt_result_stop_reason(const rn_coopt_result* r, const char** out) {
+rn_status rn_coopt_result_stop_reason(const char** out, const rn_coopt_result* r) {
   static const char* fn = "rn_coopt_result_stop_reason";
   return rn::guard(fn, [&]() -> rn_status {
-    RN_REQUIRE_ARG(r != nullptr && out != nullptr, fn, "result or out is NULL");
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
+    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     *out = r->impl.stop_reason.c_str();
     return RN_OK;
   });
 }
 
-rn_status rn_coopt_result_log_jsonl(const rn_coopt_result* r, const char** out) {
+rn_status rn_coopt_result_log_jsonl(const char** out, const rn_coopt_result* r) {
   static const char* fn = "rn_coopt_result_log_jsonl";
   return rn::guard(fn, [&]() -> rn_status {
-    RN_REQUIRE_ARG(r != nullptr && out != nullptr, fn, "result or out is NULL");
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
+    RN_REQUIRE_ARG(r != nullptr, fn, "result is NULL");
     *out = r->log_jsonl.c_str();
     return RN_OK;
   });

@@ -46,8 +46,9 @@ const char* rn_status_name(rn_status status) {
 }
 
 rn_status rn_runtime_info_json(const char** out) {
-  RN_REQUIRE_ARG(out != nullptr, "rn_runtime_info_json", "out is NULL");
-  return rn::guard("rn_runtime_info_json", [&] {
+  constexpr const char* fn = "rn_runtime_info_json";
+  return rn::guard(fn, [&]() -> rn_status {
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
     thread_local std::string buf;
     auto info = routenlp::runtime_info();
     nlohmann::json j = {{"torch_available", info.torch_available},
@@ -60,6 +61,7 @@ rn_status rn_runtime_info_json(const char** out) {
                         {"warnings", routenlp::runtime_warnings(info)}};
     buf = j.dump();
     *out = buf.c_str();
+    return RN_OK;
   });
 }
 

@@ -31,7 +31,7 @@ static rn_status evaluate(uint64_t tier, uint64_t routing, rn_coopt_eval* ev, vo
   char buf[4][96];
   int i, accepted = 0;
   double cost = 0.0;
-  rn_coopt_metrics m;
+  rn_coopt_metrics m = RN_COOPT_METRICS_INIT;
   (void)routing;
   (void)user_data;
   for (i = 0; i < 40; ++i) {
@@ -40,6 +40,7 @@ static rn_status evaluate(uint64_t tier, uint64_t routing, rn_coopt_eval* ev, vo
     int known = (int)((tier >> t) & 1u);
     sprintf(buf[t], "%s number%d", topic_words[t], i % 7);
     memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
     r.query = buf[t];
     r.task = "support";
     r.accepted = known;
@@ -59,7 +60,7 @@ static rn_status evaluate(uint64_t tier, uint64_t routing, rn_coopt_eval* ev, vo
   return rn_coopt_eval_set_metrics(ev, &m);
 }
 
-static rn_status distill(uint64_t tier, const rn_distill_example* ex, size_t n, uint64_t* out_tier,
+static rn_status distill(uint64_t* out_tier, uint64_t tier, const rn_distill_example* ex, size_t n,
                          void* user_data) {
   host* h = (host*)user_data;
   int count[4] = {0, 0, 0, 0};
@@ -101,13 +102,17 @@ int c_consumer_coopt(void) {
   p.member_share = 1.0;
   p.user_data = &h;
   CCHECK(rn_coopt_run(&res, &p, 8u, 0) == RN_OK);
-  CCHECK(rn_coopt_result_iterations(res, &n) == RN_OK && n == 4);
-  CCHECK(rn_coopt_result_state(res, &tier, &routing) == RN_OK);
+  CCHECK(rn_coopt_result_iterations(&n, res) == RN_OK && n == 4);
+  CCHECK(rn_coopt_result_state(&tier, &routing, res) == RN_OK);
   CCHECK(tier == 15u); /* topic 3 known at start; one learnt per iteration */
-  CCHECK(rn_coopt_result_iteration(res, 1, &it) == RN_OK && strcmp(it.status, "ok") == 0);
+  it.struct_size = 0; /* struct_size is checked */
+  CCHECK(rn_coopt_result_iteration(&it, res, 1) == RN_ERR_INVALID_ARGUMENT);
+  it.struct_size = sizeof it;
+  CCHECK(rn_coopt_result_iteration(&it, res, 1) == RN_OK && strcmp(it.status, "ok") == 0);
+  CCHECK(it.metrics.struct_size == sizeof it.metrics && it.metrics.cost > 0.0);
   CCHECK(it.examples == 10 && it.gain > 0.0); /* no pool: the top cluster's 10 members */
-  CCHECK(rn_coopt_result_iteration(res, 9, &it) == RN_ERR_INVALID_ARGUMENT);
-  CCHECK(rn_coopt_result_log_jsonl(res, &s) == RN_OK && strstr(s, "\"t1_acceptance\"") != NULL);
+  CCHECK(rn_coopt_result_iteration(&it, res, 9) == RN_ERR_INVALID_ARGUMENT);
+  CCHECK(rn_coopt_result_log_jsonl(&s, res) == RN_OK && strstr(s, "\"t1_acceptance\"") != NULL);
   rn_coopt_result_destroy(res);
   res = NULL;
 
@@ -115,10 +120,10 @@ int c_consumer_coopt(void) {
   h.distill_calls = 0;
   h.fail_on_call = 2;
   CCHECK(rn_coopt_run(&res, &p, 8u, 0) == RN_OK);
-  CCHECK(rn_coopt_result_state(res, &tier, &routing) == RN_OK && tier == (8u | 1u) + 0u);
-  CCHECK(rn_coopt_result_stop_reason(res, &s) == RN_OK && strcmp(s, "distill_failed") == 0);
-  CCHECK(rn_coopt_result_iterations(res, &n) == RN_OK && n == 3);
-  CCHECK(rn_coopt_result_iteration(res, 2, &it) == RN_OK && strstr(it.error, "RN_ERR_CALLBACK") != NULL);
+  CCHECK(rn_coopt_result_state(&tier, &routing, res) == RN_OK && tier == (8u | 1u) + 0u);
+  CCHECK(rn_coopt_result_stop_reason(&s, res) == RN_OK && strcmp(s, "distill_failed") == 0);
+  CCHECK(rn_coopt_result_iterations(&n, res) == RN_OK && n == 3);
+  CCHECK(rn_coopt_result_iteration(&it, res, 2) == RN_OK && strstr(it.error, "RN_ERR_CALLBACK") != NULL);
   rn_coopt_result_destroy(res);
   rn_coopt_result_destroy(NULL);
   return coopt_failures;

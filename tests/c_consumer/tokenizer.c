@@ -33,35 +33,35 @@ int c_consumer_tokenizer(void) {
   TCHECK(rn_tokenizer_create_from_vocab(&tok, RN_C_TEST_VOCAB) == RN_OK);
   if (tok == NULL) return failures + 1;
 
-  TCHECK(rn_tokenizer_vocab_size(tok, &vocab) == RN_OK && vocab == 30522);
-  TCHECK(rn_tokenizer_token_to_id(tok, "hello", &id) == RN_OK && id == 7592);
-  TCHECK(rn_tokenizer_token_to_id(tok, "not-a-token", &id) == RN_OK && id == -1);
+  TCHECK(rn_tokenizer_vocab_size(&vocab, tok) == RN_OK && vocab == 30522);
+  TCHECK(rn_tokenizer_token_to_id(&id, tok, "hello") == RN_OK && id == 7592);
+  TCHECK(rn_tokenizer_token_to_id(&id, tok, "not-a-token") == RN_OK && id == -1);
 
-  TCHECK(rn_tokenizer_encode(tok, text, strlen(text), 512, ids, 16, &n) == RN_OK);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, text, strlen(text), 512) == RN_OK);
   TCHECK(n == 4);
   TCHECK(ids[0] == 101 && ids[1] == 7592 && ids[2] == 2088 && ids[3] == 102);
   /* Too small a buffer: the needed length comes back, the buffer is untouched. */
   ids[0] = -7;
-  TCHECK(rn_tokenizer_encode(tok, text, strlen(text), 512, ids, 2, &n) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(ids, 2, &n, tok, text, strlen(text), 512) == RN_ERR_INVALID_ARGUMENT);
   TCHECK(n == 4 && ids[0] == -7);
-  TCHECK(rn_tokenizer_encode(tok, text, strlen(text), 512, NULL, 0, &n) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(NULL, 0, &n, tok, text, strlen(text), 512) == RN_ERR_INVALID_ARGUMENT);
   TCHECK(n == 4);
   /* Truncation keeps [SEP]. */
-  TCHECK(rn_tokenizer_encode(tok, text, strlen(text), 3, ids, 16, &n) == RN_OK);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, text, strlen(text), 3) == RN_OK);
   TCHECK(n == 3 && ids[0] == 101 && ids[1] == 7592 && ids[2] == 102);
   /* Not NUL-terminated: only text_len bytes are read. */
-  TCHECK(rn_tokenizer_encode(tok, text, 5, 512, ids, 16, &n) == RN_OK);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, text, 5, 512) == RN_OK);
   TCHECK(n == 3 && ids[1] == 7592);
   /* Invalid UTF-8 is replaced, not an error. */
-  TCHECK(rn_tokenizer_encode(tok, bad, strlen(bad), 512, ids, 16, &n) == RN_OK);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, bad, strlen(bad), 512) == RN_OK);
   TCHECK(n == 3 && ids[1] == 7592);
-  TCHECK(rn_tokenizer_encode(tok, NULL, 0, 512, ids, 16, &n) == RN_OK && n == 2);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, NULL, 0, 512) == RN_OK && n == 2);
   /* Misuse. */
-  TCHECK(rn_tokenizer_encode(NULL, text, 5, 512, ids, 16, &n) == RN_ERR_INVALID_ARGUMENT);
-  TCHECK(rn_tokenizer_encode(tok, NULL, 5, 512, ids, 16, &n) == RN_ERR_INVALID_ARGUMENT);
-  TCHECK(rn_tokenizer_encode(tok, text, 5, 1, ids, 16, &n) == RN_ERR_INVALID_ARGUMENT);
-  TCHECK(rn_tokenizer_encode(tok, text, 5, 512, NULL, 16, &n) == RN_ERR_INVALID_ARGUMENT);
-  TCHECK(rn_tokenizer_encode(tok, text, 5, 512, ids, 16, NULL) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, NULL, text, 5, 512) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, NULL, 5, 512) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(ids, 16, &n, tok, text, 5, 1) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(NULL, 16, &n, tok, text, 5, 512) == RN_ERR_INVALID_ARGUMENT);
+  TCHECK(rn_tokenizer_encode(ids, 16, NULL, tok, text, 5, 512) == RN_ERR_INVALID_ARGUMENT);
 
   TCHECK(rn_tokenizer_default_vocab_path(&path) == RN_OK);
   TCHECK(path != NULL && strstr(path, "bert-base-uncased-vocab.txt") != NULL);

@@ -14,16 +14,21 @@
 extern "C" {
 #endif
 
-/** What an evaluation measures. */
+/** What an evaluation measures. Changed in 0.2: struct_size first. */
 typedef struct rn_coopt_metrics {
+  uint32_t struct_size; /**< set by the caller: sizeof(rn_coopt_metrics) */
   double cost;          /**< USD per query */
   double quality;       /**< mean quality in [0,1] */
   double t1_acceptance; /**< share answered by the cheapest tier */
   double cost_ratio;    /**< cost relative to always calling the reference tier */
 } rn_coopt_metrics;
 
-/** One query as the cascade handled it (strings are copied by the library). */
+#define RN_COOPT_METRICS_INIT { sizeof(rn_coopt_metrics), 0.0, 0.0, 0.0, 0.0 }
+
+/** One query as the cascade handled it (strings are copied by the library). Changed in 0.2:
+ *  struct_size first. */
 typedef struct rn_trace_record {
+  uint32_t struct_size;       /**< set by the caller: sizeof(rn_trace_record) */
   const char* query_id;       /**< may be NULL */
   const char* query;          /**< required, UTF-8 */
   const char* task;           /**< may be NULL */
@@ -35,6 +40,9 @@ typedef struct rn_trace_record {
   double total_cost;          /**< USD paid in all */
   const char* final_response; /**< returned answer (the teacher output); may be NULL */
 } rn_trace_record;
+
+#define RN_TRACE_RECORD_INIT \
+  { sizeof(rn_trace_record), NULL, NULL, NULL, 0, 0, 0, -1, 0.0, 0.0, NULL }
 
 /** A distillation example handed to the distill callback (borrowed during the call). */
 typedef struct rn_distill_example {
@@ -59,15 +67,19 @@ typedef rn_status (*rn_coopt_evaluate_fn)(uint64_t tier, uint64_t routing, rn_co
 /**
  * Distills: train a new tier from `tier` on the examples; store its token in *out_tier.
  * Returning an error (or leaving the tier unusable) keeps the previous tier and routing.
+ * Changed in 0.2: out_tier first.
  */
-typedef rn_status (*rn_coopt_distill_fn)(uint64_t tier, const rn_distill_example* examples,
-                                         size_t n_examples, uint64_t* out_tier, void* user_data);
-/** Retrains the router or recalibrates for the new tier: store the new routing token. */
-typedef rn_status (*rn_coopt_routing_fn)(uint64_t tier, uint64_t routing, uint64_t* out_routing,
+typedef rn_status (*rn_coopt_distill_fn)(uint64_t* out_tier, uint64_t tier,
+                                         const rn_distill_example* examples, size_t n_examples,
                                          void* user_data);
-/** Labels a pool query with the teacher: *out_target is borrowed until the next call; NULL skips. */
-typedef rn_status (*rn_coopt_teacher_fn)(const char* query, const char* task,
-                                         const char** out_target, void* user_data);
+/** Retrains the router or recalibrates for the new tier: store the new routing token.
+ *  Changed in 0.2: out_routing first. */
+typedef rn_status (*rn_coopt_routing_fn)(uint64_t* out_routing, uint64_t tier, uint64_t routing,
+                                         void* user_data);
+/** Labels a pool query with the teacher: *out_target is borrowed until the next call; NULL
+ *  skips. Changed in 0.2: out_target first. */
+typedef rn_status (*rn_coopt_teacher_fn)(const char** out_target, const char* query,
+                                         const char* task, void* user_data);
 
 typedef enum rn_coopt_strategy {
   RN_COOPT_TARGETED = 0, /**< failure-cluster members + nearest pool neighbours */
@@ -105,8 +117,10 @@ typedef struct rn_coopt_params {
 /** @return the default parameters (no callbacks). Thread-safe. */
 RN_API rn_coopt_params rn_coopt_params_default(void);
 
-/** One row of the per-iteration log (strings borrowed from the result). */
+/** One row of the per-iteration log (strings borrowed from the result). Changed in 0.2:
+ *  struct_size first. */
 typedef struct rn_coopt_iteration {
+  uint32_t struct_size;     /**< set by the caller: sizeof(rn_coopt_iteration) */
   int32_t iteration;        /**< 0 = baseline */
   rn_coopt_metrics metrics;
   double gain;
@@ -125,18 +139,19 @@ typedef struct rn_coopt_result rn_coopt_result;
  */
 RN_API rn_status rn_coopt_run(rn_coopt_result** out, const rn_coopt_params* params, uint64_t tier,
                               uint64_t routing);
+/* Changed in 0.2: every rn_coopt_result_* getter takes its outputs first. */
 /** Final tier and routing tokens. */
-RN_API rn_status rn_coopt_result_state(const rn_coopt_result* result, uint64_t* out_tier,
-                                       uint64_t* out_routing);
+RN_API rn_status rn_coopt_result_state(uint64_t* out_tier, uint64_t* out_routing,
+                                       const rn_coopt_result* result);
 /** Number of log rows (baseline included). */
-RN_API rn_status rn_coopt_result_iterations(const rn_coopt_result* result, size_t* out);
-/** Row i of the log. */
-RN_API rn_status rn_coopt_result_iteration(const rn_coopt_result* result, size_t i,
-                                           rn_coopt_iteration* out);
+RN_API rn_status rn_coopt_result_iterations(size_t* out, const rn_coopt_result* result);
+/** Row i of the log (out->struct_size must be set; at most that many bytes are written). */
+RN_API rn_status rn_coopt_result_iteration(rn_coopt_iteration* out, const rn_coopt_result* result,
+                                           size_t i);
 /** Why the loop stopped: max_iterations, min_gain, regression, no_failures, <step>_failed. */
-RN_API rn_status rn_coopt_result_stop_reason(const rn_coopt_result* result, const char** out);
+RN_API rn_status rn_coopt_result_stop_reason(const char** out, const rn_coopt_result* result);
 /** The log as JSON Lines (borrowed). */
-RN_API rn_status rn_coopt_result_log_jsonl(const rn_coopt_result* result, const char** out);
+RN_API rn_status rn_coopt_result_log_jsonl(const char** out, const rn_coopt_result* result);
 /** Frees the result; NULL is a no-op. */
 RN_API void rn_coopt_result_destroy(rn_coopt_result* result);
 

@@ -33,21 +33,25 @@ RN_API void rn_tokenizer_destroy(rn_tokenizer* tok);
 /**
  * Encode text as [CLS] word-pieces... [SEP], cut to at most max_length ids (>= 2; pass
  * SIZE_MAX for no limit). Invalid UTF-8 is replaced, never an error.
- * @param text UTF-8 bytes, text_len of them (need not be NUL-terminated; NULL if text_len 0).
  * @param out_ids receives the ids; may be NULL when capacity is 0.
  * @param capacity room in out_ids, in ids.
  * @param out_len receives the number of ids; if it exceeds capacity, nothing is written to
  *        out_ids and RN_ERR_INVALID_ARGUMENT is returned (call again with a larger buffer).
+ * @param text UTF-8 bytes, text_len of them (need not be NUL-terminated; NULL if text_len 0).
+ * Changed in 0.2: outputs first (0.1: tok, text, text_len, max_length, out_ids, capacity,
+ * out_len).
  */
-RN_API rn_status rn_tokenizer_encode(const rn_tokenizer* tok, const char* text, size_t text_len,
-                                     size_t max_length, int32_t* out_ids, size_t capacity,
-                                     size_t* out_len);
+RN_API rn_status rn_tokenizer_encode(int32_t* out_ids, size_t capacity, size_t* out_len,
+                                     const rn_tokenizer* tok, const char* text, size_t text_len,
+                                     size_t max_length);
 
-/** @param out receives the number of tokens in the vocabulary. */
-RN_API rn_status rn_tokenizer_vocab_size(const rn_tokenizer* tok, size_t* out);
+/** @param out receives the number of tokens in the vocabulary. Changed in 0.2: out first. */
+RN_API rn_status rn_tokenizer_vocab_size(size_t* out, const rn_tokenizer* tok);
 
-/** @param out receives the id of a NUL-terminated token, or -1 if it is not in the vocabulary. */
-RN_API rn_status rn_tokenizer_token_to_id(const rn_tokenizer* tok, const char* token, int32_t* out);
+/** @param out receives the id of a NUL-terminated token, or -1 if it is not in the vocabulary.
+ *  Changed in 0.2: out first. */
+RN_API rn_status rn_tokenizer_token_to_id(int32_t* out, const rn_tokenizer* tok,
+                                          const char* token);
 
 /**
  * @param out receives the path of the bundled vocabulary ($ROUTENLP_DATA_DIR/vocab/... when that
