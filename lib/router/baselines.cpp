@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "router/baseline_models.hpp"
 #include "router/text_features.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/router.hpp"
@@ -69,6 +70,27 @@ TfidfVectorizer::TfidfVectorizer(const std::vector<std::string>& texts,
   }
 }
 
+TfidfVectorizer::TfidfVectorizer(const TfidfOptions& options,
+                                 const std::vector<std::string>& vocabulary,
+                                 std::vector<double> idf)
+    : opt_(options), idf_(std::move(idf)) {
+  if (vocabulary.size() != idf_.size())
+    throw Error(Status::invalid_argument,
+                fmt::format("TF-IDF vocabulary has {} terms but {} idf weights", vocabulary.size(),
+                            idf_.size()));
+  for (size_t i = 0; i < vocabulary.size(); ++i)
+    if (!index_.emplace(vocabulary[i], static_cast<int>(i)).second)
+      throw Error(Status::invalid_argument,
+                  fmt::format("TF-IDF vocabulary: term {} ('{}') repeats an earlier term", i,
+                              vocabulary[i]));
+}
+
+std::vector<std::string> TfidfVectorizer::vocabulary() const {
+  std::vector<std::string> out(idf_.size());
+  for (const auto& [term, j] : index_) out[static_cast<size_t>(j)] = term;
+  return out;
+}
+
 SparseRows TfidfVectorizer::transform(const std::vector<std::string>& texts) const {
   std::vector<Eigen::Triplet<double>> trip;
   for (size_t r = 0; r < texts.size(); ++r) {
@@ -95,9 +117,11 @@ SparseRows TfidfVectorizer::transform(const std::vector<std::string>& texts) con
 
 }  // namespace detail
 
+
 namespace {
 
 using detail::SparseRows;
+using detail::TaskIndex;
 
 void check_labels(const RoutingLabels& train, const char* who) {
   if (train.tiers.empty())
@@ -137,29 +161,12 @@ double sigmoid(double x) {
   return e / (1.0 + e);
 }
 
-// Task name -> column; the rest share "unknown" (no column).
-struct TaskIndex {
-  std::map<std::string, int> id;
-  explicit TaskIndex(const RoutingLabels& train) {
-    for (const auto& q : train.queries) id.emplace(q.task, 0);
-    int i = 0;
-    for (auto& [t, v] : id) v = i++;
-  }
-  int find(const std::string& t) const {
-    auto it = id.find(t);
-    return it == id.end() ? -1 : it->second;
-  }
-  int size() const { return static_cast<int>(id.size()); }
-};
-
 std::vector<std::string> texts_of(const std::vector<RouteQuery>& qs) {
   std::vector<std::string> t;
   t.reserve(qs.size());
   for (const auto& q : qs) t.push_back(q.query);
   return t;
 }
-
-// ---- random / always --------------------------------------------------------------------------
 
 uint64_t fnv1a(uint64_t h, const std::string& s) {
   for (unsigned char c : s) {
@@ -168,110 +175,6 @@ uint64_t fnv1a(uint64_t h, const std::string& s) {
   }
   return h;
 }
-
-class RandomRouter final : public RouterModel {
- public:
-  RandomRouter(std::vector<std::string> tiers, uint64_t seed)
-      : tiers_(std::move(tiers)), seed_(seed) {
-    if (tiers_.empty()) throw Error(Status::invalid_argument, "random router: no tiers");
-  }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    std::vector<RouterScores> out(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      uint64_t h = 1469598103934665603ULL ^ (seed_ * 0x9E3779B97F4A7C15ULL);
-      h = fnv1a(h, batch[i].task);
-      h = fnv1a(h, std::string(1, '\0'));
-      h = fnv1a(h, batch[i].query);
-      for (size_t k = 0; k < tiers_.size(); ++k) {
-        uint64_t x = h ^ ((k + 1) * 0xBF58476D1CE4E5B9ULL);
-        // splitmix64 finaliser
-        x ^= x >> 30;
-        x *= 0xBF58476D1CE4E5B9ULL;
-        x ^= x >> 27;
-        x *= 0x94D049BB133111EBULL;
-        x ^= x >> 31;
-        out[i].p_acceptable.push_back(static_cast<double>(x >> 11) * 0x1.0p-53);
-      }
-      fill_difficulty(out[i]);
-    }
-    return out;
-  }
-  std::string name() const override { return "random"; }
-  std::vector<std::string> tiers() const override { return tiers_; }
-
- private:
-  std::vector<std::string> tiers_;
-  uint64_t seed_;
-};
-
-class AlwaysRouter final : public RouterModel {
- public:
-  AlwaysRouter(std::vector<std::string> tiers, int k) : tiers_(std::move(tiers)), k_(k) {
-    if (k < 0 || static_cast<size_t>(k) >= tiers_.size())
-      throw Error(Status::invalid_argument,
-                  fmt::format("always-tier router: tier {} out of range (0..{})", k,
-                              static_cast<int>(tiers_.size()) - 1));
-  }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    RouterScores s;
-    s.p_acceptable.assign(tiers_.size(), 0.0);
-    s.p_acceptable[static_cast<size_t>(k_)] = 1.0;
-    fill_difficulty(s);
-    return std::vector<RouterScores>(batch.size(), s);
-  }
-  std::string name() const override { return "always-" + tiers_[static_cast<size_t>(k_)]; }
-  std::vector<std::string> tiers() const override { return tiers_; }
-
- private:
-  std::vector<std::string> tiers_;
-  int k_;
-};
-
-// ---- per-task prior ---------------------------------------------------------------------------
-
-class TaskPriorRouter final : public RouterModel {
- public:
-  explicit TaskPriorRouter(const RoutingLabels& train) : tiers_(train.tiers) {
-    check_labels(train, "task-prior router");
-    overall_ = overall_rates(train);
-    const size_t K = tiers_.size();
-    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> acc;
-    for (size_t i = 0; i < train.size(); ++i) {
-      auto& [pos, n] = acc[train.queries[i].task];
-      pos.resize(K, 0.0);
-      n.resize(K, 0.0);
-      for (size_t k = 0; k < K; ++k)
-        if (train.acceptable[i][k] >= 0) {
-          pos[k] += train.acceptable[i][k];
-          n[k] += 1;
-        }
-    }
-    for (auto& [task, pn] : acc) {
-      std::vector<double> r(K);
-      for (size_t k = 0; k < K; ++k) r[k] = pn.second[k] > 0 ? pn.first[k] / pn.second[k] : overall_[k];
-      rates_.emplace(task, std::move(r));
-    }
-  }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    std::vector<RouterScores> out(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto it = rates_.find(batch[i].task);
-      out[i].task_unseen = it == rates_.end();
-      out[i].p_acceptable = out[i].task_unseen ? overall_ : it->second;
-      fill_difficulty(out[i]);
-    }
-    return out;
-  }
-  std::string name() const override { return "task-prior"; }
-  std::vector<std::string> tiers() const override { return tiers_; }
-
- private:
-  std::vector<std::string> tiers_;
-  std::vector<double> overall_;
-  std::map<std::string, std::vector<double>> rates_;
-};
-
-// ---- TF-IDF + logistic regression -------------------------------------------------------------
 
 // Features: TF-IDF columns, then one column per training task.
 SparseRows features(const detail::TfidfVectorizer& vec, const TaskIndex* tasks,
@@ -323,284 +226,398 @@ void fit_logreg(const SparseRows& x, const Eigen::VectorXd& y, const Eigen::Vect
   }
 }
 
-class LogRegRouter final : public RouterModel {
- public:
-  LogRegRouter(const RoutingLabels& train, const LogRegOptions& opt)
-      : tiers_(train.tiers), opt_(opt), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
-    check_labels(train, "tfidf-logreg router");
-    if (!(opt.l2 >= 0) || opt.iterations < 1)
-      throw Error(Status::invalid_argument, "tfidf-logreg router: l2 >= 0, iterations >= 1");
-    SparseRows x = features(vec_, opt_.task_features ? &tasks_ : nullptr, train.queries);
-    const auto n = static_cast<Eigen::Index>(train.size());
-    for (size_t k = 0; k < tiers_.size(); ++k) {
-      Eigen::VectorXd y(n), mask(n);
-      for (Eigen::Index i = 0; i < n; ++i) {
-        int8_t a = train.acceptable[static_cast<size_t>(i)][k];
-        y[i] = a > 0 ? 1.0 : 0.0;
-        mask[i] = a >= 0 ? 1.0 : 0.0;
-      }
-      Eigen::VectorXd w;
-      double b = 0;
-      fit_logreg(x, y, mask, opt_.l2, opt_.iterations, w, b);
-      w_.push_back(std::move(w));
-      b_.push_back(b);
-    }
-  }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    SparseRows x = features(vec_, opt_.task_features ? &tasks_ : nullptr, batch);
-    std::vector<RouterScores> out(batch.size());
-    for (size_t k = 0; k < tiers_.size(); ++k) {
-      Eigen::VectorXd z = x * w_[k];
-      for (size_t i = 0; i < batch.size(); ++i)
-        out[i].p_acceptable.push_back(sigmoid(z[static_cast<Eigen::Index>(i)] + b_[k]));
-    }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      out[i].task_unseen = tasks_.find(batch[i].task) < 0;
-      fill_difficulty(out[i]);
-    }
-    return out;
-  }
-  std::string name() const override { return "tfidf-logreg"; }
-  std::vector<std::string> tiers() const override { return tiers_; }
+}  // namespace
 
- private:
-  std::vector<std::string> tiers_;
-  LogRegOptions opt_;
-  detail::TfidfVectorizer vec_;
-  TaskIndex tasks_;
-  std::vector<Eigen::VectorXd> w_;
-  std::vector<double> b_;
-};
+namespace detail {
+
+// ---- task index -------------------------------------------------------------------------------
+
+TaskIndex::TaskIndex(const RoutingLabels& train) {
+  for (const auto& q : train.queries) id_.emplace(q.task, 0);
+  int i = 0;
+  for (auto& [t, v] : id_) v = i++;
+}
+
+TaskIndex::TaskIndex(const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    // Sorted order is what the training constructor assigns, so columns keep their meaning.
+    if (i > 0 && !(names[i - 1] < names[i]))
+      throw Error(Status::invalid_argument,
+                  fmt::format("task list not strictly increasing at entry {} ('{}')", i, names[i]));
+    id_.emplace(names[i], static_cast<int>(i));
+  }
+}
+
+std::vector<std::string> TaskIndex::names() const {
+  std::vector<std::string> out(id_.size());
+  for (const auto& [t, i] : id_) out[static_cast<size_t>(i)] = t;
+  return out;
+}
+
+// ---- random / always --------------------------------------------------------------------------
+
+RandomRouter::RandomRouter(std::vector<std::string> tiers, uint64_t seed)
+    : tiers_(std::move(tiers)), seed_(seed) {
+  if (tiers_.empty()) throw Error(Status::invalid_argument, "random router: no tiers");
+}
+
+std::vector<RouterScores> RandomRouter::score(const std::vector<RouteQuery>& batch) const {
+  std::vector<RouterScores> out(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    uint64_t h = 1469598103934665603ULL ^ (seed_ * 0x9E3779B97F4A7C15ULL);
+    h = fnv1a(h, batch[i].task);
+    h = fnv1a(h, std::string(1, '\0'));
+    h = fnv1a(h, batch[i].query);
+    for (size_t k = 0; k < tiers_.size(); ++k) {
+      uint64_t x = h ^ ((k + 1) * 0xBF58476D1CE4E5B9ULL);
+      // splitmix64 finaliser
+      x ^= x >> 30;
+      x *= 0xBF58476D1CE4E5B9ULL;
+      x ^= x >> 27;
+      x *= 0x94D049BB133111EBULL;
+      x ^= x >> 31;
+      out[i].p_acceptable.push_back(static_cast<double>(x >> 11) * 0x1.0p-53);
+    }
+    fill_difficulty(out[i]);
+  }
+  return out;
+}
+
+AlwaysRouter::AlwaysRouter(std::vector<std::string> tiers, int k) : tiers_(std::move(tiers)), k_(k) {
+  if (k < 0 || static_cast<size_t>(k) >= tiers_.size())
+    throw Error(Status::invalid_argument,
+                fmt::format("always-tier router: tier {} out of range (0..{})", k,
+                            static_cast<int>(tiers_.size()) - 1));
+}
+
+std::vector<RouterScores> AlwaysRouter::score(const std::vector<RouteQuery>& batch) const {
+  RouterScores s;
+  s.p_acceptable.assign(tiers_.size(), 0.0);
+  s.p_acceptable[static_cast<size_t>(k_)] = 1.0;
+  fill_difficulty(s);
+  return std::vector<RouterScores>(batch.size(), s);
+}
+
+// ---- per-task prior ---------------------------------------------------------------------------
+
+TaskPriorRouter::TaskPriorRouter(const RoutingLabels& train) : tiers_(train.tiers) {
+  check_labels(train, "task-prior router");
+  overall_ = overall_rates(train);
+  const size_t K = tiers_.size();
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> acc;
+  for (size_t i = 0; i < train.size(); ++i) {
+    auto& [pos, n] = acc[train.queries[i].task];
+    pos.resize(K, 0.0);
+    n.resize(K, 0.0);
+    for (size_t k = 0; k < K; ++k)
+      if (train.acceptable[i][k] >= 0) {
+        pos[k] += train.acceptable[i][k];
+        n[k] += 1;
+      }
+  }
+  for (auto& [task, pn] : acc) {
+    std::vector<double> r(K);
+    for (size_t k = 0; k < K; ++k) r[k] = pn.second[k] > 0 ? pn.first[k] / pn.second[k] : overall_[k];
+    rates_.emplace(task, std::move(r));
+  }
+}
+
+TaskPriorRouter::TaskPriorRouter(std::vector<std::string> tiers, std::vector<double> overall,
+                                 std::map<std::string, std::vector<double>> rates)
+    : tiers_(std::move(tiers)), overall_(std::move(overall)), rates_(std::move(rates)) {}
+
+std::vector<RouterScores> TaskPriorRouter::score(const std::vector<RouteQuery>& batch) const {
+  std::vector<RouterScores> out(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto it = rates_.find(batch[i].task);
+    out[i].task_unseen = it == rates_.end();
+    out[i].p_acceptable = out[i].task_unseen ? overall_ : it->second;
+    fill_difficulty(out[i]);
+  }
+  return out;
+}
+
+// ---- TF-IDF + logistic regression -------------------------------------------------------------
+
+LogRegRouter::LogRegRouter(const RoutingLabels& train, const LogRegOptions& opt)
+    : tiers_(train.tiers), opt_(opt), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
+  check_labels(train, "tfidf-logreg router");
+  if (!(opt.l2 >= 0) || opt.iterations < 1)
+    throw Error(Status::invalid_argument, "tfidf-logreg router: l2 >= 0, iterations >= 1");
+  SparseRows x = features(vec_, opt_.task_features ? &tasks_ : nullptr, train.queries);
+  const auto n = static_cast<Eigen::Index>(train.size());
+  for (size_t k = 0; k < tiers_.size(); ++k) {
+    Eigen::VectorXd y(n), mask(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      int8_t a = train.acceptable[static_cast<size_t>(i)][k];
+      y[i] = a > 0 ? 1.0 : 0.0;
+      mask[i] = a >= 0 ? 1.0 : 0.0;
+    }
+    Eigen::VectorXd w;
+    double b = 0;
+    fit_logreg(x, y, mask, opt_.l2, opt_.iterations, w, b);
+    w_.push_back(std::move(w));
+    b_.push_back(b);
+  }
+}
+
+LogRegRouter::LogRegRouter(std::vector<std::string> tiers, const LogRegOptions& opt,
+                           TfidfVectorizer vec, TaskIndex tasks, std::vector<Eigen::VectorXd> w,
+                           std::vector<double> b)
+    : tiers_(std::move(tiers)),
+      opt_(opt),
+      vec_(std::move(vec)),
+      tasks_(std::move(tasks)),
+      w_(std::move(w)),
+      b_(std::move(b)) {}
+
+size_t LogRegRouter::feature_count(const TfidfVectorizer& vec, const TaskIndex& tasks,
+                                   bool task_features) {
+  // As features() builds them: transform() keeps at least one column for an empty vocabulary.
+  return task_features ? vec.dim() + static_cast<size_t>(tasks.size())
+                       : std::max<size_t>(1, vec.dim());
+}
+
+std::vector<RouterScores> LogRegRouter::score(const std::vector<RouteQuery>& batch) const {
+  SparseRows x = features(vec_, opt_.task_features ? &tasks_ : nullptr, batch);
+  std::vector<RouterScores> out(batch.size());
+  for (size_t k = 0; k < tiers_.size(); ++k) {
+    Eigen::VectorXd z = x * w_[k];
+    for (size_t i = 0; i < batch.size(); ++i)
+      out[i].p_acceptable.push_back(sigmoid(z[static_cast<Eigen::Index>(i)] + b_[k]));
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    out[i].task_unseen = tasks_.find(batch[i].task) < 0;
+    fill_difficulty(out[i]);
+  }
+  return out;
+}
 
 // ---- kNN --------------------------------------------------------------------------------------
 
-class KnnRouter final : public RouterModel {
- public:
-  KnnRouter(const RoutingLabels& train, const KnnOptions& opt, TextEmbedder embedder)
-      : tiers_(train.tiers), opt_(opt), embedder_(std::move(embedder)), tasks_(train) {
-    check_labels(train, "knn router");
-    if (opt.k < 1) throw Error(Status::invalid_argument, "knn router: k must be >= 1");
-    labels_ = train.acceptable;
-    train_task_.reserve(train.size());
-    for (const auto& q : train.queries) train_task_.push_back(tasks_.find(q.task));
-    overall_ = overall_rates(train);
-    if (!embedder_) vec_ = std::make_unique<detail::TfidfVectorizer>(texts_of(train.queries), opt.tfidf);
-    emb_ = embed(train.queries);
-  }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    Eigen::MatrixXf q = embed(batch);
-    Eigen::MatrixXf sim = q * emb_.transpose();  // cosine: rows are unit-norm
-    const size_t K = tiers_.size();
-    std::vector<RouterScores> out(batch.size());
-    std::vector<int> order(static_cast<size_t>(emb_.rows()));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      int task = tasks_.find(batch[i].task);
-      out[i].task_unseen = task < 0;
-      std::iota(order.begin(), order.end(), 0);
-      auto row = sim.row(static_cast<Eigen::Index>(i));
-      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
-      for (size_t k = 0; k < K; ++k) {
-        double pos = 0, n = 0;
-        for (int j : order) {
-          if (n >= static_cast<double>(opt_.k)) break;
-          if (opt_.same_task_only && task >= 0 && train_task_[static_cast<size_t>(j)] != task) continue;
-          int8_t a = labels_[static_cast<size_t>(j)][k];
-          if (a < 0) continue;
-          pos += a;
-          n += 1;
-        }
-        out[i].p_acceptable.push_back(n > 0 ? pos / n : overall_[k]);
-      }
-      fill_difficulty(out[i]);
-    }
-    return out;
-  }
-  std::string name() const override { return embedder_ ? "knn-encoder" : "knn-tfidf"; }
-  std::vector<std::string> tiers() const override { return tiers_; }
+KnnRouter::KnnRouter(const RoutingLabels& train, const KnnOptions& opt, TextEmbedder embedder)
+    : tiers_(train.tiers), opt_(opt), embedder_(std::move(embedder)), tasks_(train) {
+  check_labels(train, "knn router");
+  if (opt.k < 1) throw Error(Status::invalid_argument, "knn router: k must be >= 1");
+  labels_ = train.acceptable;
+  train_task_.reserve(train.size());
+  for (const auto& q : train.queries) train_task_.push_back(tasks_.find(q.task));
+  overall_ = overall_rates(train);
+  if (!embedder_) vec_ = std::make_unique<TfidfVectorizer>(texts_of(train.queries), opt.tfidf);
+  emb_ = embed(train.queries);
+}
 
- private:
-  Eigen::MatrixXf embed(const std::vector<RouteQuery>& qs) const {
-    Eigen::MatrixXf m;
-    if (embedder_) {
-      auto v = embedder_(qs);
-      if (v.size() != qs.size()) throw Error(Status::callback, "knn router: embedder returned a wrong count");
-      const size_t d = v.empty() ? 0 : v[0].size();
-      m.resize(static_cast<Eigen::Index>(qs.size()), static_cast<Eigen::Index>(d));
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i].size() != d) throw Error(Status::callback, "knn router: ragged embeddings");
-        for (size_t j = 0; j < d; ++j) m(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = v[i][j];
-      }
-    } else {
-      m = Eigen::MatrixXf(vec_->transform(texts_of(qs)).cast<float>());
-    }
-    for (Eigen::Index i = 0; i < m.rows(); ++i) {
-      float n = m.row(i).norm();
-      if (n > 0) m.row(i) /= n;
-    }
-    return m;
-  }
+KnnRouter::KnnRouter(std::vector<std::string> tiers, const KnnOptions& opt, TfidfVectorizer vec,
+                     TaskIndex tasks, std::vector<std::vector<int8_t>> labels,
+                     std::vector<int> train_task, std::vector<double> overall, Eigen::MatrixXf emb)
+    : tiers_(std::move(tiers)),
+      opt_(opt),
+      tasks_(std::move(tasks)),
+      vec_(std::make_unique<TfidfVectorizer>(std::move(vec))),
+      labels_(std::move(labels)),
+      train_task_(std::move(train_task)),
+      overall_(std::move(overall)),
+      emb_(std::move(emb)) {}
 
-  std::vector<std::string> tiers_;
-  KnnOptions opt_;
-  TextEmbedder embedder_;
-  TaskIndex tasks_;
-  std::unique_ptr<detail::TfidfVectorizer> vec_;
-  std::vector<std::vector<int8_t>> labels_;
-  std::vector<int> train_task_;
-  std::vector<double> overall_;
-  Eigen::MatrixXf emb_;
-};
+std::vector<RouterScores> KnnRouter::score(const std::vector<RouteQuery>& batch) const {
+  Eigen::MatrixXf q = embed(batch);
+  Eigen::MatrixXf sim = q * emb_.transpose();  // cosine: rows are unit-norm
+  const size_t K = tiers_.size();
+  std::vector<RouterScores> out(batch.size());
+  std::vector<int> order(static_cast<size_t>(emb_.rows()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    int task = tasks_.find(batch[i].task);
+    out[i].task_unseen = task < 0;
+    std::iota(order.begin(), order.end(), 0);
+    auto row = sim.row(static_cast<Eigen::Index>(i));
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
+    for (size_t k = 0; k < K; ++k) {
+      double pos = 0, n = 0;
+      for (int j : order) {
+        if (n >= static_cast<double>(opt_.k)) break;
+        if (opt_.same_task_only && task >= 0 && train_task_[static_cast<size_t>(j)] != task) continue;
+        int8_t a = labels_[static_cast<size_t>(j)][k];
+        if (a < 0) continue;
+        pos += a;
+        n += 1;
+      }
+      out[i].p_acceptable.push_back(n > 0 ? pos / n : overall_[k]);
+    }
+    fill_difficulty(out[i]);
+  }
+  return out;
+}
+
+Eigen::MatrixXf KnnRouter::embed(const std::vector<RouteQuery>& qs) const {
+  Eigen::MatrixXf m;
+  if (embedder_) {
+    auto v = embedder_(qs);
+    if (v.size() != qs.size()) throw Error(Status::callback, "knn router: embedder returned a wrong count");
+    const size_t d = v.empty() ? 0 : v[0].size();
+    m.resize(static_cast<Eigen::Index>(qs.size()), static_cast<Eigen::Index>(d));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i].size() != d) throw Error(Status::callback, "knn router: ragged embeddings");
+      for (size_t j = 0; j < d; ++j) m(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = v[i][j];
+    }
+  } else {
+    m = Eigen::MatrixXf(vec_->transform(texts_of(qs)).cast<float>());
+  }
+  for (Eigen::Index i = 0; i < m.rows(); ++i) {
+    float n = m.row(i).norm();
+    if (n > 0) m.row(i) /= n;
+  }
+  return m;
+}
 
 // ---- matrix factorisation ---------------------------------------------------------------------
 
-class MfRouter final : public RouterModel {
- public:
-  MfRouter(const RoutingLabels& train, const MfOptions& opt)
-      : tiers_(train.tiers), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
-    check_labels(train, "mf router");
-    if (opt.dim < 1 || opt.epochs < 1 || !(opt.learning_rate > 0))
-      throw Error(Status::invalid_argument, "mf router: dim, epochs >= 1 and learning_rate > 0");
-    const int r = opt.dim;
-    const auto K = static_cast<Eigen::Index>(tiers_.size());
-    const auto d = static_cast<Eigen::Index>(std::max<size_t>(1, vec_.dim()));
-    const auto T = static_cast<Eigen::Index>(tasks_.size()) + 1;  // last row: unknown task
-    std::mt19937_64 rng(opt.seed);
-    std::normal_distribution<double> nd(0.0, 0.1);
-    auto init = [&](Eigen::MatrixXd& m, Eigen::Index rows, Eigen::Index cols) {
-      m.resize(rows, cols);
-      for (Eigen::Index j = 0; j < cols; ++j)
-        for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = nd(rng);
-    };
-    init(P_, r, d);
-    init(V_, K, r);
-    init(Tm_, T, r);
-    auto rates = overall_rates(train);
-    b_.resize(K);
-    for (Eigen::Index k = 0; k < K; ++k) {
-      double p = std::min(std::max(rates[static_cast<size_t>(k)], 1e-3), 1 - 1e-3);
-      b_[k] = std::log(p / (1 - p));
+MfRouter::MfRouter(const RoutingLabels& train, const MfOptions& opt)
+    : tiers_(train.tiers), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
+  check_labels(train, "mf router");
+  if (opt.dim < 1 || opt.epochs < 1 || !(opt.learning_rate > 0))
+    throw Error(Status::invalid_argument, "mf router: dim, epochs >= 1 and learning_rate > 0");
+  const int r = opt.dim;
+  const auto K = static_cast<Eigen::Index>(tiers_.size());
+  const auto d = static_cast<Eigen::Index>(std::max<size_t>(1, vec_.dim()));
+  const auto T = static_cast<Eigen::Index>(tasks_.size()) + 1;  // last row: unknown task
+  std::mt19937_64 rng(opt.seed);
+  std::normal_distribution<double> nd(0.0, 0.1);
+  auto init = [&](Eigen::MatrixXd& m, Eigen::Index rows, Eigen::Index cols) {
+    m.resize(rows, cols);
+    for (Eigen::Index j = 0; j < cols; ++j)
+      for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = nd(rng);
+  };
+  init(P_, r, d);
+  init(V_, K, r);
+  init(Tm_, T, r);
+  auto rates = overall_rates(train);
+  b_.resize(K);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    double p = std::min(std::max(rates[static_cast<size_t>(k)], 1e-3), 1 - 1e-3);
+    b_[k] = std::log(p / (1 - p));
+  }
+  SparseRows x = vec_.transform(texts_of(train.queries));
+  const auto n = static_cast<Eigen::Index>(train.size());
+  std::vector<int> task(static_cast<size_t>(n));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    int t = tasks_.find(train.queries[static_cast<size_t>(i)].task);
+    task[static_cast<size_t>(i)] = t;
+  }
+  // Adam state.
+  Eigen::MatrixXd mP = Eigen::MatrixXd::Zero(r, d), vP = mP, mV = Eigen::MatrixXd::Zero(K, r),
+                  vV = mV, mT = Eigen::MatrixXd::Zero(T, r), vT = mT;
+  Eigen::VectorXd mb = Eigen::VectorXd::Zero(K), vb = mb;
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  double n_bce = 0, n_pair = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const auto& row = train.acceptable[static_cast<size_t>(i)];
+    for (Eigen::Index a = 0; a < K; ++a) {
+      if (row[static_cast<size_t>(a)] < 0) continue;
+      n_bce += 1;
+      for (Eigen::Index c = 0; c < K; ++c)
+        if (row[static_cast<size_t>(a)] == 1 && row[static_cast<size_t>(c)] == 0) n_pair += 1;
     }
-    SparseRows x = vec_.transform(texts_of(train.queries));
-    const auto n = static_cast<Eigen::Index>(train.size());
-    std::vector<int> task(static_cast<size_t>(n));
+  }
+  n_bce = std::max(1.0, n_bce);
+  n_pair = std::max(1.0, n_pair);
+  for (int ep = 1; ep <= opt.epochs; ++ep) {
+    // Forward: Q = X P^T + T[task]  (n x r); S = Q V^T + b  (n x K).
+    Eigen::MatrixXd Q = x * P_.transpose();
     for (Eigen::Index i = 0; i < n; ++i) {
-      int t = tasks_.find(train.queries[static_cast<size_t>(i)].task);
-      task[static_cast<size_t>(i)] = t;
+      int t = task[static_cast<size_t>(i)];
+      Q.row(i) += Tm_.row(t >= 0 ? t : T - 1);
     }
-    // Adam state.
-    Eigen::MatrixXd mP = Eigen::MatrixXd::Zero(r, d), vP = mP, mV = Eigen::MatrixXd::Zero(K, r),
-                    vV = mV, mT = Eigen::MatrixXd::Zero(T, r), vT = mT;
-    Eigen::VectorXd mb = Eigen::VectorXd::Zero(K), vb = mb;
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double n_bce = 0, n_pair = 0;
+    Eigen::MatrixXd S = Q * V_.transpose();
+    S.rowwise() += b_.transpose();
+    Eigen::MatrixXd G = Eigen::MatrixXd::Zero(n, K);  // dLoss/dS
     for (Eigen::Index i = 0; i < n; ++i) {
       const auto& row = train.acceptable[static_cast<size_t>(i)];
       for (Eigen::Index a = 0; a < K; ++a) {
-        if (row[static_cast<size_t>(a)] < 0) continue;
-        n_bce += 1;
-        for (Eigen::Index c = 0; c < K; ++c)
-          if (row[static_cast<size_t>(a)] == 1 && row[static_cast<size_t>(c)] == 0) n_pair += 1;
-      }
-    }
-    n_bce = std::max(1.0, n_bce);
-    n_pair = std::max(1.0, n_pair);
-    for (int ep = 1; ep <= opt.epochs; ++ep) {
-      // Forward: Q = X P^T + T[task]  (n x r); S = Q V^T + b  (n x K).
-      Eigen::MatrixXd Q = x * P_.transpose();
-      for (Eigen::Index i = 0; i < n; ++i) {
-        int t = task[static_cast<size_t>(i)];
-        Q.row(i) += Tm_.row(t >= 0 ? t : T - 1);
-      }
-      Eigen::MatrixXd S = Q * V_.transpose();
-      S.rowwise() += b_.transpose();
-      Eigen::MatrixXd G = Eigen::MatrixXd::Zero(n, K);  // dLoss/dS
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const auto& row = train.acceptable[static_cast<size_t>(i)];
-        for (Eigen::Index a = 0; a < K; ++a) {
-          int8_t ya = row[static_cast<size_t>(a)];
-          if (ya < 0) continue;
-          G(i, a) += (sigmoid(S(i, a)) - ya) / n_bce;
-          if (ya != 1 || opt.pairwise_weight == 0) continue;
-          for (Eigen::Index c = 0; c < K; ++c) {
-            if (row[static_cast<size_t>(c)] != 0) continue;
-            // -log sigmoid(S_a - S_c)
-            double g = -(1.0 - sigmoid(S(i, a) - S(i, c))) * opt.pairwise_weight / n_pair;
-            G(i, a) += g;
-            G(i, c) -= g;
-          }
+        int8_t ya = row[static_cast<size_t>(a)];
+        if (ya < 0) continue;
+        G(i, a) += (sigmoid(S(i, a)) - ya) / n_bce;
+        if (ya != 1 || opt.pairwise_weight == 0) continue;
+        for (Eigen::Index c = 0; c < K; ++c) {
+          if (row[static_cast<size_t>(c)] != 0) continue;
+          // -log sigmoid(S_a - S_c)
+          double g = -(1.0 - sigmoid(S(i, a) - S(i, c))) * opt.pairwise_weight / n_pair;
+          G(i, a) += g;
+          G(i, c) -= g;
         }
       }
-      Eigen::MatrixXd gV = G.transpose() * Q + opt.l2 * V_;       // K x r
-      Eigen::MatrixXd gQ = G * V_;                                 // n x r
-      Eigen::MatrixXd gP = (x.transpose() * gQ).transpose() + opt.l2 * P_;  // r x d
-      Eigen::MatrixXd gT = opt.l2 * Tm_;
-      for (Eigen::Index i = 0; i < n; ++i) {
-        int t = task[static_cast<size_t>(i)];
-        gT.row(t >= 0 ? t : T - 1) += gQ.row(i);
-      }
-      Eigen::VectorXd gb = G.colwise().sum().transpose();
-      const double c1 = 1 - std::pow(b1, ep), c2 = 1 - std::pow(b2, ep);
-      auto adam = [&](auto& w, auto& m, auto& v, const auto& g) {
-        m = b1 * m + (1 - b1) * g;
-        v = b2 * v + (1 - b2) * g.cwiseProduct(g);
-        w.array() -= opt.learning_rate * (m.array() / c1) / ((v.array() / c2).sqrt() + eps);
-      };
-      adam(P_, mP, vP, gP);
-      adam(V_, mV, vV, gV);
-      adam(Tm_, mT, vT, gT);
-      adam(b_, mb, vb, gb);
     }
+    Eigen::MatrixXd gV = G.transpose() * Q + opt.l2 * V_;       // K x r
+    Eigen::MatrixXd gQ = G * V_;                                 // n x r
+    Eigen::MatrixXd gP = (x.transpose() * gQ).transpose() + opt.l2 * P_;  // r x d
+    Eigen::MatrixXd gT = opt.l2 * Tm_;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      int t = task[static_cast<size_t>(i)];
+      gT.row(t >= 0 ? t : T - 1) += gQ.row(i);
+    }
+    Eigen::VectorXd gb = G.colwise().sum().transpose();
+    const double c1 = 1 - std::pow(b1, ep), c2 = 1 - std::pow(b2, ep);
+    auto adam = [&](auto& w, auto& m, auto& v, const auto& g) {
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g.cwiseProduct(g);
+      w.array() -= opt.learning_rate * (m.array() / c1) / ((v.array() / c2).sqrt() + eps);
+    };
+    adam(P_, mP, vP, gP);
+    adam(V_, mV, vV, gV);
+    adam(Tm_, mT, vT, gT);
+    adam(b_, mb, vb, gb);
   }
-  std::vector<RouterScores> score(const std::vector<RouteQuery>& batch) const override {
-    SparseRows x = vec_.transform(texts_of(batch));
-    Eigen::MatrixXd Q = x * P_.transpose();
-    const auto T = Tm_.rows();
-    std::vector<RouterScores> out(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      int t = tasks_.find(batch[i].task);
-      out[i].task_unseen = t < 0;
-      Q.row(static_cast<Eigen::Index>(i)) += Tm_.row(t >= 0 ? t : T - 1);
-    }
-    Eigen::MatrixXd S = Q * V_.transpose();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      for (Eigen::Index k = 0; k < S.cols(); ++k)
-        out[i].p_acceptable.push_back(sigmoid(S(static_cast<Eigen::Index>(i), k) + b_[k]));
-      fill_difficulty(out[i]);
-    }
-    return out;
+}
+
+MfRouter::MfRouter(std::vector<std::string> tiers, TfidfVectorizer vec, TaskIndex tasks,
+                   Eigen::MatrixXd P, Eigen::MatrixXd V, Eigen::MatrixXd Tm, Eigen::VectorXd b)
+    : tiers_(std::move(tiers)),
+      vec_(std::move(vec)),
+      tasks_(std::move(tasks)),
+      P_(std::move(P)),
+      V_(std::move(V)),
+      Tm_(std::move(Tm)),
+      b_(std::move(b)) {}
+
+std::vector<RouterScores> MfRouter::score(const std::vector<RouteQuery>& batch) const {
+  SparseRows x = vec_.transform(texts_of(batch));
+  Eigen::MatrixXd Q = x * P_.transpose();
+  const auto T = Tm_.rows();
+  std::vector<RouterScores> out(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    int t = tasks_.find(batch[i].task);
+    out[i].task_unseen = t < 0;
+    Q.row(static_cast<Eigen::Index>(i)) += Tm_.row(t >= 0 ? t : T - 1);
   }
-  std::string name() const override { return "mf"; }
-  std::vector<std::string> tiers() const override { return tiers_; }
+  Eigen::MatrixXd S = Q * V_.transpose();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    for (Eigen::Index k = 0; k < S.cols(); ++k)
+      out[i].p_acceptable.push_back(sigmoid(S(static_cast<Eigen::Index>(i), k) + b_[k]));
+    fill_difficulty(out[i]);
+  }
+  return out;
+}
 
- private:
-  std::vector<std::string> tiers_;
-  detail::TfidfVectorizer vec_;
-  TaskIndex tasks_;
-  Eigen::MatrixXd P_, V_, Tm_;
-  Eigen::VectorXd b_;
-};
-
-}  // namespace
+}  // namespace detail
 
 std::unique_ptr<RouterModel> make_random_router(std::vector<std::string> tiers, uint64_t seed) {
-  return std::make_unique<RandomRouter>(std::move(tiers), seed);
+  return std::make_unique<detail::RandomRouter>(std::move(tiers), seed);
 }
 std::unique_ptr<RouterModel> make_always_tier_router(std::vector<std::string> tiers, int k) {
-  return std::make_unique<AlwaysRouter>(std::move(tiers), k);
+  return std::make_unique<detail::AlwaysRouter>(std::move(tiers), k);
 }
 std::unique_ptr<RouterModel> make_task_prior_router(const RoutingLabels& train) {
-  return std::make_unique<TaskPriorRouter>(train);
+  return std::make_unique<detail::TaskPriorRouter>(train);
 }
 std::unique_ptr<RouterModel> make_tfidf_logreg_router(const RoutingLabels& train,
                                                       const LogRegOptions& options) {
-  return std::make_unique<LogRegRouter>(train, options);
+  return std::make_unique<detail::LogRegRouter>(train, options);
 }
 std::unique_ptr<RouterModel> make_knn_router(const RoutingLabels& train,
                                              const KnnOptions& options, TextEmbedder embedder) {
-  return std::make_unique<KnnRouter>(train, options, std::move(embedder));
+  return std::make_unique<detail::KnnRouter>(train, options, std::move(embedder));
 }
 std::unique_ptr<RouterModel> make_mf_router(const RoutingLabels& train, const MfOptions& options) {
-  return std::make_unique<MfRouter>(train, options);
+  return std::make_unique<detail::MfRouter>(train, options);
 }
 
 }  // namespace routenlp

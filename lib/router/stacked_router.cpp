@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "router/baseline_models.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/router.hpp"
 
@@ -102,6 +103,8 @@ class StackedRouter final : public RouterModel {
   }
   std::string name() const override { return name_; }
   std::vector<std::string> tiers() const override { return tiers_; }
+  const std::vector<std::shared_ptr<const RouterModel>>& bases() const { return bases_; }
+  const StackWeights& weights() const { return w_; }
 
  private:
   std::vector<std::shared_ptr<const RouterModel>> bases_;
@@ -321,6 +324,16 @@ void check_label_tiers(const std::vector<std::shared_ptr<const RouterModel>>& ro
 }
 
 }  // namespace
+
+bool detail::stacked_parts(const RouterModel& router,
+                          std::vector<std::shared_ptr<const RouterModel>>& bases,
+                          StackWeights& weights) {
+  const auto* s = dynamic_cast<const StackedRouter*>(&router);
+  if (!s) return false;
+  bases = s->bases();
+  weights = s->weights();
+  return true;
+}
 
 std::unique_ptr<RouterModel> make_stacked_router(std::vector<std::shared_ptr<const RouterModel>> bases,
                                                  StackWeights weights) {

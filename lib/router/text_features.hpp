@@ -20,9 +20,16 @@ class TfidfVectorizer {
  public:
   // Builds the vocabulary and IDF on the training texts.
   TfidfVectorizer(const std::vector<std::string>& texts, const TfidfOptions& options);
+  // Restores a saved vectorizer: vocabulary[i] is column i (unique), idf[i] its weight.
+  // Error(invalid_argument) on a duplicate term or a length mismatch.
+  TfidfVectorizer(const TfidfOptions& options, const std::vector<std::string>& vocabulary,
+                  std::vector<double> idf);
   // Rows: sublinear tf (1 + log tf) * idf, L2-normalised (an empty/unknown text is all zero).
   SparseRows transform(const std::vector<std::string>& texts) const;
   size_t dim() const { return idf_.size(); }
+  const TfidfOptions& options() const { return opt_; }
+  const std::vector<double>& idf() const { return idf_; }
+  std::vector<std::string> vocabulary() const;  // terms in column order
 
  private:
   std::vector<std::string> terms(const std::string& text) const;
