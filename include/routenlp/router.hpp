@@ -413,4 +413,25 @@ RN_API RouterSelection select_router(
     const std::vector<std::shared_ptr<const RouterModel>>& candidates,
     const RoutingLabels& heldout, const SelectOptions& options = {});
 
+// ---------------------------------------------------------------------------------------------
+// Saving and loading any router made by this library (no libtorch needed except for the neural
+// kind). Directory layouts: docs/router.md "Saving and loading routers".
+
+// Writes any router made by this library to `dir` (created; written to a temporary directory
+// renamed into place): router.json names its kind ("neural", "task-prior", "tfidf-logreg",
+// "mf", "knn-tfidf", "stacked", "random", "always-tier") plus the kind's own files.
+// Error(not_supported) naming the router for a RouterModel this library cannot save (a host
+// subclass, a kNN over an external embedder, or a stack with such a base); nothing is written
+// then. Error(io) when the directory cannot be written.
+RN_API void save_router(const RouterModel& router, const std::string& dir);
+// Loads what save_router wrote (or a bare NeuralRouter::save checkpoint). The loaded router
+// scores exactly as the saved one did. Errors name the file and field: Error(parse) for an
+// unknown kind, bad JSON (numbers beyond double range included), wrong types, unknown or
+// duplicate keys; Error(io) for a missing or oversized file; Error(model) for wrong shapes,
+// non-finite weights or tier lists that disagree; Error(not_supported) for a neural router in
+// a build without libtorch.
+RN_API std::shared_ptr<const RouterModel> load_router(const std::string& dir);
+// The kind save_router would write ("" when it cannot be saved).
+RN_API std::string router_kind(const RouterModel& router);
+
 }  // namespace routenlp
