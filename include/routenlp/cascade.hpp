@@ -133,6 +133,19 @@ struct CascadeOptions {
   std::shared_ptr<const AcceptanceModel> acceptance;
 };
 
+// Where the engine's run() of `request` under `table` begins, without calling a tier: the start
+// rule (request start_tier, else the column's plan start raised by the router's skip level) and
+// the first tier actually called (tiers whose answer could not be accepted are passed over). With
+// an empty request id the mixture partner of a randomised plan cannot be known: the task's own
+// column is used.
+struct CascadeFirstCall {
+  int start_tier = 0;
+  int first_tier = 0;
+  int column = -1;  // threshold column applied (-1: none matches the task)
+};
+RN_API CascadeFirstCall cascade_first_call(const ThresholdTable& table,
+                                           const CascadeRequest& request);
+
 // Runs requests through the tiers. run(), run_batch(), run_async(), record_outcome(),
 // set_thresholds() and metrics_prometheus() are all thread-safe.
 class RN_API CascadeEngine {

@@ -17,6 +17,8 @@
 
 namespace routenlp {
 
+class Pipeline;
+
 // Recorded outcomes of the evaluated queries as dense [query][tier] arrays (tier order of the
 // config). A query enters the table only if every config tier has an outcome for it.
 struct OutcomeTable {
@@ -146,6 +148,9 @@ struct EvalOptions {
   bool sweep = false;                      // trace every system's frontier
   std::optional<double> quality_target;    // overrides the config's quality_target (all systems)
   std::string router_config;               // neural router training config JSON (empty: defaults)
+  // Every query is a test query, whatever its split (a fitted pipeline evaluated on new data):
+  // systems must not need train or calib rows. Only with seeds = 1.
+  bool every_row_test = false;
   ProgressCallback progress;
 };
 
@@ -179,6 +184,13 @@ RN_API EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& c
                                    const EvalOptions& options,
                                    const std::vector<std::string>& names,
                                    const std::vector<std::unique_ptr<System>>& systems);
+
+// A fitted pipeline (routenlp/pipeline.hpp) as a system: fit() does nothing, decide() replays
+// each row through the pipeline's own requests and engine over ReplayTiers of the dataset
+// (request id = query id), so its decisions are what `routenlp serve` with the same artifact
+// decides. decision_log: a JSONL decision log of every replayed request ("" = none).
+RN_API std::unique_ptr<System> make_pipeline_system(std::shared_ptr<const Pipeline> pipeline,
+                                                    std::string decision_log = {});
 
 // Metrics of a fixed set of decisions (row order of `rows`), against always-reference.
 RN_API Metrics compute_metrics(const OutcomeTable& table, const PortfolioConfig& config,

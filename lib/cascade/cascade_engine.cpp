@@ -403,6 +403,58 @@ std::shared_ptr<const ThresholdTable> CascadeEngine::thresholds() const {
   return impl_->current();
 }
 
+namespace detail {
+
+int cascade_start_tier(const ThresholdTable& table, const CascadeRequest& req, int col, int K) {
+  const int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
+  int start = req.start_tier >= 0 ? req.start_tier
+                                  : (col >= 0 ? table.start_tier[static_cast<size_t>(col)] : 0);
+  // The router's skip rule: start at the first tier it predicts acceptable enough.
+  if (req.start_tier < 0 && col >= 0 && req.router_p.size() == static_cast<size_t>(K) &&
+      table.skip_tau[static_cast<size_t>(col)] > 0)
+    start = std::max(start, router_start_tier(req.router_p, table.skip_tau[static_cast<size_t>(col)]));
+  return std::min(start, last);
+}
+
+bool cannot_accept(const ThresholdTable& table, const CascadeRequest& req, int k, double delta,
+                   double* router_u) {
+  if (!(delta > -kInf)) return true;
+  if (static_cast<size_t>(k) < table.u_before_call.size() &&
+      table.u_before_call[static_cast<size_t>(k)] &&
+      static_cast<size_t>(k) < req.router_p.size()) {
+    const double u = 1.0 - req.router_p[static_cast<size_t>(k)];
+    if (router_u) *router_u = u;
+    return !(u <= delta);
+  }
+  return false;
+}
+
+}  // namespace detail
+
+CascadeFirstCall cascade_first_call(const ThresholdTable& table, const CascadeRequest& req) {
+  const int K = static_cast<int>(table.tiers.size());
+  if (K == 0) throw Error(Status::invalid_argument, "cascade_first_call: table has no tiers");
+  CascadeFirstCall out;
+  const int metric_col = table.column_for(req.task);
+  const int col = req.id.empty() ? metric_col : table.mixed_column(metric_col, req.id);
+  out.column = col;
+  const size_t a = table.alpha_index(req.alpha);
+  const int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
+  out.start_tier = detail::cascade_start_tier(table, req, col, K);
+  out.first_tier = last;
+  for (int k = out.start_tier; k < last; ++k) {
+    const double delta = k == K - 1 ? kInf
+                         : (col < 0 || a == ThresholdTable::npos)
+                             ? -kInf
+                             : table.at(a, static_cast<size_t>(k), static_cast<size_t>(col));
+    if (!detail::cannot_accept(table, req, k, delta, nullptr)) {
+      out.first_tier = k;
+      break;
+    }
+  }
+  return out;
+}
+
 CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   const Impl& I = *impl_;
   const auto t0 = Clock::now();
@@ -420,15 +472,8 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
   const int col = table->mixed_column(metric_col, res.request_id);
   const size_t a = table->alpha_index(req.alpha);
   res.alpha = a == ThresholdTable::npos ? kNaN : table->alphas[a];
-  int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
-  int start = req.start_tier >= 0 ? req.start_tier
-                                  : (col >= 0 ? table->start_tier[static_cast<size_t>(col)] : 0);
-  // The router's skip rule: start at the first tier it predicts acceptable enough.
-  if (req.start_tier < 0 && col >= 0 && req.router_p.size() == static_cast<size_t>(K) &&
-      table->skip_tau[static_cast<size_t>(col)] > 0)
-    start = std::max(start, detail::router_start_tier(req.router_p,
-                                                      table->skip_tau[static_cast<size_t>(col)]));
-  start = std::min(start, last);
+  const int last = req.max_tier < 0 ? K - 1 : std::min(req.max_tier, K - 1);
+  const int start = detail::cascade_start_tier(*table, req, col, K);
   const SteadyTime deadline =
       req.deadline_ms > 0
           ? t0 + std::chrono::duration_cast<Clock::duration>(
@@ -495,14 +540,7 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
     // Not called when its answer could not be accepted: the threshold accepts nothing, or u
     // comes from the router before the call (the tier gives no confidence) and exceeds delta.
     if (!is_last) {
-      bool hopeless = !(e.delta > -kInf);
-      if (!hopeless && static_cast<size_t>(k) < table->u_before_call.size() &&
-          table->u_before_call[static_cast<size_t>(k)] &&
-          static_cast<size_t>(k) < req.router_p.size()) {
-        const double p = req.router_p[static_cast<size_t>(k)];
-        hopeless = !(1.0 - p <= e.delta);
-        e.uncertainty = 1.0 - p;
-      }
+      const bool hopeless = detail::cannot_accept(*table, req, k, e.delta, &e.uncertainty);
       if (hopeless) {
         e.decision = TraceDecision::skipped_threshold;
         res.trace.push_back(std::move(e));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "routenlp/eval.hpp"
+#include "routenlp/pipeline.hpp"
 
 namespace routenlp::detail {
 
@@ -51,5 +52,9 @@ Dataset partition_dataset(const SystemContext& ctx);
 // reaches it, the one with the highest quality (ties: cheaper). Returns its index.
 size_t pick_operating_point(const std::vector<double>& cost, const std::vector<double>& quality,
                             double target);
+
+// The fitted routenlp / routenlp-cascade system's pipeline parts (Error(invalid_argument) for
+// any other system). ctx: the context it was fitted with.
+PipelineParts fitted_pipeline_parts(const System& system, const SystemContext& ctx);
 
 }  // namespace routenlp::detail

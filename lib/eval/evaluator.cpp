@@ -433,12 +433,15 @@ EvalReport evaluate_systems(const Dataset& data, const PortfolioConfig& config_i
       ood.push_back(r);
       continue;
     }
-    if (q.split == Split::train) train0.push_back(r);
+    if (options.every_row_test) test.push_back(r);
+    else if (q.split == Split::train) train0.push_back(r);
     else if (q.split == Split::calib) calib0.push_back(r);
     else test.push_back(r);
   }
+  if (options.every_row_test && options.seeds != 1)
+    throw Error(Status::invalid_argument, "every_row_test: seeds must be 1 (nothing is refitted)");
   if (test.empty()) throw Error(Status::invalid_argument, data.source + ": no test queries");
-  if (train0.empty() || calib0.empty())
+  if (!options.every_row_test && (train0.empty() || calib0.empty()))
     throw Error(Status::invalid_argument, data.source + ": train and calib splits must be non-empty");
 
   EvalReport rep;

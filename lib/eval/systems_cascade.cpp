@@ -12,6 +12,7 @@
 #include "eval/router_cache.hpp"
 #include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
+#include "routenlp/pipeline.hpp"
 #include "routenlp/tier.hpp"
 #include "routenlp/error.hpp"
 
@@ -307,7 +308,20 @@ class ConformalSystem : public System {
       calibrate(ctx, b, routed);
     }
     base_table_ = table_;
+    base_calibrator_ = calibrator_;
     base_summary_ = summary_;
+  }
+
+  // The fitted system as a pipeline: what `routenlp fit` saves and `routenlp eval` runs.
+  PipelineParts parts(const SystemContext& ctx) const {
+    PipelineParts p;
+    p.portfolio = *ctx.config;
+    p.router = need_router_ ? router_ : nullptr;
+    p.calibration = calibrator_;
+    p.acceptance = acceptance_;
+    p.system = name();
+    p.description = detail();
+    return p;
   }
 
   // Sweep: alpha (guarantee mode) or the quality target (quality-target mode), recalibrated on
@@ -327,6 +341,7 @@ class ConformalSystem : public System {
     auto d = run(ctx, rows);
     override_.reset();
     table_ = base_table_;
+    calibrator_ = base_calibrator_;
     summary_ = base_summary_;
     return d;
   }
@@ -469,6 +484,13 @@ class ConformalSystem : public System {
     opt.seed = mix_seed(ctx.seed, 0xc0f);
     opt.reference_tier = ctx.config->reference_tier_index();
     opt.skip_tau = routed && !qt_mode_ ? skip_tau_ : 0.0;
+    // One source of alpha: the portfolio's per-task alphas are calibrated too, and the pipeline's
+    // requests ask for them (Pipeline::request).
+    if (!qt_mode_ && !override_)
+      for (const auto& kv : ctx.config->tasks)
+        if (kv.second.alpha && std::fabs(*kv.second.alpha - opt.alpha) > 1e-12 &&
+            std::find(opt.extra_alphas.begin(), opt.extra_alphas.end(), *kv.second.alpha) == opt.extra_alphas.end())
+          opt.extra_alphas.push_back(*kv.second.alpha);
     if (qt_mode_) {
       opt.goal = CalibrationGoal::quality_target;
       opt.quality_target = override_ ? *override_ : *ctx.config->quality_target;
@@ -478,9 +500,10 @@ class ConformalSystem : public System {
         if (!override_ && kv.first != "default" && kv.second.quality_target)
           opt.task_quality_targets[kv.first] = *kv.second.quality_target;
     }
-    ConformalCalibrator cal(opt);
-    const CalibrationResult& res = cal.calibrate(cd);
+    auto cal = std::make_shared<ConformalCalibrator>(opt);
+    const CalibrationResult& res = cal->calibrate(cd);
     table_ = res.table;
+    calibrator_ = cal;
     char buf[256];
     if (qt_mode_) {
       certified_ = !res.selections.empty();
@@ -555,20 +578,19 @@ class ConformalSystem : public System {
       replay_for_ = ctx.table;
       replay_with_text_ = acceptance_ != nullptr;
     }
+    // The very object `routenlp fit` saves: its requests and its engine.
+    const Pipeline pipeline(parts(ctx));
     CascadeOptions eo;
     eo.threads = 1;
     eo.audit_rate = 0.0;
-    eo.acceptance = acceptance_;
-    CascadeEngine engine(replay_tiers_, table_, eo);
+    auto engine = pipeline.make_engine(replay_tiers_, eo);
     std::vector<Decision> out;
     out.reserve(rows.size());
     for (size_t r : rows) {
       const Query& q = ctx.query(r);
-      CascadeRequest req;
-      req.id = q.id;
-      req.task = q.task;
-      if (need_router_) req.router_p = cache_.scores.at(r).p_acceptable;
-      CascadeResult res = engine.run(req);
+      CascadeRequest req = pipeline.request(RouteQuery{q.query, q.task}, q.id,
+                                            need_router_ ? cache_.scores.at(r) : RouterScores{});
+      CascadeResult res = engine->run(req);
       if (res.status != Status::ok || res.tier < 0)
         throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
       Decision d;
@@ -609,6 +631,7 @@ class ConformalSystem : public System {
   std::shared_ptr<const RouterModel> router_;
   ScoreCache cache_;
   std::shared_ptr<const ThresholdTable> table_, base_table_;
+  std::shared_ptr<const ConformalCalibrator> calibrator_, base_calibrator_;
   std::string summary_, base_summary_;
   std::vector<size_t> calib_rows_;
   std::optional<double> override_;
@@ -624,6 +647,13 @@ class ConformalSystem : public System {
 };
 
 }  // namespace
+
+PipelineParts fitted_pipeline_parts(const System& system, const SystemContext& ctx) {
+  const auto* c = dynamic_cast<const ConformalSystem*>(&system);
+  if (c == nullptr)
+    throw Error(Status::invalid_argument, "system '" + system.name() + "' cannot be saved as a pipeline");
+  return c->parts(ctx);
+}
 
 std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig&) {
   return std::make_unique<FrugalGptSystem>();
