@@ -9,6 +9,7 @@
 #include "routenlp/dataset.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/eval.hpp"
+#include "routenlp/pipeline.hpp"
 #include "routenlp/portfolio.hpp"
 
 namespace routenlp::cli {
@@ -28,11 +29,55 @@ std::vector<std::string> split_list(const std::string& s) {
 
 struct EvalArgs {
   std::string data, config, systems, holdout, json_out, plot_out, router_config;
+  std::string pipeline, split = "test", decision_log;
   int seeds = 1;
   bool sweep = false, stream = false, quiet = false, skip_bad = false;
   double quality_target = -1;
   StreamOptions so;
 };
+
+// Evaluates a saved pipeline on the test split (or every row): the same requests and engine
+// that `routenlp serve` runs with that artifact.
+int run_pipeline_eval(const EvalArgs& a) {
+  auto p = std::make_shared<const Pipeline>(Pipeline::load(a.pipeline));
+  if (!a.systems.empty() || a.seeds != 1 || a.stream)
+    throw Error(Status::invalid_argument, "eval --pipeline: --systems, --seeds and --stream do not apply (the artifact is fitted)");
+  PortfolioConfig config = p->portfolio();
+  if (!a.config.empty()) {
+    PortfolioConfig given = load_portfolio(a.config);
+    std::vector<std::string> g, q;
+    for (const auto& t : given.tiers) g.push_back(t.name);
+    for (const auto& t : config.tiers) q.push_back(t.name);
+    if (g != q) throw Error(Status::invalid_argument, a.config + ": its tiers differ from the pipeline's");
+    config = given;  // the user's quality thresholds and prices judge the run
+  }
+  ReadOptions ro;
+  ro.portfolio = &config;
+  ro.skip_bad_lines = a.skip_bad;
+  Dataset data = read_dataset(a.data, ro);
+  EvalOptions eo;
+  eo.seeds = 1;
+  eo.every_row_test = a.split == "all";
+  eo.holdout_tasks = split_list(a.holdout);
+  if (a.quality_target >= 0) eo.quality_target = a.quality_target;
+  std::vector<std::unique_ptr<System>> systems;
+  systems.push_back(make_pipeline_system(p, a.decision_log));
+  EvalReport rep = evaluate_systems(data, config, eo, {"pipeline"}, systems);
+  std::printf("%s", rep.table().c_str());
+  for (const auto& s : rep.systems)
+    if (!s.detail.empty()) std::printf("  %-20s %s\n", s.system.c_str(), s.detail.c_str());
+  if (!a.json_out.empty()) {
+    write_report(rep, a.json_out);
+    std::printf("report: %s\n", a.json_out.c_str());
+  }
+  if (!a.decision_log.empty()) std::printf("decision log: %s\n", a.decision_log.c_str());
+  for (const auto& s : rep.systems)
+    if (s.status != "ok") {
+      std::fprintf(stderr, "routenlp eval: %s\n", s.status.c_str());
+      return 1;
+    }
+  return 0;
+}
 
 }  // namespace
 
@@ -41,7 +86,15 @@ void register_eval(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "eval", "Replay a routing dataset through routing systems; report cost, quality, latency");
   cmd->add_option("--data", args->data, "Routing dataset (JSON Lines)")->required();
-  cmd->add_option("--config", args->config, "Portfolio config (YAML)")->required();
+  cmd->add_option("--config", args->config,
+                  "Portfolio config (YAML); required unless --pipeline (then it only re-judges)");
+  cmd->add_option("--pipeline", args->pipeline,
+                  "Evaluate this saved pipeline (routenlp fit --out) instead of fitting systems");
+  cmd->add_option("--split", args->split, "With --pipeline: test (the test split) or all (every row)")
+      ->check(CLI::IsMember({"test", "all"}))
+      ->capture_default_str();
+  cmd->add_option("--decision-log", args->decision_log,
+                  "With --pipeline: write the engine's JSONL decision log of every replayed request");
   cmd->add_option("--systems", args->systems,
                   "Comma-separated systems (default: all): always:<tier>, random, oracle, "
                   "task-prior, routellm, frugalgpt, automix, routenlp-router, "
@@ -71,6 +124,8 @@ void register_eval(CLI::App& app, Action& action) {
   cmd->add_option("--gamma", args->so.gamma, "Stream: ACI step size")->capture_default_str();
   cmd->callback([args, &action] {
     action = [args] {
+      if (!args->pipeline.empty()) return run_pipeline_eval(*args);
+      if (args->config.empty()) throw Error(Status::invalid_argument, "eval: --config is required (or --pipeline DIR)");
       PortfolioConfig config = load_portfolio(args->config);
       ReadOptions ro;
       ro.skip_bad_lines = args->skip_bad;

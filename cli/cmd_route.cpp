@@ -1,5 +1,6 @@
-// `routenlp route --model DIR --task T "query..."`: score one query with a trained router and
-// print the chosen tier with the per-tier scores behind it.
+// `routenlp route --pipeline DIR --task T "query..."`: where a saved pipeline sends one query
+// (start tier, first tier called, router scores, threshold column); or, with --model DIR, a bare
+// router checkpoint under a named policy.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "commands.hpp"
 #include "routenlp/error.hpp"
+#include "routenlp/pipeline.hpp"
 #include "routenlp/portfolio.hpp"
 #include "routenlp/router.hpp"
 
@@ -18,14 +20,51 @@ namespace routenlp::cli {
 namespace {
 
 struct RouteArgs {
-  std::string model, task, query, config, policy = "threshold";
+  std::string model, pipeline, task, query, config, policy = "threshold";
   double target = -1.0;
   double lambda = 0.1;
   double threshold = 0.5;
   bool json = false;
 };
 
+int run_pipeline_route(const RouteArgs& a) {
+  Pipeline p = Pipeline::load(a.pipeline);
+  const auto tiers = p.tier_names();
+  PipelineRoute r = p.route({a.query, a.task});
+  auto name = [&](int k) { return k >= 0 && size_t(k) < tiers.size() ? tiers[size_t(k)] : std::string("-"); };
+  if (a.json) {
+    nlohmann::json j;
+    j["tier"] = name(r.first_tier);
+    j["tier_index"] = r.first_tier;
+    j["start_tier"] = name(r.start_tier);
+    j["column"] = r.column;
+    j["alpha"] = std::isnan(r.alpha) ? nlohmann::json() : nlohmann::json(r.alpha);
+    j["reason"] = r.reason;
+    j["task"] = a.task;
+    j["task_unseen"] = r.scores.task_unseen;
+    j["scores"] = nlohmann::json::array();
+    for (size_t k = 0; k < r.scores.p_acceptable.size(); ++k)
+      j["scores"].push_back({{"tier", tiers[k]}, {"p_acceptable", r.scores.p_acceptable[k]}});
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("first tier: %s (index %d)\n", name(r.first_tier).c_str(), r.first_tier);
+  std::printf("start tier: %s\n", name(r.start_tier).c_str());
+  std::printf("reason:     %s\n", r.reason.c_str());
+  std::printf("task:       %s%s (thresholds of '%s')\n", a.task.c_str(),
+              r.scores.task_unseen ? ", unseen in training" : "", r.column.c_str());
+  if (!r.scores.p_acceptable.empty()) {
+    std::printf("  %-34s %s\n", "tier", "P(acceptable)");
+    for (size_t k = 0; k < tiers.size(); ++k)
+      std::printf("%s %-34s %.4f\n", static_cast<int>(k) == r.first_tier ? ">" : " ", tiers[k].c_str(),
+                  r.scores.p_acceptable[k]);
+  }
+  return 0;
+}
+
 int run_route(const RouteArgs& a) {
+  if (!a.pipeline.empty()) return run_pipeline_route(a);
+  if (a.model.empty()) throw Error(Status::invalid_argument, "route: give --pipeline DIR or --model DIR");
   NeuralRouter router = NeuralRouter::load(a.model);
   auto tiers = router.tiers();
   std::unique_ptr<RoutingPolicy> policy;
@@ -85,9 +124,10 @@ int run_route(const RouteArgs& a) {
 
 void register_route(CLI::App& app, Action& action) {
   auto args = std::make_shared<RouteArgs>();
-  auto* cmd = app.add_subcommand("route", "Route one query with a trained router checkpoint");
+  auto* cmd = app.add_subcommand("route", "Route one query with a saved pipeline (or a router checkpoint)");
+  auto* pipe = cmd->add_option("--pipeline", args->pipeline, "pipeline artifact directory (routenlp fit --out)");
   cmd->add_option("--model", args->model, "router checkpoint directory (routenlp train --out)")
-      ->required();
+      ->excludes(pipe);
   cmd->add_option("--task", args->task, "task label of the query")->required();
   cmd->add_option("query", args->query, "query text")->required();
   cmd->add_option("--config", args->config,

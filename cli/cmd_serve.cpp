@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "routenlp/error.hpp"
 #include "routenlp/serve.hpp"
 
 namespace routenlp::cli {
@@ -14,12 +15,14 @@ namespace routenlp::cli {
 void register_serve(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("serve", "Serve routing and cascades over HTTP (docs/serving.md)");
   static std::string config;
+  static std::string pipeline;
   static std::string host;
   static int port = -1;
   static int threads = 0;
-  cmd->add_option("config", config, "Serve config YAML (portfolio, router, tiers, server)")
-      ->required()
+  cmd->add_option("config", config, "Serve config YAML (pipeline or portfolio + router, tiers, server)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--pipeline", pipeline,
+                  "Pipeline artifact directory (routenlp fit --out); overrides the config's");
   cmd->add_option("--host", host, "Listen address (overrides server.host)");
   cmd->add_option("--port", port, "Listen port; 0 = ephemeral (overrides server.port)")
       ->check(CLI::Range(0, 65535));
@@ -34,7 +37,14 @@ void register_serve(CLI::App& app, Action& action) {
       sigaddset(&set, SIGTERM);
       pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-      ServeConfig cfg = load_serve_config(config);
+      if (config.empty() && pipeline.empty())
+        throw Error(Status::invalid_argument, "serve: give a serve config, --pipeline DIR, or both");
+      ServeConfig cfg;
+      if (!config.empty()) {
+        cfg = load_serve_config(config, pipeline);
+      } else {
+        cfg.setup.pipeline = std::make_shared<const Pipeline>(Pipeline::load(pipeline));  // routing only
+      }
       if (!host.empty()) cfg.options.host = host;
       if (port >= 0) cfg.options.port = port;
       if (threads > 0) cfg.options.threads = static_cast<size_t>(threads);

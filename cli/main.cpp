@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
 
   routenlp::cli::register_doctor(app, action);
   // RN_CLI_REGISTER: helpers add their register_<name>(app, action); calls below this marker.
+  routenlp::cli::register_fit(app, action);
+  routenlp::cli::register_calibrate(app, action);
   routenlp::cli::register_serve(app, action);
   routenlp::cli::register_eval(app, action);
   routenlp::cli::register_bench(app, action);

@@ -10,6 +10,7 @@
 
 #include "routenlp/cascade.hpp"
 #include "routenlp/export.h"
+#include "routenlp/pipeline.hpp"
 #include "routenlp/portfolio.hpp"
 #include "routenlp/router.hpp"
 #include "routenlp/tier.hpp"
@@ -27,13 +28,18 @@ struct ServeOptions {
   int keep_alive_timeout_s = 5;
   size_t keep_alive_max_count = 1000;  // requests per connection
   double default_deadline_ms = 60000;  // cascade deadline when a request gives none
-  std::string default_policy = "threshold";  // policy when a request names none
+  // Policy when a request names none; with a pipeline, "threshold" (the default) means the
+  // pipeline ("pipeline").
+  std::string default_policy = "threshold";
 };
 
 // What the server serves. The router's tiers() must equal the portfolio's tier names.
 struct ServeSetup {
+  // When set, the portfolio, router, thresholds and acceptance score are the pipeline's (the
+  // fields below are overwritten) and the policy "pipeline" routes exactly as the pipeline does.
+  std::shared_ptr<const Pipeline> pipeline;
   PortfolioConfig portfolio;
-  std::shared_ptr<const RouterModel> router;      // required
+  std::shared_ptr<const RouterModel> router;      // required without a pipeline
   std::vector<std::shared_ptr<ModelTier>> tiers;  // one per portfolio tier, or empty: routing only
   std::shared_ptr<const ThresholdTable> thresholds;  // null: every non-final tier escalates
   double audit_rate = 0.1;                        // share of cascaded requests open to /feedback
@@ -47,9 +53,11 @@ struct ServeConfig {
 };
 // Loads the file, the portfolio, the router, calibration thresholds and tier endpoints.
 // Errors name file:line:field.
-RN_API ServeConfig load_serve_config(const std::string& path);
+// pipeline_dir: serve this artifact (as if the file said `pipeline: DIR`, overriding it).
+RN_API ServeConfig load_serve_config(const std::string& path, const std::string& pipeline_dir = {});
 
-// Routing policy named by a string (the /route "policy" and the chat "model" field):
+// Routing policy named by a string (the /route "policy" and the chat "model" field; with a
+// pipeline also "pipeline", which "routenlp", "auto" and an absent name select):
 //   "threshold" (portfolio targets 1 - alpha), "threshold-<p>", "knob-<lambda>" (cost knob on
 //   the portfolio's relative prices), "router-<router name>-<t>" (RouteLLM: strong tier iff
 //   1 - p[cheapest] >= t). Throws Error(invalid_argument) naming the string.

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -254,19 +255,30 @@ struct RouteServer::Impl {
   std::unordered_map<std::string, std::pair<std::vector<ChatMessage>, int>> conversations;
 
   Impl(ServeSetup s, ServeOptions o) : setup(std::move(s)), options(std::move(o)) {
-    if (!setup.router) throw Error(Status::invalid_argument, "serve: no router");
+    // A pipeline brings its own portfolio, router, thresholds and acceptance score; it is the
+    // default policy unless the options name another.
+    if (setup.pipeline) {
+      setup.portfolio = setup.pipeline->portfolio();
+      setup.router = setup.pipeline->router();
+      setup.thresholds = setup.pipeline->thresholds();
+      if (options.default_policy == ServeOptions{}.default_policy) options.default_policy = "pipeline";
+    } else if (!setup.router) {
+      throw Error(Status::invalid_argument, "serve: no router (and no pipeline)");
+    }
     if (setup.portfolio.tiers.empty()) throw Error(Status::invalid_argument, "serve: portfolio has no tiers");
-    auto rt = setup.router->tiers();
     std::vector<std::string> pt;
     for (const auto& t : setup.portfolio.tiers) pt.push_back(t.name);
-    if (rt != pt)
+    if (setup.router && setup.router->tiers() != pt)
       throw Error(Status::invalid_argument,
                   "serve: the router's tiers differ from the portfolio's (router '" +
-                      setup.router->name() + "' has " + std::to_string(rt.size()) + " tiers)");
+                      setup.router->name() + "' has " + std::to_string(setup.router->tiers().size()) + " tiers)");
     if (options.threads == 0 || options.threads > 1024)
       throw Error(Status::invalid_argument, "serve: threads must be in [1, 1024]");
     // Validate the default policy now rather than on the first request.
-    make_named_policy(options.default_policy, setup.portfolio, *setup.router);
+    if (!uses_pipeline(options.default_policy)) {
+      if (!setup.router) throw Error(Status::invalid_argument, "serve: default policy '" + options.default_policy + "' needs a router; the pipeline has none");
+      make_named_policy(options.default_policy, setup.portfolio, *setup.router);
+    }
     id_prefix = "rn-" + std::to_string(static_cast<long long>(std::time(nullptr))) + "-";
 
     if (!setup.tiers.empty()) {
@@ -299,6 +311,7 @@ struct RouteServer::Impl {
       oo.aci.alpha = setup.portfolio.alpha;
       online = std::make_shared<OnlineRecalibrator>(table, oo);
       CascadeOptions co;
+      if (setup.pipeline) co.acceptance = setup.pipeline->acceptance();
       co.threads = std::max<size_t>(1, std::min<size_t>(options.threads, 8));
       co.online = online;
       co.audit_rate = setup.audit_rate;
@@ -396,23 +409,92 @@ struct RouteServer::Impl {
     return rq;
   }
 
-  CascadeRequest cascade_request(const RouteQuery& q, const RoutingDecision& d, const json& in,
-                                 const std::string& where) {
+  // A routing decision and, under the pipeline policy, the pipeline's own cascade request
+  // (start rule left to the engine, router p, the task's alpha).
+  struct Routed {
+    RoutingDecision decision;
+    std::optional<CascadeRequest> request;
+    PipelineRoute route;
+  };
+
+  bool uses_pipeline(const std::string& spec) const {
+    return setup.pipeline && (spec == "pipeline" || spec == "routenlp" || spec == "auto" || spec.empty());
+  }
+
+  // Client-chosen request id ("request_id"), else a fresh one. It keys /feedback, the decision
+  // log and the side of a randomised plan mixture.
+  std::string request_id_of(const json& in, const std::string& where) {
+    const json* v = field(in, "request_id");
+    if (v == nullptr) return new_id();
+    if (!v->is_string()) throw bad_request(where + "request_id: expected a string");
+    std::string id = v->get<std::string>();
+    if (id.empty() || id.size() > 128 ||
+        id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != std::string::npos)
+      throw bad_request(where + "request_id: 1-128 characters of [A-Za-z0-9._:-]");
+    return id;
+  }
+
+  Routed pipeline_routed(CascadeRequest req, RouterScores scores) const {
+    Routed r;
+    r.route = setup.pipeline->route_request(req);
+    r.decision.tier = r.route.first_tier;
+    r.decision.scores = std::move(scores);
+    r.decision.policy = "pipeline";
+    r.decision.reason = r.route.reason;
+    r.request = std::move(req);
+    return r;
+  }
+
+  std::vector<Routed> route_queries(const std::vector<RouteQuery>& batch, const std::string& spec,
+                                    const std::vector<std::string>& ids) const {
+    std::vector<Routed> out;
+    if (uses_pipeline(spec)) {
+      std::vector<RouterScores> scores(batch.size());
+      if (setup.router) scores = setup.router->score(batch);
+      for (size_t i = 0; i < batch.size(); ++i)
+        out.push_back(pipeline_routed(setup.pipeline->request(batch[i], ids[i], scores[i]), scores[i]));
+      return out;
+    }
+    if (!setup.router) throw bad_request("policy '" + spec + "' needs a router; this pipeline has none (use pipeline)");
+    std::unique_ptr<RoutingPolicy> policy;
+    try {
+      policy = make_named_policy(spec, setup.portfolio, *setup.router);
+    } catch (const Error& e) {
+      throw bad_request(e.what());
+    }
+    for (auto& d : route_batch(*setup.router, *policy, batch)) {
+      Routed r;
+      r.decision = std::move(d);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  CascadeRequest cascade_request(const RouteQuery& q, const Routed& routed, const std::string& id,
+                                 const json& in, const std::string& where) {
+    const RoutingDecision& d = routed.decision;
     CascadeRequest cr;
-    cr.id = new_id();
-    cr.query = q.query;
-    cr.task = q.task;
-    cr.start_tier = d.tier;
-    cr.router_p = d.scores.p_acceptable;
+    if (routed.request) {
+      cr = *routed.request;
+    } else {
+      cr.query = q.query;
+      cr.task = q.task;
+      cr.start_tier = d.tier;
+      cr.router_p = d.scores.p_acceptable;
+    }
+    cr.id = id;
     double alpha = get_number(in, "alpha", where, std::nan(""));
     if (!std::isnan(alpha) && !(alpha > 0 && alpha < 1)) throw bad_request(where + "alpha: must be in (0,1)");
-    cr.alpha = alpha;
+    if (!std::isnan(alpha)) cr.alpha = alpha;
     double budget = get_number(in, "budget_usd", where, -1.0);
     if (budget >= 0) cr.budget_usd = budget;
     double deadline = get_number(in, "deadline_ms", where, options.default_deadline_ms);
     if (deadline < 0) throw bad_request(where + "deadline_ms: must be >= 0");
     cr.deadline_ms = deadline;
-    if (!get_bool(in, "cascade", where, true)) cr.max_tier = d.tier;
+    if (!get_bool(in, "cascade", where, true)) {
+      cr.start_tier = d.tier;
+      cr.max_tier = d.tier;
+    }
     return cr;
   }
 
@@ -420,20 +502,26 @@ struct RouteServer::Impl {
     if (!engine) throw HttpError{503, "no tier endpoints are configured: routing only", "unavailable"};
   }
 
-  std::unique_ptr<RoutingPolicy> policy_for(const json& in, const char* key) const {
-    std::string spec = get_string(in, key, "", &options.default_policy);
-    try {
-      return make_named_policy(spec, setup.portfolio, *setup.router);
-    } catch (const Error& e) {
-      throw bad_request(e.what());
+  std::string policy_spec(const json& in, const char* key) const {
+    return get_string(in, key, "", &options.default_policy);
+  }
+
+  json routed_json(const Routed& r) const {
+    json j = decision_json(r.decision);
+    if (r.request) {
+      const auto& tiers = setup.portfolio.tiers;
+      j["start_tier"] = tiers[size_t(r.route.start_tier)].name;
+      j["column"] = r.route.column;
     }
+    return j;
   }
 
   void install_routes() {
     svr.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, "/health", [this](const json&, httplib::Response&) {
         return json{{"status", stopping ? "stopping" : "ok"},
-                    {"router", setup.router->name()},
+                    {"router", setup.router ? setup.router->name() : "none"},
+                    {"pipeline", setup.pipeline ? setup.pipeline->manifest().system : ""},
                     {"tiers", [this] {
                        json t = json::array();
                        for (const auto& x : setup.portfolio.tiers) t.push_back(x.name);
@@ -451,20 +539,22 @@ struct RouteServer::Impl {
       handle(req, res, "/v1/models", [this](const json&, httplib::Response&) {
         json data = json::array();
         for (const auto& t : setup.portfolio.tiers) data.push_back({{"id", t.name}, {"object", "model"}});
-        data.push_back({{"id", "router-" + setup.router->name() + "-0.5"}, {"object", "model"}});
+        if (setup.pipeline) data.push_back({{"id", "pipeline"}, {"object", "model"}});
+        if (setup.router) data.push_back({{"id", "router-" + setup.router->name() + "-0.5"}, {"object", "model"}});
         return json{{"object", "list"}, {"data", data}};
       });
     });
     svr.Post("/route", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, "/route", [this](const json& in, httplib::Response&) {
         RouteQuery q = read_query(in, "");
-        auto policy = policy_for(in, "policy");
-        auto d = policy->decide(setup.router->score_one(q), q.task);
-        metrics.decision(setup.portfolio.tiers[d.tier].name);
-        json out = decision_json(d);
+        const std::string id = request_id_of(in, "");
+        Routed r = route_queries({q}, policy_spec(in, "policy"), {id}).at(0);
+        metrics.decision(setup.portfolio.tiers[r.decision.tier].name);
+        json out = routed_json(r);
+        out["request_id"] = id;
         if (get_bool(in, "execute", "", false)) {
           require_engine();
-          out["cascade"] = cascade_json(engine->run(cascade_request(q, d, in, "")));
+          out["cascade"] = cascade_json(engine->run(cascade_request(q, r, id, in, "")));
         }
         return out;
       });
@@ -478,21 +568,23 @@ struct RouteServer::Impl {
           throw HttpError{413, "queries: " + std::to_string(qs->size()) + " exceeds max_batch " +
                                    std::to_string(options.max_batch), "invalid_request_error"};
         std::vector<RouteQuery> batch;
+        std::vector<std::string> ids;
         for (size_t i = 0; i < qs->size(); ++i) {
           std::string where = "queries[" + std::to_string(i) + "].";
           if (!(*qs)[i].is_object()) throw bad_request(where.substr(0, where.size() - 1) + ": expected an object");
           batch.push_back(read_query((*qs)[i], where));
+          ids.push_back(request_id_of((*qs)[i], where));
         }
-        auto policy = policy_for(in, "policy");
-        auto decisions = route_batch(*setup.router, *policy, batch);
+        auto decisions = route_queries(batch, policy_spec(in, "policy"), ids);
         bool execute = get_bool(in, "execute", "", false);
         if (execute) require_engine();
         std::vector<CascadeRequest> crs;
         json arr = json::array();
         for (size_t i = 0; i < decisions.size(); ++i) {
-          metrics.decision(setup.portfolio.tiers[decisions[i].tier].name);
-          arr.push_back(decision_json(decisions[i]));
-          if (execute) crs.push_back(cascade_request(batch[i], decisions[i], in, ""));
+          metrics.decision(setup.portfolio.tiers[decisions[i].decision.tier].name);
+          arr.push_back(routed_json(decisions[i]));
+          arr.back()["request_id"] = ids[i];
+          if (execute) crs.push_back(cascade_request(batch[i], decisions[i], ids[i], in, ""));
         }
         if (execute) {
           auto results = engine->run_batch(crs);
@@ -561,7 +653,8 @@ struct RouteServer::Impl {
   }
 
   json chat_completions(const json& in, httplib::Response&) {
-    std::string model = get_string(in, "model", "");
+    static const std::string no_model;  // absent: the default policy
+    std::string model = get_string(in, "model", "", &no_model);
     const json* msgs = field(in, "messages");
     if (msgs == nullptr || !msgs->is_array() || msgs->empty())
       throw bad_request("messages: required non-empty array");
@@ -584,23 +677,24 @@ struct RouteServer::Impl {
     if (q.task.empty()) q.task = default_task;
 
     require_engine();
-    RoutingDecision d;
+    Routed routed;
+    const std::string id = request_id_of(in, "");
     int direct = setup.portfolio.tier_index(model);
     if (direct >= 0) {
-      d.tier = direct;
-      d.policy = "direct";
-      d.reason = "model names tier '" + model + "'";
+      routed.decision.tier = direct;
+      routed.decision.policy = "direct";
+      routed.decision.reason = "model names tier '" + model + "'";
     } else {
-      std::unique_ptr<RoutingPolicy> policy;
+      const std::string spec = model.empty() ? options.default_policy : model;
       try {
-        policy = make_named_policy(model, setup.portfolio, *setup.router);
-      } catch (const Error& e) {
-        throw HttpError{404, std::string("model: ") + e.what() + " or a tier name", "not_found"};
+        routed = route_queries({q}, spec, {id}).at(0);
+      } catch (const HttpError& e) {
+        throw HttpError{404, "model: " + e.message + " or a tier name", "not_found"};
       }
-      d = policy->decide(setup.router->score_one(q), q.task);
     }
+    const RoutingDecision& d = routed.decision;
     metrics.decision(setup.portfolio.tiers[d.tier].name);
-    CascadeRequest cr = cascade_request(q, d, in, "");
+    CascadeRequest cr = cascade_request(q, routed, id, in, "");
     if (direct >= 0) cr.max_tier = direct;
     {
       std::lock_guard<std::mutex> lock(conv_mu);
@@ -632,7 +726,7 @@ struct RouteServer::Impl {
                                           {"message", {{"role", "assistant"}, {"content", r.answer}}},
                                           {"finish_reason", "stop"}}})}};
     json rn = cascade_json(r);
-    rn["routing"] = decision_json(d);
+    rn["routing"] = routed_json(routed);
     out["routenlp"] = rn;
     return out;
   }

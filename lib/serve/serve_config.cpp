@@ -76,20 +76,8 @@ struct Reader {
   }
 };
 
-}  // namespace
-
-ServeConfig load_serve_config(const std::string& path) {
-  Reader r{path};
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(Status::io, path + ": cannot open serve config");
-  } catch (const YAML::Exception& e) {
-    throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  r.keys(root, "", {"portfolio", "router", "calibration", "tiers", "server"});
-  ServeConfig cfg;
+// Without a pipeline: the portfolio, a router and optionally calibration thresholds.
+void load_parts(const Reader& r, const YAML::Node& root, ServeConfig& cfg) {
   if (!root["portfolio"]) r.fail(root, "portfolio", "required (path of the portfolio YAML)");
   cfg.setup.portfolio = load_portfolio(r.path(root["portfolio"], "portfolio"));
   const auto& portfolio = cfg.setup.portfolio;
@@ -130,6 +118,33 @@ ServeConfig load_serve_config(const std::string& path) {
     auto cal = ConformalCalibrator::load(r.path(root["calibration"], "calibration"));
     cfg.setup.thresholds = cal.thresholds();
   }
+}
+
+}  // namespace
+
+ServeConfig load_serve_config(const std::string& path, const std::string& pipeline_dir) {
+  Reader r{path};
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(Status::io, path + ": cannot open serve config");
+  } catch (const YAML::Exception& e) {
+    throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  r.keys(root, "", {"pipeline", "portfolio", "router", "calibration", "tiers", "server"});
+  ServeConfig cfg;
+  if (root["pipeline"] || !pipeline_dir.empty()) {
+    // A fitted artifact brings the portfolio, router and thresholds: giving them too is ambiguous.
+    for (const char* k : {"portfolio", "router", "calibration"})
+      if (root[k]) r.fail(root[k], k, "not allowed with a pipeline (the artifact holds it)");
+    const std::string dir = pipeline_dir.empty() ? r.path(root["pipeline"], "pipeline") : pipeline_dir;
+    cfg.setup.pipeline = std::make_shared<const Pipeline>(Pipeline::load(dir));
+    cfg.setup.portfolio = cfg.setup.pipeline->portfolio();
+  } else {
+    load_parts(r, root, cfg);
+  }
+  const auto& portfolio = cfg.setup.portfolio;
 
   // Server.
   if (YAML::Node s = root["server"]) {
