@@ -9,6 +9,9 @@ install(TARGETS routenlp EXPORT routenlpTargets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/routenlp ${PROJECT_SOURCE_DIR}/capi/include/routenlp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET routenlp_cli)
+  # The installed CLI finds the installed library wherever the prefix is moved: $ORIGIN-relative.
+  file(RELATIVE_PATH _rn_bin_to_lib ${CMAKE_INSTALL_FULL_BINDIR} ${CMAKE_INSTALL_FULL_LIBDIR})
+  set_target_properties(routenlp_cli PROPERTIES INSTALL_RPATH "$ORIGIN/${_rn_bin_to_lib}")
   install(TARGETS routenlp_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 

@@ -20,3 +20,13 @@ execute_process(COMMAND ${RN_WORK_DIR}/build/consumer RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "consumer run failed (${rc})")
 endif()
+# The installed CLI runs from its prefix with no LD_LIBRARY_PATH: it finds the installed library
+# through its $ORIGIN-relative RPATH (and not the build tree's, which install strips).
+if(EXISTS ${prefix}/bin/routenlp)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${prefix}/bin/routenlp --version
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "installed routenlp CLI does not run (${rc}): ${err}")
+  endif()
+  message(STATUS "installed CLI: ${out}")
+endif()
