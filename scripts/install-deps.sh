@@ -20,6 +20,9 @@ PACKAGES=(
   libcurl4-openssl-dev    # OpenAI-compatible HTTP tier client (lib/tiers)
   libcpp-httplib-dev      # `routenlp serve` HTTP server and loopback tests (lib/serve)
   python3                 # ctypes example package over the C ABI and its ctest
+  python3-pip             # `pip install ./python` (the routenlp Python package) and the
+  python3-setuptools      # python_package ctest: offline --no-build-isolation builds need the
+  python3-wheel           # build backend and bdist_wheel from Debian (setuptools < 70.1)
 )
 
 export DEBIAN_FRONTEND=noninteractive
