@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
 """routenlp from Python: a two-tier conformal cascade whose tiers are Python functions.
 
-  ROUTENLP_LIBRARY=build/lib/libroutenlp.so PYTHONPATH=examples/python python3 examples/python/example.py
-"""
-import random
+  pip install ./python        # once (or run from the source tree: the import falls back to it)
+  ROUTENLP_LIBRARY=build/lib/libroutenlp.so python3 examples/python/example.py
 
-import routenlp as rn
+With a pipeline artifact (`routenlp fit ... --out DIR`) as the first argument it also routes
+a query with the pipeline and runs its cascade over the same Python tiers.
+"""
+import os
+import random
+import sys
+
+try:
+    import routenlp as rn
+except ImportError:  # not installed: use the package in the source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "python"))
+    import routenlp as rn
 
 print("routenlp", rn.version())
 
@@ -38,3 +49,14 @@ with rn.Cascade([rn.Tier("small", small), rn.Tier("large", large)], cal) as casc
         path = " -> ".join(f"{t.tier_name}:{t.decision}" for t in r.trace)
         print(f"{q[:30]!r:34} tier={r.tier} cost=${r.cost:.4f} path={path}")
         print("   ", r.answer)
+
+if len(sys.argv) > 1:
+    pipeline = rn.Pipeline.load(sys.argv[1])
+    query, task = "2 + 2?", "qa"
+    route = pipeline.route(query, task)
+    print(f"pipeline tiers {pipeline.tiers}: {query!r} starts at tier {route.first_tier} "
+          f"(router p {route.p}, thresholds column {route.column!r})")
+    if len(pipeline.tiers) == 2:  # the example's two Python tiers stand in for its tiers
+        with pipeline.engine([small, large]) as engine:
+            r = engine.run(query, task)
+            print(f"pipeline cascade: tier={r.tier} cost=${r.cost:.4f} answer={r.answer!r}")
