@@ -28,8 +28,8 @@ struct rn_result;
 typedef struct rn_router rn_router;
 
 /**
- * Load a router saved as a directory (`routenlp train-router`, or the router/ folder of a
- * pipeline artifact).
+ * Load a router saved as a directory: what routenlp::save_router writes, a neural checkpoint
+ * (`routenlp train`), or the router/ folder of a pipeline artifact.
  * @param out receives the handle; free with rn_router_destroy().
  * @return RN_ERR_IO / RN_ERR_PARSE / RN_ERR_MODEL naming the file on failure;
  *         RN_ERR_NOT_SUPPORTED for a neural router in a build without libtorch.
