@@ -365,6 +365,10 @@ TEST_CASE("router_io: corrupted directories give errors naming the file", "[rout
     CHECK(contains(msg, "vocabulary_size"));
     write_text(terms, text.substr(0, text.size() - 1));  // last newline cut
     CHECK(contains(load_error(dir), "tfidf-terms.txt: truncated"));
+    std::string crlf;  // line endings converted to \r\n: no term could match any more
+    for (char c : text) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    write_text(terms, crlf);
+    CHECK(contains(load_error(dir), "tfidf-terms.txt: line 1: not a TF-IDF term"));
     fs::remove(terms);
     CHECK(contains(load_error(dir), "tfidf-terms.txt"));
   }

@@ -38,6 +38,7 @@ constexpr int kFormatVersion = 1;
 constexpr int kMaxDepth = 8;          // stacks of stacks: bounds recursion on a crafted directory
 constexpr int kMaxJsonNesting = 16;   // router.json is at most a few levels deep
 constexpr size_t kMaxMetaBytes = size_t{64} << 20;
+constexpr double kMaxKnnCells = 4294967296.0;  // 2^32 floats = 16 GiB of training vectors
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -499,6 +500,22 @@ class Tensors {
   mutable std::set<std::string> seen_;
 };
 
+// A term simple_words() could have produced: lower-case ASCII letters, digits and non-ASCII
+// bytes, with one inner space in a bigram. A term that can never match (e.g. one ending in the
+// \r of converted line endings) would silently change scores, so it is an error.
+bool plausible_term(const std::string& t) {
+  if (t.empty() || t.front() == ' ' || t.back() == ' ') return false;
+  int spaces = 0;
+  for (unsigned char c : t) {
+    if (c == ' ') {
+      ++spaces;
+      continue;
+    }
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c >= 0x80)) return false;
+  }
+  return spaces <= 1;
+}
+
 detail::TfidfVectorizer read_tfidf(const Meta& meta, const Tensors& ts) {
   const size_t n = meta.count("vocabulary_size", UINT32_MAX);
   const TfidfOptions opt = meta.tfidf();
@@ -511,8 +528,11 @@ detail::TfidfVectorizer read_tfidf(const Meta& meta, const Tensors& ts) {
   for (size_t pos = 0; pos < text.size();) {
     size_t nl = text.find('\n', pos);
     terms.push_back(text.substr(pos, nl - pos));
-    if (terms.back().empty())
-      throw Error(Status::model, fmt::format("{}: line {}: empty term", path, terms.size()));
+    if (!plausible_term(terms.back()))
+      throw Error(Status::model,
+                  fmt::format("{}: line {}: not a TF-IDF term (a word, or two words and one "
+                              "space; a \\r means the file's line endings were converted)",
+                              path, terms.size()));
     pos = nl + 1;
   }
   if (terms.size() != n)
@@ -644,6 +664,11 @@ std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string
     const auto d = static_cast<int64_t>(std::max<size_t>(1, vec.dim()));
     if (offsets.front() != 0 || offsets.back() != nnz)
       ts.fail("vectors.row_offsets", fmt::format("must run from 0 to {} (the number of values)", nnz));
+    // Scoring keeps the training vectors dense (as a trained kNN does); refuse sizes no
+    // trained router could have reached rather than fail on allocation.
+    if (static_cast<double>(ni) * static_cast<double>(d) > kMaxKnnCells)
+      meta.fail("rows", fmt::format("{} rows x {} terms exceed the {} dense cells a kNN router may hold",
+                                    ni, d, kMaxKnnCells), Status::model);
     Eigen::MatrixXf emb = Eigen::MatrixXf::Zero(ni, d);
     for (int64_t i = 0; i < ni; ++i) {
       const auto a = offsets[static_cast<size_t>(i)], b = offsets[static_cast<size_t>(i) + 1];
