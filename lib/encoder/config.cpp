@@ -24,7 +24,8 @@ void get_int(const js::Value& root, const std::string& origin, const char* key, 
     // Accept integral floats such as 768.0.
     if (v->is_number()) {
       double d = v->as_double();
-      if (d == static_cast<double>(static_cast<int64_t>(d)) && d > -9e15 && d < 9e15) {
+      // Range first: converting a double outside int64_t's range (or inf) is undefined.
+      if (d > -9e15 && d < 9e15 && d == static_cast<double>(static_cast<int64_t>(d))) {
         out = static_cast<int64_t>(d);
         return;
       }
