@@ -10,6 +10,7 @@
 
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
+#include "common/utf8.hpp"
 #include "common/yaml_keys.hpp"
 #include "routenlp/error.hpp"
 
@@ -70,6 +71,15 @@ class YamlReader {
   std::string string(const YAML::Node& node, const std::string& field) const {
     if (!node.IsScalar()) fail(node, field, "expected a string");
     return node.Scalar();
+  }
+
+  // A tier or task name: valid UTF-8, since names end up in JSON (reports, decision logs) and
+  // in the YAML save_portfolio() writes, neither of which can carry other bytes.
+  std::string name(const YAML::Node& node, const std::string& field) const {
+    std::string s = string(node, field);
+    size_t bad = detail::find_invalid_utf8(s);
+    if (bad != std::string::npos) fail(node, field, fmt::format("invalid UTF-8 at byte {}", bad));
+    return s;
   }
 
  private:
@@ -191,7 +201,7 @@ PortfolioConfig parse_portfolio(const std::string& yaml_text, const std::string&
     r.check_keys(t, f, {"name", "price_per_1m_input", "price_per_1m_output", "latency_ms"});
     TierSpec spec;
     if (!t["name"]) r.fail(t, f + ".name", "missing required key");
-    spec.name = r.string(t["name"], f + ".name");
+    spec.name = r.name(t["name"], f + ".name");
     if (spec.name.empty()) r.fail(t["name"], f + ".name", "must not be empty");
     if (!names.insert(spec.name).second)
       r.fail(t["name"], f + ".name", fmt::format("duplicate tier name '{}'", spec.name));
@@ -223,7 +233,7 @@ PortfolioConfig parse_portfolio(const std::string& yaml_text, const std::string&
       r.require_map(tasks, "tasks");
       r.no_duplicates(tasks, "tasks");
       for (auto it = tasks.begin(); it != tasks.end(); ++it) {
-        std::string name = r.string(it->first, "tasks");
+        std::string name = r.name(it->first, "tasks");
         if (name.empty()) r.fail(it->first, "tasks", "empty task name");
         TaskPolicy p;
         parse_task_policy(r, it->second, "tasks." + name, p);
