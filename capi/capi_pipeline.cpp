@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "capi_internal.hpp"
 #include "capi_result.hpp"
 #include "routenlp/cascade.hpp"
@@ -26,8 +28,20 @@ struct rn_router {
 
 struct rn_pipeline {
   explicit rn_pipeline(routenlp::Pipeline p)
-      : impl(std::move(p)), table(impl.thresholds()), tiers(impl.tier_names()) {}
+      : impl(std::move(p)), table(impl.thresholds()), tiers(impl.tier_names()) {
+    const auto& m = impl.manifest();
+    manifest_json = nlohmann::json{{"format_version", m.format_version},
+                                   {"library_version", m.library_version},
+                                   {"created_utc", m.created_utc},
+                                   {"system", m.system},
+                                   {"description", m.description},
+                                   {"training_data_hash", m.training_data_hash},
+                                   {"router_kind", m.router_kind},
+                                   {"files", m.files}}
+                        .dump();
+  }
   routenlp::Pipeline impl;
+  std::string manifest_json;
   std::shared_ptr<const routenlp::ThresholdTable> table;  // owns the column names handed out
   std::vector<std::string> tiers;
   // Column names not in the table (none expected): kept here so the pointer stays valid.
@@ -300,6 +314,17 @@ rn_status rn_pipeline_cell_status(const char** out, const rn_pipeline* pipeline,
     RN_REQUIRE_ARG(pipeline != nullptr, fn, "pipeline is NULL");
     RN_REQUIRE_ARG(column != nullptr, fn, "column is NULL");
     *out = cell_status_of(pipeline->impl, tier, column);
+    return RN_OK;
+  });
+}
+
+rn_status rn_pipeline_manifest_json(const char** out, const rn_pipeline* pipeline) {
+  const char* fn = "rn_pipeline_manifest_json";
+  return rn::guard(fn, [&]() -> rn_status {
+    RN_REQUIRE_ARG(out != nullptr, fn, "out is NULL");
+    *out = nullptr;
+    RN_REQUIRE_ARG(pipeline != nullptr, fn, "pipeline is NULL");
+    *out = pipeline->manifest_json.c_str();
     return RN_OK;
   });
 }

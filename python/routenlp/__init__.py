@@ -253,6 +253,7 @@ def _declare(lib: C.CDLL) -> None:
         "rn_pipeline_tier_count": (C.c_int, [P(C.c_size_t), vp]),
         "rn_pipeline_tier_name": (C.c_int, [P(C.c_char_p), vp, C.c_size_t]),
         "rn_pipeline_router": (C.c_int, [P(vp), vp]),
+        "rn_pipeline_manifest_json": (C.c_int, [P(C.c_char_p), vp]),
         "rn_pipeline_cell_status": (C.c_int, [P(C.c_char_p), vp, C.c_size_t, C.c_char_p]),
         "rn_pipeline_route": (C.c_int, [P(_Route), P(C.c_double), C.c_size_t, vp, C.c_char_p,
                                         C.c_char_p, C.c_char_p]),
@@ -270,7 +271,11 @@ def _declare(lib: C.CDLL) -> None:
         "rn_engine_destroy": (None, [vp]),
     }
     for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
+        # An older library lacks the newer functions: the rest stays usable, and calling a
+        # missing one raises AttributeError naming it.
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue
         fn.restype = res
         fn.argtypes = args
 
@@ -681,6 +686,14 @@ class Pipeline(_Handle):
         h = C.c_void_p()
         _check(library().rn_pipeline_load(C.byref(h), _enc(os.fspath(directory))))
         return cls(h)
+
+    @property
+    def manifest(self) -> dict:
+        """manifest.json of the artifact (system, description, router_kind, files, ...)."""
+        import json
+        out = C.c_char_p()
+        _check(library().rn_pipeline_manifest_json(C.byref(out), self._h))
+        return json.loads(_dec(out.value))
 
     @property
     def router(self) -> Optional[Router]:

@@ -87,6 +87,9 @@ class PipelineTest(unittest.TestCase):
         with self.assertRaises(rn.InvalidArgumentError):
             self.p.cell_status(0, "no-such-task")
         self.assertEqual(self.p.router.tiers, self.p.tiers)
+        m = self.p.manifest
+        self.assertEqual(m["router_kind"], "task-prior")
+        self.assertIn("calibration.json", [f[0] for f in m["files"]])
 
     def test_route(self):
         r = self.p.route("what is 2+2", "math", request_id="r1")

@@ -324,6 +324,10 @@ int c_consumer_pipeline(void) {
   PCHECK(rn_pipeline_tier_count(&n, p) == RN_OK && n == 2);
   PCHECK(rn_pipeline_tier_name(&name, p, 0) == RN_OK && strcmp(name, "small") == 0);
   PCHECK(rn_pipeline_tier_name(&name, p, 2) == RN_ERR_INVALID_ARGUMENT);
+  PCHECK(rn_pipeline_manifest_json(&name, p) == RN_OK && name[0] == '{');
+  PCHECK(strstr(name, "\"router_kind\":\"task-prior\"") != NULL);
+  PCHECK(strstr(name, "calibration.json") != NULL);
+  PCHECK(rn_pipeline_manifest_json(NULL, p) == RN_ERR_INVALID_ARGUMENT);
   check_router(p);
   check_routing(p);
   check_engine(p);

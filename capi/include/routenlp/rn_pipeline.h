@@ -98,6 +98,13 @@ RN_API rn_status rn_pipeline_router(rn_router** out, const rn_pipeline* pipeline
 RN_API rn_status rn_pipeline_cell_status(const char** out, const rn_pipeline* pipeline,
                                          size_t tier, const char* column);
 
+/**
+ * @param out receives the artifact's manifest as a JSON object: format_version,
+ *        library_version, created_utc, system, description, training_data_hash, router_kind
+ *        and files ([path, sha256] pairs). Borrowed until the pipeline is destroyed.
+ */
+RN_API rn_status rn_pipeline_manifest_json(const char** out, const rn_pipeline* pipeline);
+
 /** Where one query goes before any tier is called. */
 typedef struct rn_route {
   uint32_t struct_size; /**< set by the caller: sizeof(rn_route) */
