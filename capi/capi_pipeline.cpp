@@ -438,6 +438,15 @@ rn_status rn_engine_create(rn_engine** out, const rn_pipeline* pipeline,
       oo.audit_rate = p.audit_rate;
       oo.aci.alpha = table->alphas[table->base_alpha];
       e->online = std::make_shared<routenlp::OnlineRecalibrator>(table, oo);
+      if (auto cal = pipeline->impl.calibration()) {
+        // Thresholds follow ACI only where the calibration kept its delta(alpha) curves; one
+        // without them (an older file, quality-target mode) still gets ACI tracking and the
+        // drift monitors, with its calibrated deltas.
+        try {
+          e->online->set_curves_from(*cal);
+        } catch (const routenlp::Error&) {
+        }
+      }
       o.online = e->online;
     }
     e->impl = pipeline->impl.make_engine(std::move(ts), std::move(o));

@@ -161,7 +161,9 @@ typedef struct rn_engine rn_engine;
  * Create an engine over n_tiers C tiers, one per pipeline tier, in order and with the same
  * names (rn_tier_vtable.name).
  * @param params NULL for defaults (rn_cascade_params: pool threads, online recalibration
- *        with feedback from rn_engine_record_feedback, audit rate, decision log).
+ *        with feedback from rn_engine_record_feedback, audit rate, decision log). Online, the
+ *        thresholds follow ACI where the pipeline's calibration stored its delta(alpha)
+ *        curves; elsewhere ACI and the drift monitors track the cells at calibrated deltas.
  * Ownership: on success the engine owns every vtable's user_data and calls each destroy hook
  * once, after its last call, when the engine is destroyed. On error nothing is taken.
  */
