@@ -5,12 +5,11 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "capi_internal.hpp"
 #include "capi_result.hpp"
@@ -30,15 +29,13 @@ struct rn_pipeline {
   explicit rn_pipeline(routenlp::Pipeline p)
       : impl(std::move(p)), table(impl.thresholds()), tiers(impl.tier_names()) {
     const auto& m = impl.manifest();
-    manifest_json = nlohmann::json{{"format_version", m.format_version},
-                                   {"library_version", m.library_version},
-                                   {"created_utc", m.created_utc},
-                                   {"system", m.system},
-                                   {"description", m.description},
-                                   {"training_data_hash", m.training_data_hash},
-                                   {"router_kind", m.router_kind},
-                                   {"files", m.files}}
-                        .dump();
+    manifest_json =
+        nlohmann::json{
+            {"format_version", m.format_version}, {"library_version", m.library_version},
+            {"created_utc", m.created_utc},       {"system", m.system},
+            {"description", m.description},       {"training_data_hash", m.training_data_hash},
+            {"router_kind", m.router_kind},       {"files", m.files}}
+            .dump();
   }
   routenlp::Pipeline impl;
   std::string manifest_json;
@@ -95,13 +92,14 @@ const char* column_ptr(const rn_pipeline& p, const std::string& column) {
 const char* cell_status_of(const routenlp::Pipeline& p, size_t tier, const std::string& column) {
   const size_t tiers = p.tier_names().size();
   if (tier >= tiers)
-    throw Error(Status::invalid_argument, "tier " + std::to_string(tier) + " is past the last tier (" +
+    throw Error(Status::invalid_argument, "tier " + std::to_string(tier) +
+                                              " is past the last tier (" +
                                               std::to_string(tiers - 1) + ")");
   auto cal = p.calibration();
   if (!cal) {
     if (column != "*")
-      throw Error(Status::invalid_argument, "the pipeline has no calibration: the only column is '*', not '" +
-                                                column + "'");
+      throw Error(Status::invalid_argument,
+                  "the pipeline has no calibration: the only column is '*', not '" + column + "'");
     return routenlp::cell_status_name(tier + 1 == tiers ? routenlp::CellStatus::final_tier
                                                         : routenlp::CellStatus::escalate_all);
   }
@@ -231,9 +229,9 @@ rn_status rn_router_score(double* out_p, size_t out_p_capacity, double* out_diff
     std::vector<routenlp::RouteQuery> batch;
     batch.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      RN_REQUIRE_ARG(queries[i] != nullptr && tasks[i] != nullptr, fn,
-                     "queries[" + std::to_string(i) + "] or tasks[" + std::to_string(i) +
-                         "] is NULL");
+      RN_REQUIRE_ARG(
+          queries[i] != nullptr && tasks[i] != nullptr, fn,
+          "queries[" + std::to_string(i) + "] or tasks[" + std::to_string(i) + "] is NULL");
       batch.push_back({queries[i], tasks[i]});
     }
     if (n == 0) return RN_OK;
@@ -255,7 +253,9 @@ rn_status rn_router_score(double* out_p, size_t out_p_capacity, double* out_diff
   });
 }
 
-void rn_router_destroy(rn_router* router) { delete router; }
+void rn_router_destroy(rn_router* router) {
+  delete router;
+}
 
 // ---- pipeline ----
 
@@ -356,7 +356,8 @@ rn_status rn_pipeline_route_batch(rn_route* out, double* out_p, size_t out_p_cap
     RN_REQUIRE_ARG(out != nullptr || n == 0, fn, "out is NULL");
     RN_REQUIRE_ARG(pipeline != nullptr, fn, "pipeline is NULL");
     if (n == 0) return RN_OK;
-    RN_REQUIRE_ARG(queries != nullptr && tasks != nullptr, fn, "queries and tasks must not be NULL");
+    RN_REQUIRE_ARG(queries != nullptr && tasks != nullptr, fn,
+                   "queries and tasks must not be NULL");
     RN_REQUIRE_ARG(n <= (size_t(1) << 32), fn, "n is too large");
     RN_REQUIRE_ARG(rn::struct_size_ok(out, kRouteV1), fn,
                    "out[0].struct_size is not a known rn_route size");
@@ -370,9 +371,9 @@ rn_status rn_pipeline_route_batch(rn_route* out, double* out_p, size_t out_p_cap
     for (size_t i = 0; i < n; ++i) {
       RN_REQUIRE_ARG(at(i)->struct_size == stride, fn,
                      "out[" + std::to_string(i) + "].struct_size differs from out[0]'s");
-      RN_REQUIRE_ARG(queries[i] != nullptr && tasks[i] != nullptr, fn,
-                     "queries[" + std::to_string(i) + "] or tasks[" + std::to_string(i) +
-                         "] is NULL");
+      RN_REQUIRE_ARG(
+          queries[i] != nullptr && tasks[i] != nullptr, fn,
+          "queries[" + std::to_string(i) + "] or tasks[" + std::to_string(i) + "] is NULL");
       batch.push_back({queries[i], tasks[i]});
       if (request_ids) ids.push_back(request_ids[i] ? request_ids[i] : "");
     }
@@ -386,7 +387,9 @@ rn_status rn_pipeline_route_batch(rn_route* out, double* out_p, size_t out_p_cap
   });
 }
 
-void rn_pipeline_destroy(rn_pipeline* pipeline) { delete pipeline; }
+void rn_pipeline_destroy(rn_pipeline* pipeline) {
+  delete pipeline;
+}
 
 // ---- engine ----
 
@@ -468,7 +471,8 @@ rn_status rn_engine_run(rn_result** out, const rn_engine* engine,
     if (rn_status st = rn::check_request(fn, "request", request, engine->impl->tier_count());
         st != RN_OK)
       return st;
-    const rn_cascade_request c = rn::read_struct(request, rn_cascade_request(RN_CASCADE_REQUEST_INIT));
+    const rn_cascade_request c =
+        rn::read_struct(request, rn_cascade_request(RN_CASCADE_REQUEST_INIT));
     routenlp::RouterScores scores;
     if (!c.router_p && engine->pipeline.router())
       scores = engine->pipeline.router()->score_one({c.query, c.task});
@@ -493,7 +497,8 @@ rn_status rn_engine_run_batch(rn_result** out, const rn_engine* engine,
     for (size_t i = 0; i < n; ++i) {
       const std::string what = "requests[" + std::to_string(i) + "]";
       RN_REQUIRE_ARG(requests[i] != nullptr, fn, what + " is NULL");
-      if (rn_status st = rn::check_request(fn, what.c_str(), requests[i], engine->impl->tier_count());
+      if (rn_status st =
+              rn::check_request(fn, what.c_str(), requests[i], engine->impl->tier_count());
           st != RN_OK)
         return st;
       cs.push_back(rn::read_struct(requests[i], rn_cascade_request(RN_CASCADE_REQUEST_INIT)));
@@ -556,10 +561,9 @@ rn_status rn_engine_metrics_text(char* out, size_t capacity, size_t* out_size,
     *out_size = text.size() + 1;
     if (capacity < text.size() + 1) {
       if (capacity > 0) out[0] = '\0';
-      return rn::fail(RN_ERR_INVALID_ARGUMENT, std::string(fn) + ": capacity " +
-                                                   std::to_string(capacity) + " < " +
-                                                   std::to_string(text.size() + 1) +
-                                                   " bytes needed (see *out_size)");
+      return rn::fail(RN_ERR_INVALID_ARGUMENT,
+                      std::string(fn) + ": capacity " + std::to_string(capacity) + " < " +
+                          std::to_string(text.size() + 1) + " bytes needed (see *out_size)");
     }
     std::memcpy(out, text.c_str(), text.size() + 1);
     return RN_OK;
@@ -602,6 +606,8 @@ rn_status rn_engine_cell_state(rn_cell_state* out, const rn_engine* engine, size
   });
 }
 
-void rn_engine_destroy(rn_engine* engine) { delete engine; }
+void rn_engine_destroy(rn_engine* engine) {
+  delete engine;
+}
 
 }  // extern "C"

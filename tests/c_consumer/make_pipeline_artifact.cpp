@@ -83,16 +83,18 @@ int main(int argc, char** argv) {
     cal->calibrate(calibration_rows());
     const double d_math = cal->threshold(0, "math"), d_qa = cal->threshold(0, "qa");
     if (!(d_math > 0.25 && d_math < 0.8 && d_qa > 0.25 && d_qa < 0.8)) {
-      std::fprintf(stderr, "make_pipeline_artifact: small-tier thresholds %.3f (math) %.3f (qa) "
-                   "are outside (0.25, 0.8)\n", d_math, d_qa);
+      std::fprintf(stderr,
+                   "make_pipeline_artifact: small-tier thresholds %.3f (math) %.3f (qa) "
+                   "are outside (0.25, 0.8)\n",
+                   d_math, d_qa);
       return 1;
     }
     parts.calibration = cal;
     parts.system = "custom";
     parts.description = "C ABI / Python test artifact: task-prior router, LTT alpha 0.1";
     routenlp::Pipeline(std::move(parts)).save(argv[1], /*overwrite=*/true);
-    std::printf("make_pipeline_artifact: wrote %s (small-tier delta math %.3f, qa %.3f)\n",
-                argv[1], d_math, d_qa);
+    std::printf("make_pipeline_artifact: wrote %s (small-tier delta math %.3f, qa %.3f)\n", argv[1],
+                d_math, d_qa);
     return 0;
   } catch (const routenlp::Error& e) {
     std::fprintf(stderr, "make_pipeline_artifact: %s: %s\n", routenlp::status_name(e.code()),
