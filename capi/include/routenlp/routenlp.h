@@ -29,7 +29,7 @@ extern "C" {
 /* ---- version ---------------------------------------------------------------------------- */
 
 #define RN_VERSION_MAJOR 0
-#define RN_VERSION_MINOR 1
+#define RN_VERSION_MINOR 2
 #define RN_VERSION_PATCH 0
 /** Version as one comparable number: major*10000 + minor*100 + patch. */
 #define RN_VERSION_NUMBER (RN_VERSION_MAJOR * 10000 + RN_VERSION_MINOR * 100 + RN_VERSION_PATCH)
