@@ -11,7 +11,6 @@ namespace routenlp::cli {
 using Action = std::function<int()>;
 
 void register_doctor(CLI::App& app, Action& action);
-// RN_CLI_DECLS: helpers add their register_<name>() declarations below this marker.
 void register_serve(CLI::App& app, Action& action);
 void register_fit(CLI::App& app, Action& action);
 void register_calibrate(CLI::App& app, Action& action);

@@ -24,7 +24,6 @@ int main(int argc, char** argv) {
   routenlp::cli::Action action;
 
   routenlp::cli::register_doctor(app, action);
-  // RN_CLI_REGISTER: helpers add their register_<name>(app, action); calls below this marker.
   routenlp::cli::register_fit(app, action);
   routenlp::cli::register_calibrate(app, action);
   routenlp::cli::register_serve(app, action);
