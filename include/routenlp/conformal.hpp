@@ -201,6 +201,10 @@ struct CalibrationOptions {
   size_t qt_levels = 10;             // threshold candidates per tier (quantiles of u)
   std::vector<double> skip_taus = {0.0, 0.2, 0.35, 0.5, 0.65, 0.8};  // searched with router_p
   uint64_t seed = 0x5eed;            // the cross-fitting folds
+  // Guarantee mode: store each non-final cell's delta(alpha) on the grid step, 2 step, ...,
+  // curve_max_alpha (CalibrationResult::curves; online recalibration). 0: no curves.
+  double curve_step = 0.005;
+  double curve_max_alpha = 0.5;
 };
 
 // Immutable threshold snapshot the engine reads: delta[alpha][tier][column].
@@ -289,6 +293,27 @@ struct QualitySelection {
   double ratio_lower_bound = 0.0; // lower confidence bound on the quality ratio there
 };
 
+// delta(alpha) on the grid alpha = step, 2 step, ...: delta_for(a) takes the largest grid alpha
+// <= a (conservative); a <= 0 or below the grid accepts none (-inf); above the grid, the last
+// value. Online recalibration (routenlp/online.hpp) moves a cell's threshold along it.
+struct RN_API ThresholdCurve {
+  double step = 0.005;
+  std::vector<double> delta;  // delta[i] at alpha = (i + 1) step
+  double delta_for(double alpha) const noexcept;
+  static std::vector<double> grid(double step, double max_alpha);
+};
+
+// The curve of one non-final cell (guarantee mode), computed at calibration time on the rows
+// that reach the tier under the base thresholds, with the base method, from the column its
+// delta came from (the cell itself, or the pool a small cell borrowed from), so the curve at
+// the base alpha is the calibrated delta. Saved in the calibration JSON.
+struct CellCurve {
+  size_t tier = 0;
+  std::string column;  // task, "domain/*" or "*"
+  std::string source;  // whose rows built the curve
+  ThresholdCurve curve;
+};
+
 struct Provenance {
   std::string data_hash;  // FNV-1a 64 of the calibration rows, hex
   size_t n = 0;
@@ -304,6 +329,11 @@ struct CalibrationResult {
   std::vector<QualityPlan> plans; // quality-target mode only
   std::vector<QualitySelection> selections;  // quality-target mode only
   std::shared_ptr<const ThresholdTable> table;
+  // Guarantee mode: delta(alpha) per non-final (tier, column) on ThresholdCurve::grid(
+  // curve_step, curve_max_alpha), for OnlineRecalibrator::set_curves. Empty in quality-target
+  // mode (its plans are not indexed by alpha), with curve_max_alpha = 0, and after loading a
+  // format_version 1 file.
+  std::vector<CellCurve> curves;
 };
 
 // Calibrates a cascade (one thread per object; thresholds() snapshots are immutable).
@@ -321,8 +351,8 @@ class RN_API ConformalCalibrator {
                    double alpha = std::numeric_limits<double>::quiet_NaN()) const;
   // The report of a cell (exact column name: task, "domain/*" or "*"); nullptr if none.
   const CellReport* cell(size_t tier, const std::string& column) const;
-  // delta(alpha) for a column's rows at the base method, on alphas (for online ACI). Needs
-  // the calibration data of this object (not available after load()).
+  // delta(alpha) for a column's own rows at the base method, on alphas. Needs the calibration
+  // data of this object (not available after load(); the saved result().curves are).
   std::vector<double> curve(size_t tier, const std::string& column,
                             const std::vector<double>& alphas) const;
 

@@ -56,15 +56,6 @@ class RN_API AciTracker {
   uint64_t updates_ = 0;
 };
 
-// delta(alpha) on the grid alpha = step, 2 step, ...: delta_for(a) takes the largest grid alpha
-// <= a (conservative); a <= 0 or below the grid accepts none (-inf).
-struct RN_API ThresholdCurve {
-  double step = 0.005;
-  std::vector<double> delta;
-  double delta_for(double alpha) const noexcept;
-  static std::vector<double> grid(double step, double max_alpha);
-};
-
 // S_t = max(0, S_{t-1} + x ln(p1/p0) + (1-x) ln((1-p1)/(1-p0))); alarm at S >= h, then reset.
 class RN_API BernoulliCusum {
  public:
@@ -118,6 +109,23 @@ struct OnlineOptions {
   std::function<void(const DriftEvent&)> on_event;
 };
 
+// One adapted cell as cells() reports it (a copy; cheap enough for every /metrics scrape).
+struct CellSummary {
+  size_t tier = 0;
+  std::string column;                 // task, "domain/*" or "*"
+  double alpha_t = 0.0;               // ACI's current alpha
+  double delta = 0.0;                 // threshold in the current snapshot (base alpha)
+  double calibrated_delta = 0.0;      // threshold in the initial table
+  bool has_curve = false;             // false: delta is calibrated_delta, or -inf at alpha_t <= 0
+  double cusum = 0.0;                 // CUSUM statistic now
+  uint64_t labels = 0, accepted_labels = 0, accepted_bad = 0;
+  uint64_t cusum_alarms = 0, window_alarms = 0, stall_alarms = 0;
+  std::string last_alarm;             // kind of the latest alarm ("cusum", "window",
+                                      // "aci_stall"); empty: none yet
+  uint64_t last_alarm_labels = 0;     // the cell's label count when it fired
+  double last_alarm_unix_s = 0.0;     // system clock, seconds since the epoch; 0: none
+};
+
 // What one request did, kept until its label arrives.
 struct DecisionNote {
   std::string task;
@@ -139,9 +147,18 @@ class RN_API OnlineRecalibrator {
   // delta(alpha) for a cell on ThresholdCurve::grid(step, ...); cells without a curve keep
   // their calibrated delta (ACI still tracks them). Thread-safe.
   void set_curve(size_t tier, const std::string& column, ThresholdCurve curve);
-  // Curves for every non-final cell from a calibrator that still holds its data.
-  void set_curves_from(const ConformalCalibrator& calibrator, double step = 0.005,
-                       double max_alpha = 0.5);
+  // The curves stored in a calibration result (CalibrationResult::curves: computed by
+  // calibrate() and kept by save()/load()), matched by tier index and column name. All or
+  // nothing: throws invalid_argument if one names a cell this table lacks. Returns how many
+  // cells got a curve (0 for a quality-target or format_version 1 result). Thread-safe.
+  size_t set_curves(const std::vector<CellCurve>& curves);
+  size_t set_curves(const CalibrationResult& result) { return set_curves(result.curves); }
+  // The calibrator's stored curves when it has them (a loaded file included; step and
+  // max_alpha are then those of the file), else curves computed from the data it still holds
+  // on ThresholdCurve::grid(step, max_alpha). Throws when it has neither (a loaded
+  // format_version 1 file or a quality-target result). Returns how many cells got a curve.
+  size_t set_curves_from(const ConformalCalibrator& calibrator, double step = 0.005,
+                         double max_alpha = 0.5);
 
   std::shared_ptr<const ThresholdTable> snapshot() const noexcept;
   // Deterministic random sample (hash of id and seed) of audit_rate of requests.
@@ -156,6 +173,9 @@ class RN_API OnlineRecalibrator {
     uint64_t labels = 0, accepted_labels = 0, accepted_bad = 0, alarms = 0;
   };
   CellState cell_state(size_t tier, const std::string& column) const;
+  // Every adapted cell (non-final tiers; not the hidden mixture columns), tier-major, under
+  // one short lock: for a server's /metrics or a C accessor. Thread-safe.
+  std::vector<CellSummary> cells() const;
   size_t pending() const;
   uint64_t snapshots_published() const;
 

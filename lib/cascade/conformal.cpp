@@ -25,6 +25,8 @@ namespace routenlp {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Bounds a curve's grid: a hostile file's step of 1e-300 must not allocate without limit.
+constexpr double kMaxCurvePoints = 100000;
 
 void check_alpha(double alpha, const char* where) {
   if (!(alpha > 0.0 && alpha < 1.0))
@@ -248,10 +250,9 @@ static CellStatus parse_cell_status(const std::string& s, const std::string& whe
 
 // ---- single-cell fits ---------------------------------------------------------------------
 
-CellFit split_conformal_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
-                            double alpha) {
+// The fits work on sorted rows so that a curve (one cell, many alphas) sorts once.
+static CellFit split_conformal_sorted(const Sorted& s, double alpha) {
   check_alpha(alpha, "split_conformal_fit");
-  Sorted s = sort_rows(u, bad);
   std::vector<double> good;
   for (size_t i = 0; i < s.u.size(); ++i)
     if (s.cum_bad[i + 1] == s.cum_bad[i]) good.push_back(s.u[i]);
@@ -261,6 +262,12 @@ CellFit split_conformal_fit(const std::vector<double>& u, const std::vector<uint
   return finish(s, delta, true);
 }
 
+CellFit split_conformal_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                            double alpha) {
+  check_alpha(alpha, "split_conformal_fit");
+  return split_conformal_sorted(sort_rows(u, bad), alpha);
+}
+
 static std::vector<double> bad_scores(const Sorted& s) {
   std::vector<double> b;
   for (size_t i = 0; i < s.u.size(); ++i)
@@ -268,24 +275,32 @@ static std::vector<double> bad_scores(const Sorted& s) {
   return b;
 }
 
-CellFit pvalue_bad_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
-                       double alpha) {
+static CellFit pvalue_bad_sorted(const Sorted& s, double alpha) {
   check_alpha(alpha, "pvalue_bad_fit");
-  Sorted s = sort_rows(u, bad);
   auto b = bad_scores(s);
   int64_t j = conformal_lower_rank(static_cast<int64_t>(b.size()), alpha);
   if (j == 0) return finish(s, -kInf, false);
   return finish(s, strict_to_le(b[static_cast<size_t>(j - 1)]), true);
 }
 
-CellFit crc_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad, double alpha) {
+CellFit pvalue_bad_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
+                       double alpha) {
+  check_alpha(alpha, "pvalue_bad_fit");
+  return pvalue_bad_sorted(sort_rows(u, bad), alpha);
+}
+
+static CellFit crc_sorted(const Sorted& s, double alpha) {
   check_alpha(alpha, "crc_fit");
-  Sorted s = sort_rows(u, bad);
   auto b = bad_scores(s);
   int64_t m = crc_m(static_cast<int64_t>(s.u.size()), alpha);
   if (m < 0) return finish(s, -kInf, false);
   if (static_cast<int64_t>(b.size()) <= m) return finish(s, kInf, true);
   return finish(s, strict_to_le(b[static_cast<size_t>(m)]), true);
+}
+
+CellFit crc_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad, double alpha) {
+  check_alpha(alpha, "crc_fit");
+  return crc_sorted(sort_rows(u, bad), alpha);
 }
 
 CellFit plugin_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad, double alpha) {
@@ -300,15 +315,20 @@ CellFit plugin_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad
   return finish(s, best, best > -kInf);
 }
 
-static CellFit ltt_sorted(const Sorted& s, const LttOptions& o, std::vector<double> grid_src) {
-  check_alpha(o.alpha, "ltt_fit");
-  if (!(o.epsilon > 0 && o.epsilon < 1))
-    throw Error(Status::invalid_argument, "ltt_fit: epsilon must be in (0,1)");
+// LTT's grid points, strict to lax, with the rows each accepts and the bad among them. They do
+// not depend on alpha, so a curve (one cell, many alphas) builds them once.
+struct LttPoint {
+  double g;
+  size_t accepted, bad;
+};
+
+static std::vector<LttPoint> ltt_points(const Sorted& s, const LttOptions& o,
+                                        std::vector<double> grid_src) {
   if (!(o.grid_step > 0 && o.grid_step <= 0.5))
     throw Error(Status::invalid_argument, "ltt_fit: grid_step must be in (0, 0.5]");
-  CellFit none = finish(s, -kInf, false);
+  std::vector<LttPoint> pts;
   const size_t n = s.u.size();
-  if (n == 0) return none;
+  if (n == 0) return pts;
   if (grid_src.empty()) {
     grid_src = s.u;
   } else {
@@ -319,26 +339,42 @@ static CellFit ltt_sorted(const Sorted& s, const LttOptions& o, std::vector<doub
   const size_t m = grid_src.size();
   const size_t steps = static_cast<size_t>(std::llround(1.0 / o.grid_step));
   const double need = std::min(o.min_expected_accepted, static_cast<double>(n));
-  CellFit best = none;
-  double first_fail_p = 1.0;
   for (size_t j = 1; j <= steps; ++j) {
     if (static_cast<double>(j) * static_cast<double>(n) < need * static_cast<double>(steps))
       continue;  // expected accepted count below the start
     size_t rank = (j * m + steps - 1) / steps;  // ceil(j m / steps), exact
     double g = grid_src[std::max<size_t>(rank, 1) - 1];
     auto c = counts_at(s, g);
-    double p = c.first == 0 ? 1.0
-                            : binom_cdf(static_cast<int64_t>(c.second),
-                                        static_cast<int64_t>(c.first), o.alpha);
-    if (p > o.epsilon) {
+    pts.push_back({g, c.first, c.second});
+  }
+  return pts;
+}
+
+// The fixed-sequence test over the points at this alpha: stop at the first p > epsilon.
+static CellFit ltt_walk(const Sorted& s, const std::vector<LttPoint>& pts, double alpha,
+                        double epsilon) {
+  CellFit best = finish(s, -kInf, false);
+  double first_fail_p = 1.0;
+  for (const auto& pt : pts) {
+    double p = pt.accepted == 0 ? 1.0
+                                : binom_cdf(static_cast<int64_t>(pt.bad),
+                                            static_cast<int64_t>(pt.accepted), alpha);
+    if (p > epsilon) {
       first_fail_p = p;
       break;
     }
-    best = finish(s, g, true);
+    best = finish(s, pt.g, true);
     best.p_value = p;
   }
   if (!best.certified) best.p_value = first_fail_p;
   return best;
+}
+
+static CellFit ltt_sorted(const Sorted& s, const LttOptions& o, std::vector<double> grid_src) {
+  check_alpha(o.alpha, "ltt_fit");
+  if (!(o.epsilon > 0 && o.epsilon < 1))
+    throw Error(Status::invalid_argument, "ltt_fit: epsilon must be in (0,1)");
+  return ltt_walk(s, ltt_points(s, o, std::move(grid_src)), o.alpha, o.epsilon);
 }
 
 CellFit ltt_fit(const std::vector<double>& u, const std::vector<uint8_t>& bad,
@@ -578,8 +614,7 @@ struct Engine {
   size_t K;
   double eps_k;
 
-  CellFit fit(const std::vector<size_t>& rows, size_t k, double alpha,
-              const std::vector<double>& grid) const {
+  Sorted sorted(const std::vector<size_t>& rows, size_t k) const {
     std::vector<double> u;
     std::vector<uint8_t> b;
     u.reserve(rows.size());
@@ -588,10 +623,14 @@ struct Engine {
       u.push_back(d.u[r][k]);
       b.push_back(d.bad[r][k]);
     }
+    return sort_rows(u, b);
+  }
+
+  CellFit fit_sorted(const Sorted& s, double alpha, const std::vector<double>& grid) const {
     switch (o.method) {
-      case CalibrationMethod::crc: return crc_fit(u, b, alpha);
-      case CalibrationMethod::split_conformal: return split_conformal_fit(u, b, alpha);
-      case CalibrationMethod::pvalue_bad: return pvalue_bad_fit(u, b, alpha);
+      case CalibrationMethod::crc: return crc_sorted(s, alpha);
+      case CalibrationMethod::split_conformal: return split_conformal_sorted(s, alpha);
+      case CalibrationMethod::pvalue_bad: return pvalue_bad_sorted(s, alpha);
       case CalibrationMethod::ltt: break;
     }
     LttOptions lo;
@@ -599,7 +638,51 @@ struct Engine {
     lo.epsilon = eps_k;
     lo.grid_step = o.grid_step;
     lo.min_expected_accepted = o.min_expected_accepted;
-    return ltt_fit(u, b, lo, grid);
+    return ltt_sorted(s, lo, grid);
+  }
+
+  CellFit fit(const std::vector<size_t>& rows, size_t k, double alpha,
+              const std::vector<double>& grid) const {
+    return fit_sorted(sorted(rows, k), alpha, grid);
+  }
+
+  // delta(alpha) on these rows for each alpha in (0,1) (<= 0: -inf; >= 1: +inf); sorts once.
+  std::vector<double> curve(const std::vector<size_t>& rows, size_t k,
+                            const std::vector<double>& alphas,
+                            const std::vector<double>& grid) const {
+    std::vector<double> out;
+    out.reserve(alphas.size());
+    const Sorted s = sorted(rows, k);
+    std::vector<LttPoint> pts;
+    if (o.method == CalibrationMethod::ltt) {
+      LttOptions lo;
+      lo.grid_step = o.grid_step;
+      lo.min_expected_accepted = o.min_expected_accepted;
+      pts = ltt_points(s, lo, grid);
+    }
+    // BinomCDF(K; A, alpha) falls as alpha grows: once every point passes, every point passes
+    // at each larger alpha too (most of a curve's grid), so those skip the walk.
+    bool all_pass = false;
+    double prev = -kInf;
+    for (double a : alphas) {
+      if (!(a > 0 && a < 1)) {
+        out.push_back(a <= 0 ? -kInf : kInf);
+      } else if (rows.empty()) {
+        out.push_back(-kInf);
+      } else if (o.method == CalibrationMethod::ltt) {
+        if (!(all_pass && a >= prev)) {
+          CellFit f = ltt_walk(s, pts, a, eps_k);  // = fit_sorted(s, a, grid)
+          all_pass = f.certified && f.delta == pts.back().g;
+          out.push_back(f.delta);
+        } else {
+          out.push_back(pts.back().g);
+        }
+        prev = a;
+      } else {
+        out.push_back(fit_sorted(s, a, grid).delta);
+      }
+    }
+    return out;
   }
 
   CellFit single(const std::vector<size_t>& rows, size_t k, double delta, double alpha) const {
@@ -649,6 +732,15 @@ ConformalCalibrator::ConformalCalibrator(CalibrationOptions options)
                                                 kv.first + "'] must be in (0,1.5]");
   if (options_.qt_levels < 1)
     throw Error(Status::invalid_argument, "CalibrationOptions.qt_levels must be >= 1");
+  if (options_.curve_max_alpha != 0) {
+    if (!(options_.curve_step > 0 && options_.curve_max_alpha >= options_.curve_step &&
+          options_.curve_max_alpha < 1 &&
+          options_.curve_max_alpha / options_.curve_step <= kMaxCurvePoints))
+      throw Error(Status::invalid_argument,
+                  "CalibrationOptions.curve_step/curve_max_alpha: need 0 < curve_step <= "
+                  "curve_max_alpha < 1 and at most 100000 grid points (or curve_max_alpha = 0: "
+                  "no curves)");
+  }
 }
 
 const CalibrationResult& ConformalCalibrator::result() const {
@@ -769,6 +861,9 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
     res.selections = std::move(qp.selections);
     base_reach.assign(K, all_rows);
   } else {
+    const std::vector<double> curve_alphas =
+        o.curve_max_alpha > 0 ? ThresholdCurve::grid(o.curve_step, o.curve_max_alpha)
+                              : std::vector<double>{};
     for (size_t a = 0; a < alphas.size(); ++a) {
       const double alpha = alphas[a];
       std::vector<size_t> reach = all_rows;
@@ -826,6 +921,7 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
           return chain;
         };
         std::vector<double> col_delta(cs.names.size(), -kInf);
+        std::vector<std::string> col_source(cs.names.size());
         for (size_t c = 0; c < cs.names.size(); ++c) {
           const std::string& col = cs.names[c];
           const auto& rows = col_rows[col];
@@ -874,8 +970,29 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
                             : CellStatus::escalate_all;
           }
           col_delta[c] = cr.delta;
+          col_source[c] = cr.source;
           table->at(a, k, c) = cr.delta;
           if (a == base) res.cells.push_back(cr);
+        }
+        // Curves at the base alpha's reach sets, from the rows and grid sample the cell's delta
+        // came from: the curve then passes through the calibrated delta at the base alpha, so
+        // attaching it to online recalibration does not move a threshold by itself.
+        if (a == base && !curve_alphas.empty()) {
+          std::map<std::string, std::vector<double>> by_source;
+          for (size_t c = 0; c < cs.names.size(); ++c) {
+            const std::string& src = col_source[c];
+            auto it = by_source.find(src);
+            if (it == by_source.end())
+              it = by_source.emplace(src, eng.curve(col_rows[src], k, curve_alphas, col_grid[src]))
+                       .first;
+            CellCurve cc;
+            cc.tier = k;
+            cc.column = cs.names[c];
+            cc.source = src;
+            cc.curve.step = o.curve_step;
+            cc.curve.delta = it->second;
+            res.curves.push_back(std::move(cc));
+          }
         }
         // Rows (and unlabeled rows) that reach tier k+1.
         if (o.sequential) {
@@ -935,21 +1052,13 @@ std::vector<double> ConformalCalibrator::curve(size_t tier, const std::string& c
                 "calibrator: curve() needs the calibration data (not kept by load())");
   if (tier >= reach_rows_.size()) throw Error(Status::invalid_argument, "curve: bad tier");
   const size_t K = data_->tiers.size();
-  std::vector<double> out;
   if (tier + 1 == K) return std::vector<double>(alphas.size(), kInf);
   std::vector<size_t> rows;
   for (size_t r : reach_rows_[tier])
     if (row_in_column(data_->tasks[r], column)) rows.push_back(r);
   Engine eng{*data_, options_, K,
              K > 1 ? options_.epsilon / static_cast<double>(K - 1) : options_.epsilon};
-  for (double a : alphas) {
-    if (!(a > 0 && a < 1)) {
-      out.push_back(a <= 0 ? -kInf : kInf);
-      continue;
-    }
-    out.push_back(rows.empty() ? -kInf : eng.fit(rows, tier, a, {}).delta);
-  }
-  return out;
+  return eng.curve(rows, tier, alphas, {});
 }
 
 // ---- JSON -------------------------------------------------------------------------------------
@@ -960,7 +1069,8 @@ std::string ConformalCalibrator::to_json() const {
   const ThresholdTable& t = *r.table;
   json j;
   j["format"] = "routenlp-calibration";
-  j["format_version"] = 1;
+  // 2: adds "curves" (and options.curve_step / curve_max_alpha); version 1 files still load.
+  j["format_version"] = 2;
   j["provenance"] = {{"data_hash", r.provenance.data_hash},
                      {"n", r.provenance.n},
                      {"alpha", r.provenance.alpha},
@@ -988,7 +1098,9 @@ std::string ConformalCalibrator::to_json() const {
               {"qt_levels", options_.qt_levels},
               {"skip_tau", options_.skip_tau},
               {"skip_taus", options_.skip_taus},
-              {"seed", options_.seed}};
+              {"seed", options_.seed},
+              {"curve_step", options_.curve_step},
+              {"curve_max_alpha", options_.curve_max_alpha}};
   json tq = json::object();
   for (const auto& kv : options_.task_quality_targets) tq[kv.first] = kv.second;
   opt["task_quality_targets"] = tq;
@@ -1063,6 +1175,24 @@ std::string ConformalCalibrator::to_json() const {
                     {"cv_cost_ratio", q.cv_cost_ratio},
                     {"ratio_lower_bound", num(q.ratio_lower_bound)}});
   j["selections"] = sels;
+  if (!r.curves.empty()) {
+    // One array per cell; a trailing run of equal values is left out (the curve keeps its last
+    // value above its grid, so the loaded curve is the same).
+    json cc = json::array();
+    for (const auto& c : r.curves) {
+      const auto& v = c.curve.delta;
+      size_t len = v.size();
+      while (len > 1 && v[len - 1] == v[len - 2]) --len;
+      json dv = json::array();
+      for (size_t i = 0; i < len; ++i) dv.push_back(num(v[i]));
+      cc.push_back({{"tier", c.tier}, {"column", c.column}, {"source", c.source}, {"delta", dv}});
+    }
+    // Every curve shares one grid (calibrate() builds them so).
+    const auto& first = r.curves.front().curve;
+    j["curves"] = {{"step", first.step},
+                   {"max_alpha", first.step * static_cast<double>(first.delta.size())},
+                   {"cells", cc}};
+  }
   return j.dump(1);
 }
 
@@ -1083,8 +1213,10 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
   try {
     if (need(j, "format", "top level") != "routenlp-calibration")
       throw Error(Status::parse, source + ": format: not a routenlp calibration file");
-    if (need(j, "format_version", "top level").get<int>() != 1)
-      throw Error(Status::parse, source + ": format_version: unsupported");
+    const int version = need(j, "format_version", "top level").get<int>();
+    if (version < 1 || version > 2)
+      throw Error(Status::parse, source + ": format_version: unsupported (" +
+                                     std::to_string(version) + "; this library reads 1 and 2)");
     const json& o = need(j, "options", "top level");
     CalibrationOptions opt;
     opt.method = parse_method(need(o, "method", "options").get<std::string>());
@@ -1109,6 +1241,8 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     opt.skip_tau = o.value("skip_tau", opt.skip_tau);
     opt.skip_taus = o.value("skip_taus", opt.skip_taus);
     opt.seed = o.value("seed", opt.seed);
+    opt.curve_step = o.value("curve_step", opt.curve_step);
+    opt.curve_max_alpha = o.value("curve_max_alpha", opt.curve_max_alpha);
     if (o.contains("task_quality_targets"))
       for (auto& kv : o.at("task_quality_targets").items())
         opt.task_quality_targets[kv.key()] = kv.value().get<double>();
@@ -1235,6 +1369,41 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
             sj.contains("ratio_lower_bound") ? from_num(sj.at("ratio_lower_bound"), source) : 0.0;
         res.selections.push_back(q);
       }
+    if (j.contains("curves")) {
+      const json& cv = j.at("curves");
+      const double step = need(cv, "step", "curves").get<double>();
+      const double max_alpha = need(cv, "max_alpha", "curves").get<double>();
+      if (!(step > 0 && max_alpha >= step && max_alpha < 1 && max_alpha / step <= kMaxCurvePoints))
+        throw Error(Status::parse, source + ": curves.step/max_alpha: need 0 < step <= max_alpha "
+                                            "< 1 and at most 100000 grid points");
+      const size_t n = ThresholdCurve::grid(step, max_alpha).size();
+      const json& cells = need(cv, "cells", "curves");
+      if (!cells.is_array()) throw Error(Status::parse, source + ": curves.cells: expected an array");
+      for (size_t i = 0; i < cells.size(); ++i) {
+        const std::string where = source + ": curves.cells[" + std::to_string(i) + "]";
+        const json& cj = cells[i];
+        CellCurve cc;
+        cc.tier = need(cj, "tier", "curves.cells[]").get<size_t>();
+        cc.column = need(cj, "column", "curves.cells[]").get<std::string>();
+        cc.source = cj.value("source", cc.column);
+        if (cc.tier >= table->tiers.size() - 1)
+          throw Error(Status::parse, where + ".tier: not a non-final tier");
+        if (!table->column_index.count(cc.column))
+          throw Error(Status::parse, where + ".column: '" + cc.column + "' is not a table column");
+        const json& dv = need(cj, "delta", "curves.cells[]");
+        if (!dv.is_array() || dv.empty() || dv.size() > n)
+          throw Error(Status::parse, where + ".delta: expected 1 to " + std::to_string(n) +
+                                         " values");
+        cc.curve.step = step;
+        for (const auto& x : dv) {
+          double v = from_num(x, where + ".delta");
+          if (std::isnan(v)) throw Error(Status::parse, where + ".delta: null value");
+          cc.curve.delta.push_back(v);
+        }
+        cc.curve.delta.resize(n, cc.curve.delta.back());  // the trimmed trailing run
+        res.curves.push_back(std::move(cc));
+      }
+    }
     res.table = table;
     cal.result_ = std::move(res);
     return cal;

@@ -2,6 +2,7 @@
 #include "routenlp/online.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <deque>
 
@@ -80,6 +81,19 @@ struct OnlineRecalibrator::Cell {
   bool has_curve = false;
   double static_delta = -kInf;  // calibrated delta (used when there is no curve)
   uint64_t labels = 0, accepted_labels = 0, accepted_bad = 0, alarms = 0, stall = 0;
+  uint64_t cusum_alarms = 0, window_alarms = 0, stall_alarms = 0;
+  const char* last_alarm = nullptr;
+  uint64_t last_alarm_labels = 0;
+  double last_alarm_unix_s = 0.0;
+  void alarm(uint64_t& counter, const char* kind) {
+    ++counter;
+    ++alarms;
+    last_alarm = kind;
+    last_alarm_labels = labels;
+    last_alarm_unix_s = std::chrono::duration<double>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  }
   Cell(const OnlineOptions& o)
       : aci(o.aci), cusum(o.cusum_p0, o.cusum_p1, o.cusum_h), window(o.window, o.window_alarm) {}
 };
@@ -132,17 +146,53 @@ void OnlineRecalibrator::set_curve(size_t tier, const std::string& column, Thres
   c.has_curve = true;
 }
 
-void OnlineRecalibrator::set_curves_from(const ConformalCalibrator& calibrator, double step,
-                                         double max_alpha) {
+size_t OnlineRecalibrator::set_curves(const std::vector<CellCurve>& curves) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  const size_t C = t->columns.size();
+  std::vector<size_t> at;
+  at.reserve(curves.size());
+  // Check every curve before installing any, so a mismatched file changes nothing.
+  for (const auto& cc : curves) {
+    auto it = t->column_index.find(cc.column);
+    if (t->tiers.empty() || cc.tier >= t->tiers.size() - 1 || it == t->column_index.end())
+      throw Error(Status::invalid_argument,
+                  "OnlineRecalibrator::set_curves: the table has no non-final cell (" +
+                      std::to_string(cc.tier) + ", " + cc.column + ")");
+    if (!(cc.curve.step > 0) || cc.curve.delta.empty())
+      throw Error(Status::invalid_argument,
+                  "OnlineRecalibrator::set_curves: empty curve for (" + std::to_string(cc.tier) +
+                      ", " + cc.column + ")");
+    at.push_back(cc.tier * C + static_cast<size_t>(it->second));
+  }
+  for (size_t i = 0; i < curves.size(); ++i) {
+    Cell& c = *cells_[at[i]];
+    c.curve = curves[i].curve;
+    c.has_curve = true;
+  }
+  return curves.size();
+}
+
+size_t OnlineRecalibrator::set_curves_from(const ConformalCalibrator& calibrator, double step,
+                                           double max_alpha) {
+  if (calibrator.calibrated() && !calibrator.result().curves.empty())
+    return set_curves(calibrator.result().curves);
+  // Quality-target plans are not indexed by alpha: an alpha curve would replace the plan's
+  // thresholds at the first label. ACI and the monitors still run on those cells.
+  if (calibrator.options().goal == CalibrationGoal::quality_target) return 0;
   auto t = snapshot();
   auto g = ThresholdCurve::grid(step, max_alpha);
+  std::vector<CellCurve> curves;
   for (size_t k = 0; k + 1 < t->tiers.size(); ++k)
     for (const auto& col : t->columns) {
-      ThresholdCurve c;
-      c.step = step;
-      c.delta = calibrator.curve(k, col, g);
-      set_curve(k, col, std::move(c));
+      CellCurve cc;
+      cc.tier = k;
+      cc.column = cc.source = col;
+      cc.curve.step = step;
+      cc.curve.delta = calibrator.curve(k, col, g);  // throws without the calibration data
+      curves.push_back(std::move(cc));
     }
+  return set_curves(curves);
 }
 
 void OnlineRecalibrator::record_decision(const std::string& request_id, DecisionNote note) {
@@ -187,19 +237,19 @@ bool OnlineRecalibrator::record_outcome(const std::string& request_id, bool acce
         c.accepted_labels++;
         c.accepted_bad += bad ? 1 : 0;
         if (c.cusum.update(bad)) {
-          c.alarms++;
+          c.alarm(c.cusum_alarms, "cusum");
           events.push_back({"cusum", tier, cur->columns[static_cast<size_t>(col)],
                             options_.cusum_h, c.accepted_labels});
         }
         if (c.window.update(bad)) {
-          c.alarms++;
+          c.alarm(c.window_alarms, "window");
           events.push_back({"window", tier, cur->columns[static_cast<size_t>(col)],
                             static_cast<double>(options_.window_alarm), c.accepted_labels});
         }
       }
       if (c.aci.alpha_t() <= 0) {
         if (++c.stall == options_.stall_labels) {
-          c.alarms++;
+          c.alarm(c.stall_alarms, "aci_stall");
           events.push_back({"aci_stall", tier, cur->columns[static_cast<size_t>(col)],
                             c.aci.alpha_t(), c.labels});
         }
@@ -246,6 +296,41 @@ OnlineRecalibrator::CellState OnlineRecalibrator::cell_state(size_t tier,
   s.accepted_bad = c.accepted_bad;
   s.alarms = c.alarms;
   return s;
+}
+
+std::vector<CellSummary> OnlineRecalibrator::cells() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  const size_t C = t->columns.size();
+  std::vector<uint8_t> hidden(C, 0);  // mixture partners: never a request's own column
+  for (size_t c = 0; c < C && c < t->mix_column.size(); ++c)
+    if (t->mix_column[c] >= 0) hidden[static_cast<size_t>(t->mix_column[c])] = 1;
+  std::vector<CellSummary> out;
+  out.reserve(t->tiers.empty() ? 0 : (t->tiers.size() - 1) * C);
+  for (size_t k = 0; k + 1 < t->tiers.size(); ++k)
+    for (size_t col = 0; col < C; ++col) {
+      if (hidden[col]) continue;
+      const Cell& c = *cells_[k * C + col];
+      CellSummary s;
+      s.tier = k;
+      s.column = t->columns[col];
+      s.alpha_t = c.aci.alpha_t();
+      s.delta = t->at(t->base_alpha, k, col);
+      s.calibrated_delta = c.static_delta;
+      s.has_curve = c.has_curve;
+      s.cusum = c.cusum.statistic();
+      s.labels = c.labels;
+      s.accepted_labels = c.accepted_labels;
+      s.accepted_bad = c.accepted_bad;
+      s.cusum_alarms = c.cusum_alarms;
+      s.window_alarms = c.window_alarms;
+      s.stall_alarms = c.stall_alarms;
+      if (c.last_alarm) s.last_alarm = c.last_alarm;
+      s.last_alarm_labels = c.last_alarm_labels;
+      s.last_alarm_unix_s = c.last_alarm_unix_s;
+      out.push_back(std::move(s));
+    }
+  return out;
 }
 
 size_t OnlineRecalibrator::pending() const {
