@@ -23,6 +23,11 @@ PACKAGES=(
   python3-pip             # `pip install ./python` (the routenlp Python package) and the
   python3-setuptools      # python_package ctest: offline --no-build-isolation builds need the
   python3-wheel           # build backend and bdist_wheel from Debian (setuptools < 70.1)
+  # Fuzzing and sanitizer runs (scripts/run-fuzz.sh, scripts/ci-sanitizers.sh, docs/testing.md):
+  clang                   # clang 14: libFuzzer needs it (-fsanitize=fuzzer)
+  libclang-rt-14-dev      # compiler-rt: libFuzzer and clang's ASan/UBSan runtimes (only a
+                          # Recommends of clang, so --no-install-recommends would skip it)
+  llvm                    # llvm-symbolizer: file:line in sanitizer and libFuzzer reports
 )
 
 export DEBIAN_FRONTEND=noninteractive
