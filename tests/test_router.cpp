@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
+#include "routenlp/local_classifier_tier.hpp"
 #include "routenlp/router.hpp"
 
 using namespace routenlp;
@@ -513,6 +514,118 @@ TEST_CASE("neural router: save/load round trip gives identical scores", "[router
   CHECK_THROWS_AS(NeuralRouter::load(dir), Error);
 }
 
+// Device placement of a loaded router (RouterRuntime). This machine may have no GPU: the CUDA
+// cases check the errors when libtorch sees none, and the CPU placements check scores.
+namespace {
+template <class F>
+Status status_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return Status::ok;
+}
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+RouterRuntime rt(std::string device, EncoderDType dtype = EncoderDType::fp32, bool graphs = false) {
+  RouterRuntime r;
+  r.device = std::move(device);
+  r.dtype = dtype;
+  r.cuda_graphs = graphs;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("neural router: runtime device checks, auto on a CPU host scores as before",
+          "[router][neural][device]") {
+  const auto& t = trained();
+  auto dir = temp_dir("device");
+  t.router->save(dir);
+  const bool cuda = torch::cuda::is_available();
+  CHECK(t.router->device() == "cpu");  // trained routers stay on the CPU
+  CHECK(NeuralRouter::resolve_device(rt("cpu")) == "cpu");
+  CHECK(NeuralRouter::resolve_device(rt("auto")) == (cuda ? "cuda:0" : "cpu"));
+  // Unknown or malformed device strings: invalid_argument, whatever the machine.
+  for (const char* bad : {"gpu", "", "CUDA", "cuda:", "cuda:x", "cuda:-1", "cuda:0x", "cpu:0"}) {
+    INFO(bad);
+    CHECK(status_of([&] { NeuralRouter::resolve_device(rt(bad)); }) == Status::invalid_argument);
+    CHECK(status_of([&] { NeuralRouter::load(dir, rt(bad)); }) == Status::invalid_argument);
+  }
+  CHECK(message_of([&] { NeuralRouter::load(dir, rt("gpu")); }).find("'gpu'") != std::string::npos);
+  // Options the CPU cannot honour when the CPU is asked for explicitly.
+  CHECK(status_of([&] { NeuralRouter::load(dir, rt("cpu", EncoderDType::fp16)); }) == Status::not_supported);
+  CHECK(status_of([&] { NeuralRouter::load(dir, rt("cpu", EncoderDType::fp32, true)); }) == Status::not_supported);
+  CHECK(status_of([&] { NeuralRouter::load(dir, rt("cpu", static_cast<EncoderDType>(7))); }) ==
+        Status::invalid_argument);
+  if (!cuda) {
+    for (const char* dev : {"cuda", "cuda:0", "cuda:3"}) {
+      INFO(dev);
+      CHECK(status_of([&] { NeuralRouter::load(dir, rt(dev)); }) == Status::not_supported);
+      CHECK(message_of([&] { NeuralRouter::load(dir, rt(dev)); }).find("'" + std::string(dev) + "'") !=
+            std::string::npos);
+      CHECK(status_of([&] { load_router(dir, rt(dev)); }) == Status::not_supported);
+    }
+  }
+  auto te = make_labels(t.data, t.pf, Split::test);
+  std::vector<RouteQuery> qs(te.queries.begin(), te.queries.begin() + 40);
+  qs.push_back({"easy", "unseen-task"});
+  const auto ref = t.router->score(qs);
+  auto same_scores = [&](const RouterModel& r) {
+    auto s = r.score(qs);
+    REQUIRE(s.size() == ref.size());
+    for (size_t i = 0; i < qs.size(); ++i) {
+      CHECK(s[i].p_acceptable == ref[i].p_acceptable);
+      CHECK(s[i].difficulty == ref[i].difficulty);
+    }
+  };
+  // Default runtime and explicit CPU: bit-identical to the trained router.
+  same_scores(NeuralRouter::load(dir, rt("cpu")));
+  same_scores(*load_router(dir, rt("cpu")));
+  if (!cuda) {
+    // "auto" on a CPU host: the CPU default, with bf16 and CUDA graphs dropped (not refused).
+    auto a = NeuralRouter::load(dir, rt("auto", EncoderDType::bf16, true));
+    CHECK(a.device() == "cpu");
+    CHECK(a.runtime().dtype == EncoderDType::fp32);
+    CHECK_FALSE(a.runtime().cuda_graphs);
+    same_scores(a);
+    same_scores(*load_router(dir, rt("auto", EncoderDType::bf16, true)));
+    CHECK(a.parameters_flat() == t.router->parameters_flat());
+  }
+  // load_router checks the runtime for every kind, not only neural ones.
+  auto tp_dir = temp_dir("device-task-prior");
+  save_router(*make_task_prior_router(make_labels(t.data, t.pf, Split::train)), tp_dir);
+  CHECK(status_of([&] { load_router(tp_dir, rt("gpu")); }) == Status::invalid_argument);
+  CHECK(load_router(tp_dir, rt("auto")) != nullptr);
+}
+
+TEST_CASE("neural router: bf16 encoder on the CPU keeps fp32 heads and refuses to save",
+          "[router][neural][device]") {
+  const auto& t = trained();
+  auto dir = temp_dir("device-bf16");
+  t.router->save(dir);
+  auto b = NeuralRouter::load(dir, rt("cpu", EncoderDType::bf16));
+  CHECK(b.device() == "cpu");
+  CHECK(b.runtime().dtype == EncoderDType::bf16);
+  auto te = make_labels(t.data, t.pf, Split::test);
+  std::vector<RouteQuery> qs(te.queries.begin(), te.queries.begin() + 40);
+  auto a = t.router->score(qs), s = b.score(qs);
+  double worst = 0.0;
+  for (size_t i = 0; i < qs.size(); ++i)
+    for (size_t k = 0; k < a[i].p_acceptable.size(); ++k)
+      worst = std::max(worst, std::fabs(a[i].p_acceptable[k] - s[i].p_acceptable[k]));
+  CHECK(worst < 0.05);  // bf16 rounding of the encoder only
+  CHECK(b.embed(qs).front().size() == t.router->embed(qs).front().size());
+  CHECK(status_of([&] { b.save(temp_dir("device-bf16-save")); }) == Status::invalid_argument);
+}
+
 TEST_CASE("neural router: same seed gives bitwise identical weights", "[router][neural]") {
   auto data = synthetic(300, 12);
   auto pf = synthetic_portfolio();
@@ -620,5 +733,67 @@ TEST_CASE("neural router: the prior offset starts from the smoothed task prior",
   // acceptable, prior ~0.005) is scored near 0.5.
   CHECK(r.score_one({"alpha", "math"}).p_acceptable[0] < 0.02);
   CHECK(r0.score_one({"alpha", "math"}).p_acceptable[0] > 0.1);
+}
+// The local classifier tier takes the same runtime (LocalClassifierRuntime).
+TEST_CASE("LocalClassifierTier: runtime device checks, auto on a CPU host predicts as before",
+          "[router][device][coopt]") {
+  std::vector<std::string> texts, labels;
+  const char* words[3] = {"easy", "hard", "impossible"};
+  for (int i = 0; i < 60; ++i) {
+    texts.push_back(std::string(words[i % 3]) + " " + kFiller[i % 14] + " " + kFiller[(i / 3) % 14]);
+    labels.push_back(words[i % 3]);
+  }
+  LocalClassifierConfig cfg;
+  cfg.encoder_config_json =
+      R"({"dim":32,"n_layers":1,"n_heads":2,"hidden_dim":64,"max_position_embeddings":16,"vocab_size":30})";
+  cfg.max_length = 12;
+  cfg.vocab_path = std::string(RN_TEST_DATA_DIR) + "/router/tiny-vocab.txt";
+  ClassifierTrainConfig tc;
+  tc.epochs = 4;
+  tc.batch_size = 16;
+  tc.learning_rate = 3e-3;
+  auto tier = LocalClassifierTier::train(texts, labels, cfg, tc);
+  CHECK(tier->device() == "cpu");
+  auto dir = temp_dir("device-classifier");
+  tier->save(dir);
+  const bool cuda = torch::cuda::is_available();
+  auto lrt = [](std::string d, EncoderDType dt = EncoderDType::fp32, bool g = false) {
+    LocalClassifierRuntime r;
+    r.device = std::move(d);
+    r.dtype = dt;
+    r.cuda_graphs = g;
+    return r;
+  };
+  CHECK(status_of([&] { LocalClassifierTier::load(dir, lrt("tpu")); }) == Status::invalid_argument);
+  CHECK(status_of([&] { LocalClassifierTier::load(dir, lrt("cpu", EncoderDType::fp16)); }) == Status::not_supported);
+  CHECK(status_of([&] { LocalClassifierTier::load(dir, lrt("cpu", EncoderDType::fp32, true)); }) ==
+        Status::not_supported);
+  if (!cuda) {
+    CHECK(status_of([&] { LocalClassifierTier::load(dir, lrt("cuda")); }) == Status::not_supported);
+    CHECK(message_of([&] { LocalClassifierTier::load(dir, lrt("cuda:1")); }).find("'cuda:1'") != std::string::npos);
+  }
+  const auto ref = tier->predict(texts);
+  auto same = [&](const LocalClassifierTier& t) {
+    auto p = t.predict(texts);
+    REQUIRE(p.size() == ref.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      CHECK(p[i].label == ref[i].label);
+      CHECK(p[i].confidence == Approx(ref[i].confidence).margin(1e-5));  // as the save/load test
+    }
+  };
+  same(*LocalClassifierTier::load(dir, lrt("cpu")));
+  if (!cuda) {
+    auto a = LocalClassifierTier::load(dir, lrt("auto", EncoderDType::bf16, true));
+    CHECK(a->device() == "cpu");
+    CHECK(a->runtime().dtype == EncoderDType::fp32);
+    same(*a);
+  }
+  // bf16 on the CPU: the encoder rounded, the head fp32; weights cannot be saved or tuned.
+  auto b = LocalClassifierTier::load(dir, lrt("cpu", EncoderDType::bf16));
+  auto pb = b->predict(texts);
+  for (size_t i = 0; i < pb.size(); ++i) CHECK(std::fabs(pb[i].confidence - ref[i].confidence) < 0.05);
+  CHECK(b->embed({texts[0]}).front().size() == 32);
+  CHECK(status_of([&] { b->save(temp_dir("device-classifier-bf16")); }) == Status::invalid_argument);
+  CHECK(status_of([&] { b->fine_tune({texts[0]}, {labels[0]}, tc); }) == Status::invalid_argument);
 }
 #endif

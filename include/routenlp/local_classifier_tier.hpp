@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "routenlp/encoder.hpp"
 #include "routenlp/export.h"
 #include "routenlp/progress.hpp"
 #include "routenlp/tier.hpp"
@@ -34,6 +35,18 @@ struct ClassifierTrainConfig {
   double dropout = 0.1;          // encoder dropout while training
   uint64_t seed = 0;
   int threads = 0;               // torch intra-op threads while training; 0 = leave as is
+};
+
+// Where a loaded tier runs inference; the same rules as RouterRuntime (router.hpp,
+// docs/router.md "Devices"): "cpu" (default) | "cuda" | "cuda:N" | "auto"; dtype is the
+// encoder's (the head stays fp32); cuda_graphs captures the whole forward per (batch, tokens)
+// shape and needs a ROUTENLP_WITH_CUDA_GRAPHS build. "auto" on a CPU host ignores dtype and
+// cuda_graphs. Errors: unknown device -> invalid_argument; CUDA without CUDA, fp16 or
+// cuda_graphs on the CPU -> not_supported. Training and fine-tuning run on the CPU in fp32.
+struct LocalClassifierRuntime {
+  std::string device = "cpu";
+  EncoderDType dtype = EncoderDType::fp32;
+  bool cuda_graphs = false;
 };
 
 struct ClassifierTrainReport {
@@ -72,8 +85,15 @@ class RN_API LocalClassifierTier : public ModelTier {
   // Directory: config.json (encoder), model.safetensors ("distilbert.*" + "classifier.*"),
   // labels.json (labels, max_length, cost, name, pooling), vocab.txt. Written atomically per file
   // into a temporary directory renamed into place.
+  // save() and fine_tune() need fp32 weights: Error(invalid_argument) for a tier loaded with a
+  // reduced-precision runtime (load the directory again with the default runtime).
   void save(const std::string& dir) const;
   static std::shared_ptr<LocalClassifierTier> load(const std::string& dir);
+  static std::shared_ptr<LocalClassifierTier> load(const std::string& dir,
+                                                   const LocalClassifierRuntime& runtime);
+  // "cpu" or "cuda:N", and the runtime in effect ("auto" resolved).
+  std::string device() const;
+  LocalClassifierRuntime runtime() const;
 
   ~LocalClassifierTier() override;
   const std::string& name() const override;

@@ -283,6 +283,24 @@ struct RouterTrainConfig {
   RN_API std::string to_json() const;
 };
 
+// Where a loaded neural router runs inference (docs/router.md "Devices"). Training always
+// runs on the CPU in fp32; this only places a loaded (immutable) router.
+struct RouterRuntime {
+  // "cpu" (default), "cuda", "cuda:N", or "auto" = CUDA device 0 when libtorch sees one, else
+  // the CPU. An explicit CUDA device on a machine or build without CUDA is
+  // Error(not_supported); an unknown string is Error(invalid_argument).
+  std::string device = "cpu";
+  // The encoder's precision; the task embedding, MLP and heads stay fp32. bf16 on the CPU runs
+  // through libtorch/oneDNN (not routenlp's fp32 kernels); fp16 needs CUDA.
+  EncoderDType dtype = EncoderDType::fp32;
+  // CUDA only: capture the whole router forward as one CUDA graph per (batch, tokens) shape
+  // and replay it. Needs a build with ROUTENLP_WITH_CUDA_GRAPHS (else Error(not_supported)).
+  bool cuda_graphs = false;
+  // With device "auto" resolving to the CPU, dtype and cuda_graphs are ignored (the CPU fp32
+  // default runs), so one runtime serves GPU and CPU hosts alike. With an explicit "cpu" they
+  // are checked as given.
+};
+
 struct RouterTrainReport {
   int epochs_run = 0;
   int best_epoch = 0;              // epoch whose weights were kept (0 = the initial weights)
@@ -304,6 +322,15 @@ class RN_API NeuralRouter : public RouterModel {
   // Checkpoint directory: router.safetensors, router.json (metadata), vocab.txt. Written to a
   // temporary directory renamed into place.
   static NeuralRouter load(const std::string& dir);
+  // Same, placed on runtime.device in runtime.dtype (scores on the default runtime are those
+  // of load(dir)).
+  static NeuralRouter load(const std::string& dir, const RouterRuntime& runtime);
+  // The device `runtime` resolves to on this machine ("cpu" or "cuda:N") after the checks
+  // load() makes; throws the same errors. Torch-free builds: "cpu" for "cpu"/"auto" with the
+  // CPU defaults, else Error(not_supported).
+  static std::string resolve_device(const RouterRuntime& runtime);
+  // Error(invalid_argument) for a router loaded with a dtype other than fp32 (its weights are
+  // rounded): save the fp32 checkpoint it was loaded from instead.
   void save(const std::string& dir) const;
 
   NeuralRouter(NeuralRouter&&) noexcept;
@@ -323,6 +350,10 @@ class RN_API NeuralRouter : public RouterModel {
   // Flattened copy of every parameter (for determinism checks), in a fixed name order.
   std::vector<float> parameters_flat() const;
   int max_length() const;
+  // Where inference runs: "cpu" or "cuda:N", and the encoder's dtype / CUDA-graph setting in
+  // effect (after "auto" was resolved).
+  std::string device() const;
+  RouterRuntime runtime() const;
 
   struct Impl;  // internal
 
@@ -431,6 +462,12 @@ RN_API void save_router(const RouterModel& router, const std::string& dir);
 // non-finite weights or tier lists that disagree; Error(not_supported) for a neural router in
 // a build without libtorch.
 RN_API std::shared_ptr<const RouterModel> load_router(const std::string& dir);
+// Same, with every neural router inside (the router itself or a stack's bases) placed by
+// `runtime` (NeuralRouter::load(dir, runtime)). The runtime is checked first, whatever the
+// kind, so an unusable device fails the same way for every router; kinds without a neural
+// part then ignore it (they run on the CPU).
+RN_API std::shared_ptr<const RouterModel> load_router(const std::string& dir,
+                                                      const RouterRuntime& runtime);
 // The kind save_router would write ("" when it cannot be saved).
 RN_API std::string router_kind(const RouterModel& router);
 

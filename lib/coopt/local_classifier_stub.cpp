@@ -30,6 +30,11 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::fine_tune(const std::v
 }
 void LocalClassifierTier::save(const std::string&) const { no_torch(); }
 std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string&) { no_torch(); }
+std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string&, const LocalClassifierRuntime&) {
+  no_torch();
+}
+std::string LocalClassifierTier::device() const { no_torch(); }
+LocalClassifierRuntime LocalClassifierTier::runtime() const { no_torch(); }
 const std::string& LocalClassifierTier::name() const { no_torch(); }
 TierResponse LocalClassifierTier::call(const TierRequest&) { no_torch(); }
 double LocalClassifierTier::expected_cost(const TierRequest&) const { no_torch(); }

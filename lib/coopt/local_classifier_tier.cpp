@@ -20,6 +20,7 @@
 #include "routenlp/error.hpp"
 #include "routenlp/safetensors.hpp"
 #include "routenlp/tokenizer.hpp"
+#include "router/runtime_device.hpp"
 #include "text/vocab_lines.hpp"
 
 namespace fs = std::filesystem;
@@ -34,7 +35,8 @@ struct ClassifierNetImpl : torch::nn::Module {
     classifier = register_module("classifier", torch::nn::Linear(c.dim, classes));
   }
   torch::Tensor pool(const torch::Tensor& ids, const torch::Tensor& mask) {
-    torch::Tensor h = encoder->forward(ids, mask);           // [B,T,D]
+    // fp32 pooling and head whatever the encoder's dtype (no copy for an fp32 encoder).
+    torch::Tensor h = encoder->forward(ids, mask).to(torch::kFloat);  // [B,T,D]
     torch::Tensor m = mask.to(h.dtype()).unsqueeze(-1);      // [B,T,1]
     return (h * m).sum(1) / m.sum(1).clamp_min(1.0);         // [B,D]
   }
@@ -68,6 +70,36 @@ struct LocalClassifierTier::Impl {
   std::string vocab_text;
   std::shared_ptr<const WordPieceTokenizer> tok;
   ClassifierNet net{nullptr};
+  // Where inference runs (load(dir, runtime)); trained tiers keep the CPU default.
+  LocalClassifierRuntime runtime;
+  detail::ResolvedRuntime placed;
+  std::unique_ptr<detail::GraphCache> graphs;
+
+  // Logits [B,C] (fp32, on the placed device) of CPU ids/mask.
+  torch::Tensor logits(const torch::Tensor& ids, const torch::Tensor& mask) {
+    if (graphs)
+      return graphs->run({ids, mask}, placed.device, [this](const std::vector<torch::Tensor>& in) {
+        return std::vector<torch::Tensor>{net->forward(in[0], in[1])};
+      })[0];
+    if (placed.device.is_cpu()) return net->forward(ids, mask);
+    return net->forward(ids.to(placed.device), mask.to(placed.device));
+  }
+  void place(const detail::ResolvedRuntime& r) {
+    placed = r;
+    runtime.device = r.device.str();
+    runtime.dtype = r.encoder_dtype;
+    runtime.cuda_graphs = r.cuda_graphs;
+    if (!r.device.is_cpu()) net->to(r.device);
+    if (r.dtype != torch::kFloat) net->encoder->to(r.dtype);
+    if (r.cuda_graphs) graphs = std::make_unique<detail::GraphCache>();
+  }
+  void need_fp32(const char* what) const {
+    if (placed.dtype != torch::kFloat)
+      throw Error(Status::invalid_argument,
+                  std::string("LocalClassifierTier::") + what +
+                      ": this tier was loaded with a reduced-precision encoder for inference (its "
+                      "weights are rounded); load the directory with the default runtime");
+  }
 
   // Encodes texts to padded [B,T] ids and mask tensors.
   std::pair<torch::Tensor, torch::Tensor> encode(const std::vector<std::string>& texts) const {
@@ -271,6 +303,7 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::fine_tune(const std::v
                                                                     const ClassifierTrainConfig& tc,
                                                                     ProgressCallback progress,
                                                                     ClassifierTrainReport* report) const {
+  impl_->need_fp32("fine_tune");
   if (texts.size() != labels.size())
     throw Error(Status::invalid_argument, "LocalClassifierTier::fine_tune: " + std::to_string(texts.size()) +
                                               " texts but " + std::to_string(labels.size()) + " labels");
@@ -305,7 +338,7 @@ std::vector<ClassifierPrediction> LocalClassifierTier::predict(const std::vector
   std::vector<ClassifierPrediction> out;
   out.reserve(texts.size());
   impl_->for_each_batch(texts, batch_size, [&](const torch::Tensor& ids, const torch::Tensor& mask) {
-    auto probs = torch::softmax(impl_->net->forward(ids, mask), 1);
+    auto probs = torch::softmax(impl_->logits(ids, mask), 1).to(torch::kCPU);
     auto [pmax, arg] = probs.max(1);
     auto pa = pmax.accessor<float, 1>();
     auto aa = arg.accessor<int64_t, 1>();
@@ -325,7 +358,10 @@ std::vector<std::vector<float>> LocalClassifierTier::embed(const std::vector<std
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
   impl_->for_each_batch(texts, batch_size, [&](const torch::Tensor& ids, const torch::Tensor& mask) {
-    auto v = impl_->net->pool(ids, mask).to(torch::kFloat32).contiguous();
+    const auto dev = impl_->placed.device;
+    auto v = (dev.is_cpu() ? impl_->net->pool(ids, mask) : impl_->net->pool(ids.to(dev), mask.to(dev)))
+                 .to(torch::kCPU, torch::kFloat32)
+                 .contiguous();
     auto a = v.accessor<float, 2>();
     for (int64_t i = 0; i < v.size(0); ++i) {
       std::vector<float> row(static_cast<size_t>(v.size(1)));
@@ -339,6 +375,8 @@ std::vector<std::vector<float>> LocalClassifierTier::embed(const std::vector<std
 const std::string& LocalClassifierTier::name() const { return impl_->cfg.name; }
 const std::vector<std::string>& LocalClassifierTier::labels() const { return impl_->labels; }
 const LocalClassifierConfig& LocalClassifierTier::config() const { return impl_->cfg; }
+std::string LocalClassifierTier::device() const { return impl_->runtime.device; }
+LocalClassifierRuntime LocalClassifierTier::runtime() const { return impl_->runtime; }
 double LocalClassifierTier::expected_cost(const TierRequest&) const { return impl_->cfg.cost_per_query; }
 
 TierResponse LocalClassifierTier::call(const TierRequest& request) {
@@ -356,6 +394,7 @@ TierResponse LocalClassifierTier::call(const TierRequest& request) {
 }
 
 void LocalClassifierTier::save(const std::string& dir) const {
+  impl_->need_fp32("save");
   fs::path target(dir);
   fs::path tmp = target;
   tmp += ".tmp." + std::to_string(::getpid());
@@ -368,8 +407,8 @@ void LocalClassifierTier::save(const std::string& dir) const {
     detail::write_file_atomic((tmp / "vocab.txt").string(), impl_->vocab_text);
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (auto& [n, t] : detail::export_weights(*impl_->net->encoder)) ts.emplace_back("distilbert." + n, t);
-    ts.emplace_back("classifier.weight", impl_->net->classifier->weight.detach().to(torch::kFloat32).contiguous());
-    ts.emplace_back("classifier.bias", impl_->net->classifier->bias.detach().to(torch::kFloat32).contiguous());
+    ts.emplace_back("classifier.weight", impl_->net->classifier->weight.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    ts.emplace_back("classifier.bias", impl_->net->classifier->bias.detach().to(torch::kCPU, torch::kFloat32).contiguous());
     write_safetensors((tmp / "model.safetensors").string(), detail::tensor_views(ts), {{"format", "pt"}});
     nlohmann::json j = {{"format", "routenlp-local-classifier-v1"},
                         {"labels", impl_->labels},
@@ -394,6 +433,13 @@ void LocalClassifierTier::save(const std::string& dir) const {
 }
 
 std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string& dir) {
+  return load(dir, LocalClassifierRuntime{});
+}
+
+std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string& dir,
+                                                               const LocalClassifierRuntime& runtime) {
+  // The runtime first: a device this host cannot use fails before any file is read.
+  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "LocalClassifierTier");
   fs::path d(dir);
   EncoderConfig ec = EncoderConfig::from_hf_config_json((d / "config.json").string());
   const std::string lpath = (d / "labels.json").string();
@@ -438,6 +484,7 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string
   head("classifier.weight", impl->net->classifier->weight);
   head("classifier.bias", impl->net->classifier->bias);
   impl->net->eval();
+  impl->place(placed);  // before the constructor snapshots the fused q/k/v weights
   return std::make_shared<LocalClassifierTier>(impl);
 }
 

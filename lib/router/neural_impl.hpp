@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "encoder/distilbert.hpp"
+#include "router/runtime_device.hpp"
 #include "routenlp/router.hpp"
 #include "routenlp/tokenizer.hpp"
 
@@ -76,9 +77,16 @@ struct NeuralRouter::Impl {
   std::unique_ptr<WordPieceTokenizer> tokenizer;
   mutable detail::RouterNet net{nullptr};  // eval mode; forward only under InferenceMode
   std::string metrics_json = "{}";  // training report
+  // Where inference runs (NeuralRouter::load(dir, runtime)); training leaves the CPU default.
+  RouterRuntime runtime;            // as resolved ("auto" replaced by the device chosen)
+  detail::ResolvedRuntime placed;
+  std::unique_ptr<detail::GraphCache> graphs;  // set when placed.cuda_graphs
 
   int64_t task_id(const std::string& task) const;  // 0 when unseen
+  // Forward of a batch on the placed device; the outputs stay there (fp32).
   detail::RouterOutputs run(const std::vector<RouteQuery>& batch) const;
+  // Moves the network to `r` (the encoder in r.dtype, the rest fp32 on the same device).
+  void place(const detail::ResolvedRuntime& r);
 };
 
 // Builds tokenizer and (untrained) network; checks max_length and vocab against the encoder.

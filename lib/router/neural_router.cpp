@@ -34,8 +34,12 @@ RouterNetImpl::RouterNetImpl(const EncoderConfig& ec, int64_t n_tasks, int64_t n
 }
 
 torch::Tensor RouterNetImpl::pool(const torch::Tensor& ids, const torch::Tensor& mask) {
+  // The pooled vector is fp32 whatever the encoder's dtype (a bf16/fp16 encoder feeds the fp32
+  // heads); for an fp32 encoder .to(kFloat) is the same tensor, so training and CPU scores are
+  // untouched.
   auto h = encoder->forward(ids, mask);  // [B,T,dim]
-  if (pooling == Pooling::cls) return h.select(1, 0);
+  if (pooling == Pooling::cls) return h.select(1, 0).to(torch::kFloat);
+  h = h.to(torch::kFloat);
   auto m = mask.to(h.scalar_type()).unsqueeze(-1);  // [B,T,1]
   return (h * m).sum(1) / m.sum(1).clamp_min(1.0);
 }
@@ -111,7 +115,29 @@ detail::RouterOutputs NeuralRouter::Impl::run(const std::vector<RouteQuery>& bat
   t.reserve(batch.size());
   for (const auto& q : batch) t.push_back(task_id(q.task));
   auto task = torch::tensor(t, torch::kLong);
-  return net->forward(ids, mask, task);
+  if (graphs) {
+    // One captured graph per (batch, tokens): the whole forward, heads included, is replayed.
+    auto out = graphs->run({ids, mask, task}, placed.device, [this](const std::vector<torch::Tensor>& in) {
+      auto o = net->forward(in[0], in[1], in[2]);
+      return std::vector<torch::Tensor>{o.acc_logits, o.diff_logit};
+    });
+    detail::RouterOutputs o;
+    o.acc_logits = out[0];
+    o.diff_logit = out[1];
+    return o;
+  }
+  if (placed.device.is_cpu()) return net->forward(ids, mask, task);
+  return net->forward(ids.to(placed.device), mask.to(placed.device), task.to(placed.device));
+}
+
+void NeuralRouter::Impl::place(const detail::ResolvedRuntime& r) {
+  placed = r;
+  runtime.device = r.device.str();
+  runtime.dtype = r.encoder_dtype;
+  runtime.cuda_graphs = r.cuda_graphs;
+  if (!r.device.is_cpu()) net->to(r.device);
+  if (r.dtype != torch::kFloat) net->encoder->to(r.dtype);
+  if (r.cuda_graphs) graphs = std::make_unique<detail::GraphCache>();
 }
 
 NeuralRouter::NeuralRouter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
@@ -127,14 +153,21 @@ std::vector<std::string> NeuralRouter::tiers() const { return impl_->tiers; }
 std::vector<std::string> NeuralRouter::tasks() const { return impl_->tasks; }
 const RouterTrainConfig& NeuralRouter::config() const { return impl_->config; }
 int NeuralRouter::max_length() const { return impl_->config.model.max_length; }
+std::string NeuralRouter::device() const { return impl_->runtime.device; }
+RouterRuntime NeuralRouter::runtime() const { return impl_->runtime; }
+
+std::string NeuralRouter::resolve_device(const RouterRuntime& runtime) {
+  return detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "neural router")
+      .device.str();
+}
 
 std::vector<RouterScores> NeuralRouter::score(const std::vector<RouteQuery>& batch) const {
   std::vector<RouterScores> out(batch.size());
   if (batch.empty()) return out;
   c10::InferenceMode guard;
   auto o = impl_->run(batch);
-  auto p = torch::sigmoid(o.acc_logits).to(torch::kDouble).contiguous();
-  auto d = torch::sigmoid(o.diff_logit).to(torch::kDouble).contiguous();
+  auto p = torch::sigmoid(o.acc_logits).to(torch::kCPU, torch::kDouble).contiguous();
+  auto d = torch::sigmoid(o.diff_logit).to(torch::kCPU, torch::kDouble).contiguous();
   const auto K = static_cast<size_t>(p.size(1));
   const double* pp = p.data_ptr<double>();
   const double* dp = d.data_ptr<double>();
@@ -152,7 +185,12 @@ std::vector<std::vector<float>> NeuralRouter::embed(const std::vector<RouteQuery
   c10::InferenceMode guard;
   torch::Tensor ids, mask;
   detail::tokenize_batch(*impl_->tokenizer, batch, impl_->config.model.max_length, ids, mask);
-  auto pooled = impl_->net->pool(ids, mask).to(torch::kFloat).contiguous();
+  const auto dev = impl_->placed.device;
+  if (!dev.is_cpu()) {
+    ids = ids.to(dev);
+    mask = mask.to(dev);
+  }
+  auto pooled = impl_->net->pool(ids, mask).to(torch::kCPU, torch::kFloat).contiguous();
   const auto D = static_cast<size_t>(pooled.size(1));
   const float* pp = pooled.data_ptr<float>();
   for (size_t i = 0; i < batch.size(); ++i) out.emplace_back(pp + i * D, pp + (i + 1) * D);
@@ -170,7 +208,7 @@ TextEmbedder NeuralRouter::embedder() const {
 std::vector<float> NeuralRouter::parameters_flat() const {
   std::vector<float> out;
   for (const auto& kv : impl_->net->named_parameters(true)) {
-    auto t = kv.value().detach().to(torch::kFloat).contiguous();
+    auto t = kv.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
     out.insert(out.end(), t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
   }
   return out;
@@ -211,6 +249,10 @@ std::string NeuralRouter::metadata_json() const { return metadata(*impl_).dump(2
 
 void NeuralRouter::save(const std::string& dir) const {
   if (dir.empty()) throw Error(Status::invalid_argument, "NeuralRouter::save: empty directory");
+  if (impl_->placed.dtype != torch::kFloat)
+    throw Error(Status::invalid_argument,
+                "NeuralRouter::save: this router was loaded with a reduced-precision encoder for "
+                "inference (its weights are rounded); save the fp32 checkpoint it came from");
   fs::path target = fs::path(dir);
   if (target.filename().empty()) target = target.parent_path();
   fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -289,7 +331,11 @@ std::shared_ptr<NeuralRouter::Impl> make_router_impl(const RouterTrainConfig& co
   return impl;
 }
 
-NeuralRouter NeuralRouter::load(const std::string& dir) {
+NeuralRouter NeuralRouter::load(const std::string& dir) { return load(dir, RouterRuntime{}); }
+
+NeuralRouter NeuralRouter::load(const std::string& dir, const RouterRuntime& runtime) {
+  // The runtime first: a device this host cannot use fails before any file is read.
+  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "neural router");
   fs::path d(dir);
   const std::string meta_path = (d / kMeta).string();
   json j;
@@ -350,6 +396,9 @@ NeuralRouter NeuralRouter::load(const std::string& dir) {
       throw Error(Status::model, wpath + ": unexpected extra tensors");
   }
   impl->net->eval();
+  // Weights are loaded in fp32 on the CPU, then moved; the NeuralRouter constructor snapshots
+  // the fused q/k/v weights after the move, on the final device and dtype.
+  impl->place(placed);
   return NeuralRouter(std::move(impl));
 }
 

@@ -559,26 +559,28 @@ std::set<std::string> keys_with(std::initializer_list<const char*> more) {
   return s;
 }
 
-std::shared_ptr<const RouterModel> load_neural(const fs::path& dir, const std::string& meta_path) {
+std::shared_ptr<const RouterModel> load_neural(const fs::path& dir, const std::string& meta_path,
+                                               const RouterRuntime& rt) {
   try {
-    return std::make_shared<NeuralRouter>(NeuralRouter::load(dir.string()));
+    return std::make_shared<NeuralRouter>(NeuralRouter::load(dir.string(), rt));
   } catch (const Error& e) {
     if (e.code() != Status::not_supported) throw;  // NeuralRouter::load names its own files
     throw Error(Status::not_supported, meta_path + ": kind \"neural\": " + e.what());
   }
 }
 
-std::shared_ptr<const RouterModel> load_dir(const fs::path& dir, int depth);
+std::shared_ptr<const RouterModel> load_dir(const fs::path& dir, int depth, const RouterRuntime& rt);
 
 std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string& kind,
-                                             const std::vector<std::string>& tiers, int depth) {
+                                             const std::vector<std::string>& tiers, int depth,
+                                             const RouterRuntime& rt) {
   const size_t K = tiers.size();
   const auto Ki = static_cast<int64_t>(K);
   if (kind == "neural") {
     meta.only_keys(keys_with({"checkpoint"}));
     const std::string sub = meta.str("checkpoint");
     if (sub != kNeuralDir) meta.fail("checkpoint", "expected \"" + std::string(kNeuralDir) + "\"");
-    return load_neural(meta.dir() / sub, meta.path());
+    return load_neural(meta.dir() / sub, meta.path(), rt);
   }
   if (kind == "random") {
     meta.only_keys(keys_with({"seed"}));
@@ -718,7 +720,7 @@ std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string
     std::vector<std::shared_ptr<const RouterModel>> bases;
     for (size_t j = 0; j < nb; ++j) {
       fs::path sub = meta.dir() / base_dir(j);
-      auto b = load_dir(sub, depth + 1);
+      auto b = load_dir(sub, depth + 1, rt);
       if (b->tiers() != tiers)
         throw Error(Status::model, fmt::format("{}: tiers {} disagree with {}: tiers {}",
                                                (sub / kMeta).string(), join(b->tiers()),
@@ -734,13 +736,13 @@ std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string
   meta.fail("kind", "unknown router kind \"" + kind + "\"");
 }
 
-std::shared_ptr<const RouterModel> load_dir(const fs::path& dir, int depth) {
+std::shared_ptr<const RouterModel> load_dir(const fs::path& dir, int depth, const RouterRuntime& rt) {
   const Meta meta(dir);
   try {
     // A checkpoint written by NeuralRouter::save directly loads as the neural kind.
     if (meta.has("format") && meta.need("format").is_string() &&
         meta.str("format") == kNeuralFormat && !meta.has("kind"))
-      return load_neural(dir, meta.path());
+      return load_neural(dir, meta.path(), rt);
     if (meta.str("format") != kFormat)
       meta.fail("format", "not a routenlp router (expected \"" + std::string(kFormat) + "\")");
     const json& ver = meta.need("format_version");
@@ -754,7 +756,7 @@ std::shared_ptr<const RouterModel> load_dir(const fs::path& dir, int depth) {
       for (size_t m = 0; m < k; ++m)
         if (tiers[k] == tiers[m])
           meta.fail(fmt::format("tiers[{}]", k), "duplicate tier '" + tiers[k] + "'", Status::model);
-    auto r = load_kind(meta, kind, tiers, depth);
+    auto r = load_kind(meta, kind, tiers, depth, rt);
     // What the files built must be what was saved (a neural checkpoint carries its own tiers).
     if (r->tiers() != tiers)
       meta.fail("tiers", fmt::format("{} but the loaded router has {}", join(tiers), join(r->tiers())),
@@ -817,8 +819,14 @@ void save_router(const RouterModel& router, const std::string& dir) {
 }
 
 std::shared_ptr<const RouterModel> load_router(const std::string& dir) {
+  return load_router(dir, RouterRuntime{});
+}
+
+std::shared_ptr<const RouterModel> load_router(const std::string& dir, const RouterRuntime& runtime) {
   if (dir.empty()) throw Error(Status::invalid_argument, "load_router: empty directory");
-  return load_dir(fs::path(dir), 0);
+  // Checked for every kind, so a device this host lacks fails whatever the artifact holds.
+  NeuralRouter::resolve_device(runtime);
+  return load_dir(fs::path(dir), 0, runtime);
 }
 
 }  // namespace routenlp
