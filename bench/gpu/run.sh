@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# One-shot GPU check of the encoder (issue 3): builds a minimal encoder benchmark against the
-# CUDA libtorch of the python torch wheel, regenerates the tiny parity fixture with HF
-# transformers, checks C++ parity against it, and times bf16 batch 1 / batch 32.
+# One-shot GPU check of the encoder (issue 3) and of routing end to end (issue 13): builds a
+# minimal encoder benchmark against the CUDA libtorch of the python torch wheel, regenerates
+# the tiny parity fixture with HF transformers, checks C++ parity against it, and times
+# bf16 batch 1 / batch 32; then builds bench/gpu/router_gpu_bench.cpp and times
+# NeuralRouter::score (tokenize + encoder + heads) at batch 1 and 32 on the CPU and on CUDA in
+# fp32, bf16 and bf16 + CUDA graphs, with the scores' distance to the CPU fp32 router.
 # Runs in the repo root; needs python3 + torch (+ transformers for the fixture), g++, no
-# internet, no cmake, no fmt/yaml/nlohmann/Eigen/benchmark. Fails soft: each step reports and
-# the script goes on. Everything is logged to $OUT (default ./gpu-out).
-# Budget: ~2 min build (16 cores), ~1 min fixture + parity, ~2 min benchmarks.
+# internet, no cmake, no yaml/Eigen/benchmark. The router part also needs the header-only
+# nlohmann-json and fmt (searched in $NLOHMANN_INC / $FMT_INC, bench/gpu/deps/include, the torch
+# wheel's include dir, /usr/include, /usr/local/include; skipped with a message when absent).
+# Fails soft: each step reports and the script goes on. Everything is logged to $OUT (default
+# ./gpu-out); the router lines are also collected in $OUT/router_bench.txt.
+# STEPS="encoder router" (default) runs both parts; STEPS=router only the router part.
+# Budget: ~2 min build (16 cores), ~1 min fixture + parity, ~2 min encoder benchmarks,
+# ~2 min router benchmarks (each run capped at 60 s).
 set -u
+STEPS=${STEPS:-encoder router}
+want() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 LOG="$OUT/gpu_run.log"
@@ -29,9 +39,12 @@ try:
 except Exception as e: print("transformers: not importable:", e)
 PY
 
-step "fixture: regenerate with HF transformers (background)"
-( $PY tools/encoder-golden/make_fixture.py --backend transformers --out "$OUT/encoder-fixture" > "$OUT/fixture.log" 2>&1; echo "rc=$?" >> "$OUT/fixture.log" ) &
-FIX_PID=$!
+FIX_PID=""
+if want encoder; then
+  step "fixture: regenerate with HF transformers (background)"
+  ( $PY tools/encoder-golden/make_fixture.py --backend transformers --out "$OUT/encoder-fixture" > "$OUT/fixture.log" 2>&1; echo "rc=$?" >> "$OUT/fixture.log" ) &
+  FIX_PID=$!
+fi
 
 step "locate libtorch"
 eval "$($PY - <<'PY'
@@ -56,6 +69,7 @@ print(f'TORCH_LIB="{lib}"')
 print(f'TORCH_ABI={abi}')
 print(f'CUDA_INC="{cuda_inc}"')
 print(f'CUDA_EXTRA_INC="{" ".join("-isystem " + e for e in extra)}"')
+print(f'TORCH_BASE_INC="{inc[0]}"')
 print(f'HAS_TORCH_CUDA={int(os.path.exists(os.path.join(lib, "libtorch_cuda.so")))}')
 cudart = sorted(glob.glob(os.path.join(lib, "libcudart*.so*")))
 for sp in sys.path:
@@ -98,6 +112,40 @@ done
 if [ -n "${CUDA_INC:-}" ]; then
   ( $CXX $FLAGS -DROUTENLP_WITH_CUDA_GRAPHS=1 -isystem "$CUDA_INC" ${CUDA_EXTRA_INC:-} -c lib/encoder/encoder.cpp -o "$BUILD/encoder_graphs.o" 2> "$BUILD/encoder_graphs.err" || echo "COMPILE FAILED: encoder.cpp (CUDA graphs)" ) & pids+=($!)
 fi
+# Router benchmark: the router, tokenizer and config sources on top of the encoder's objects.
+# Header-only nlohmann-json and fmt are needed; neural_router.cpp and the benchmark are built
+# twice (with and without CUDA graphs: the graph cache changes the router's internal layout).
+find_inc() {  # $1: header to find, $2: explicit directory (may be empty)
+  for d in "$2" "$ROOT/bench/gpu/deps/include" "${TORCH_BASE_INC:-}" /usr/include /usr/local/include; do
+    [ -n "$d" ] && [ -f "$d/$1" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+ROUTER_OK=0
+if want router; then
+  J_INC=$(find_inc nlohmann/json.hpp "${NLOHMANN_INC:-}") || J_INC=""
+  F_INC=$(find_inc fmt/format.h "${FMT_INC:-}") || F_INC=""
+  echo "router headers: nlohmann=${J_INC:-MISSING} fmt=${F_INC:-MISSING}"
+  if [ -n "$J_INC" ] && [ -n "$F_INC" ]; then
+    ROUTER_OK=1
+    RFLAGS="$FLAGS -DFMT_HEADER_ONLY=1 -isystem $J_INC -isystem $F_INC"
+    RSRCS="lib/text/wordpiece.cpp lib/text/unicode.cpp lib/router/router_config.cpp"
+    for s in $RSRCS; do
+      o="$BUILD/$(echo "$s" | tr / _).o"
+      ( $CXX $RFLAGS -c "$s" -o "$o" 2> "$o.err" || echo "COMPILE FAILED: $s (see $o.err)" ) & pids+=($!)
+    done
+    for s in lib/router/neural_router.cpp bench/gpu/router_gpu_bench.cpp; do
+      o="$BUILD/$(echo "$s" | tr / _)"
+      ( $CXX $RFLAGS -c "$s" -o "$o.plain.o" 2> "$o.plain.err" || echo "COMPILE FAILED: $s (plain)" ) & pids+=($!)
+      if [ -n "${CUDA_INC:-}" ]; then
+        ( $CXX $RFLAGS -DROUTENLP_WITH_CUDA_GRAPHS=1 -isystem "$CUDA_INC" ${CUDA_EXTRA_INC:-} -c "$s" -o "$o.graphs.o" 2> "$o.graphs.err" || echo "COMPILE FAILED: $s (CUDA graphs)" ) & pids+=($!)
+      fi
+    done
+  else
+    echo "router benchmark skipped: copy the nlohmann/ and fmt/ header directories (e.g. from a"
+    echo "Debian machine's /usr/include) into bench/gpu/deps/include/, or set NLOHMANN_INC / FMT_INC"
+  fi
+fi
 for p in "${pids[@]}"; do wait "$p"; done
 for e in "$BUILD"/*.err; do [ -s "$e" ] && { echo "--- $e"; head -c 3000 "$e"; }; done
 LIBS="-L${TORCH_LIB:-.} -Wl,-rpath,${TORCH_LIB:-.} -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10"
@@ -111,12 +159,27 @@ if [ -f "$BUILD/encoder_graphs.o" ]; then
   echo "cudart for the CUDA-graph binary: ${CUDART:-none}"
   $CXX -o "$BIN_GRAPHS" $COMMON_O "$BUILD/encoder_graphs.o" $LIBS ${CUDART:+-Wl,--no-as-needed $CUDART -Wl,-rpath,$(dirname "${CUDART:-x}")} 2> "$BUILD/link_graphs.err" || { echo "LINK FAILED (graphs)"; head -c 3000 "$BUILD/link_graphs.err"; }
 fi
+RBIN_PLAIN="$BUILD/router_gpu_bench"; RBIN_GRAPHS="$BUILD/router_gpu_bench_graphs"
+if [ "$ROUTER_OK" = 1 ]; then
+  ROBJ="$COMMON_O"
+  for s in $RSRCS; do ROBJ="$ROBJ $BUILD/$(echo "$s" | tr / _).o"; done
+  NR="$BUILD/lib_router_neural_router.cpp"; RB="$BUILD/bench_gpu_router_gpu_bench.cpp"
+  $CXX -o "$RBIN_PLAIN" $ROBJ "$NR.plain.o" "$RB.plain.o" $LIBS 2> "$BUILD/link_router_plain.err" || { echo "LINK FAILED (router, plain)"; head -c 3000 "$BUILD/link_router_plain.err"; }
+  if [ -f "$NR.graphs.o" ] && [ -f "$RB.graphs.o" ]; then
+    $CXX -o "$RBIN_GRAPHS" $ROBJ "$NR.graphs.o" "$RB.graphs.o" $LIBS ${CUDART:+-Wl,--no-as-needed $CUDART -Wl,-rpath,$(dirname "${CUDART:-x}")} 2> "$BUILD/link_router_graphs.err" || { echo "LINK FAILED (router, graphs)"; head -c 3000 "$BUILD/link_router_graphs.err"; }
+  fi
+  ls -la "$BUILD"/router_gpu_bench* 2>/dev/null
+fi
 BIN="$BIN_PLAIN"; [ -x "$BIN_GRAPHS" ] && BIN="$BIN_GRAPHS"
 ls -la "$BUILD"/encoder_gpu_bench* 2>/dev/null
 DEV=cuda
 $PY -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || DEV=cpu
 echo "device for the runs: $DEV; binary: $BIN"
 
+run() { echo "+ $*"; timeout 120 "$@" || echo "(failed rc=$?)"; }
+run60() { echo "+ $*"; timeout 60 "$@" || echo "(failed rc=$?)"; }
+
+if want encoder; then
 step "fixture: wait for HF regeneration"
 wait "$FIX_PID"; cat "$OUT/fixture.log"
 FIX="$OUT/encoder-fixture"
@@ -126,7 +189,6 @@ step "parity (C++ vs $(grep -o '"backend":"[a-z]*"' "$FIX/expected.json" | head 
 [ -x "$BIN" ] && timeout 120 "$BIN" parity "$FIX" cpu
 [ -x "$BIN" ] && [ "$DEV" = cuda ] && timeout 120 "$BIN" parity "$FIX" cuda
 
-run() { echo "+ $*"; timeout 120 "$@" || echo "(failed rc=$?)"; }
 step "benchmarks: distilbert-base shapes (targets: bf16 b1 s64 p50 <= 0.5 ms; b32 s64 >= 30000 seq/s)"
 if [ -x "$BIN" ]; then
   if [ -x "$BIN_GRAPHS" ] && [ "$DEV" = cuda ]; then
@@ -156,8 +218,41 @@ if [ "$DEV" = cuda ]; then
 else
   run $PY bench/peers/encoder_peer.py --config small --device cpu --dtype fp32 --batch 1 --seq 64 --iters 10
 fi
+fi  # encoder
 
-step "done in $(( $(date +%s) - t0 ))s; log: $LOG; HF fixture: $OUT/encoder-fixture"
+if want router; then
+step "router end to end: NeuralRouter::score, batch 1 and 32 (small = bundled router, base = distilbert-base)"
+if [ -x "$RBIN_PLAIN" ]; then
+  VOCAB=data/vocab/bert-base-uncased-vocab.txt
+  for cfg in small base; do
+    [ "$DEV" = cuda ] || [ "$cfg" = small ] || break  # without a GPU only a smoke run of small
+    run60 "$RBIN_PLAIN" make "$BUILD/router-$cfg" "$cfg" "$VOCAB" || continue
+    D="$BUILD/router-$cfg"
+    if [ "$DEV" = cuda ]; then
+      run60 "$RBIN_PLAIN" bench "$D" cpu fp32 0 1 30
+      run60 "$RBIN_PLAIN" bench "$D" cpu fp32 0 32 5
+      run60 "$RBIN_PLAIN" bench "$D" cuda fp32 0 1 300
+      run60 "$RBIN_PLAIN" bench "$D" cuda fp32 0 32 100
+      run60 "$RBIN_PLAIN" bench "$D" cuda bf16 0 1 300
+      run60 "$RBIN_PLAIN" bench "$D" cuda bf16 0 32 100
+      if [ -x "$RBIN_GRAPHS" ]; then
+        run60 "$RBIN_GRAPHS" bench "$D" cuda bf16 1 1 500
+        run60 "$RBIN_GRAPHS" bench "$D" cuda bf16 1 32 200
+        run60 "$RBIN_GRAPHS" bench "$D" auto bf16 1 1 200   # "auto" resolves to cuda:0 here
+      fi
+    else  # no GPU: smoke runs, and "auto" must fall back to the CPU fp32 path
+      run60 "$RBIN_PLAIN" bench "$D" cpu fp32 0 1 5
+      run60 "$RBIN_PLAIN" bench "$D" auto bf16 0 1 5
+    fi
+  done
+  grep '^router:' "$LOG" > "$OUT/router_bench.txt" 2>/dev/null
+  echo "router lines: $OUT/router_bench.txt"
+else
+  echo "router benchmark binary missing (see the build step); skipped"
+fi
+fi  # router
+
+step "done in $(( $(date +%s) - t0 ))s; log: $LOG; HF fixture: $OUT/encoder-fixture; router: $OUT/router_bench.txt"
 # keep only the log and the HF fixture in $OUT (few files: the device tool limits the count)
 [ -z "${KEEP_BUILD:-}" ] && rm -rf "$BUILD"
 exit 0
