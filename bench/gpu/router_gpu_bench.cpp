@@ -121,7 +121,9 @@ int bench(const std::string& dir, const std::string& device, const std::string& 
       worst = std::max(worst, std::fabs(got[i].p_acceptable[k] - ref[i].p_acceptable[k]));
   std::printf("router: dir=%s device=%s dtype=%s graphs=%d batch=%zu iters=%d p50_ms=%.4f p99_ms=%.4f "
               "queries_per_s=%.0f max_abs_dp_vs_cpu_fp32=%.3g\n",
-              fs::path(dir).filename().c_str(), router.device().c_str(), dtype.c_str(), graphs ? 1 : 0, batch, iters,
+              fs::path(dir).filename().c_str(), router.device().c_str(),
+              router.runtime().dtype == EncoderDType::fp32 ? "fp32" : dtype.c_str(), router.runtime().cuda_graphs ? 1 : 0,
+              batch, iters,
               p50, p99, static_cast<double>(batch) * iters / total_s, worst);
   return 0;
 }
