@@ -27,6 +27,10 @@ struct ServeOptions {
   int write_timeout_s = 5;
   int keep_alive_timeout_s = 5;
   size_t keep_alive_max_count = 1000;  // requests per connection
+  // Slow and greedy clients (docs/serving.md "Slow clients and connection limits"):
+  double request_read_timeout_s = 10;  // total time to receive one request (headers + body)
+  int max_connections_per_client = -1;  // per client address; -1: threads / 2 (at least 1); 0: no cap
+  size_t reserve_threads = 1;          // workers kept free for quick requests by closing slow clients
   double default_deadline_ms = 60000;  // cascade deadline when a request gives none
   // Policy when a request names none; with a pipeline, "threshold" (the default) means the
   // pipeline ("pipeline").

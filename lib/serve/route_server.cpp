@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "guarded_server.hpp"
 #include "routenlp/openai_tier.hpp"
 #include "routenlp/serve.hpp"
 
@@ -240,7 +241,7 @@ bool get_bool(const json& obj, const char* name, const std::string& where, bool 
 struct RouteServer::Impl {
   ServeSetup setup;
   ServeOptions options;
-  httplib::Server svr;
+  serve_detail::GuardedServer svr;
   std::unique_ptr<CascadeEngine> engine;
   std::shared_ptr<OnlineRecalibrator> online;
   HttpMetrics metrics;
@@ -347,14 +348,21 @@ struct RouteServer::Impl {
                         "application/json");
       }
     } catch (const Error& e) {
-      int status = e.code() == Status::invalid_argument ? 400 : 500;
+      // Client mistakes are raised as HttpError above; a routenlp::Error reaching here came from
+      // the router, engine or a tier, whatever its status: a server-side failure.
+      int status = e.code() == Status::tier        ? 502
+                   : e.code() == Status::timeout   ? 504
+                   : e.code() == Status::cancelled ? 503
+                                                   : 500;
       res.status = status;
-      res.set_content(error_body(status, e.what(), status == 400 ? "invalid_request_error" : "server_error")
+      res.set_content(error_body(status, std::string("server error (") + status_name(e.code()) + "): " + e.what(),
+                                 status == 502 || status == 504 ? "upstream_error" : "server_error")
                           .dump(-1, ' ', false, json::error_handler_t::replace),
                       "application/json");
     } catch (const std::exception& e) {
       res.status = 500;
-      res.set_content(error_body(500, std::string("internal error: ") + e.what(), "server_error").dump(),
+      res.set_content(error_body(500, std::string("internal error: ") + e.what(), "server_error")
+                          .dump(-1, ' ', false, json::error_handler_t::replace),
                       "application/json");
     }
     --metrics.in_flight;
@@ -445,22 +453,38 @@ struct RouteServer::Impl {
     return r;
   }
 
+  // Routes a batch. Client mistakes (an unknown policy) are HttpError 4xx; anything the router,
+  // the policy or the pipeline throws while deciding is the server's fault: 500, never 400.
   std::vector<Routed> route_queries(const std::vector<RouteQuery>& batch, const std::string& spec,
                                     const std::vector<std::string>& ids) const {
+    std::unique_ptr<RoutingPolicy> policy;
+    if (!uses_pipeline(spec)) {
+      if (!setup.router) throw bad_request("policy '" + spec + "' needs a router; this pipeline has none (use pipeline)");
+      try {
+        policy = make_named_policy(spec, setup.portfolio, *setup.router);
+      } catch (const Error& e) {
+        throw bad_request(e.what());
+      }
+    }
+    try {
+      return decide(batch, policy.get(), ids);
+    } catch (const HttpError&) {
+      throw;
+    } catch (const std::exception& e) {
+      const std::string who = setup.router ? "router '" + setup.router->name() + "'" : std::string("pipeline");
+      throw HttpError{500, "routing failed on the server (" + who + "): " + e.what(), "server_error"};
+    }
+  }
+
+  std::vector<Routed> decide(const std::vector<RouteQuery>& batch, const RoutingPolicy* policy,
+                             const std::vector<std::string>& ids) const {
     std::vector<Routed> out;
-    if (uses_pipeline(spec)) {
+    if (policy == nullptr) {
       std::vector<RouterScores> scores(batch.size());
       if (setup.router) scores = setup.router->score(batch);
       for (size_t i = 0; i < batch.size(); ++i)
         out.push_back(pipeline_routed(setup.pipeline->request(batch[i], ids[i], scores[i]), scores[i]));
       return out;
-    }
-    if (!setup.router) throw bad_request("policy '" + spec + "' needs a router; this pipeline has none (use pipeline)");
-    std::unique_ptr<RoutingPolicy> policy;
-    try {
-      policy = make_named_policy(spec, setup.portfolio, *setup.router);
-    } catch (const Error& e) {
-      throw bad_request(e.what());
     }
     for (auto& d : route_batch(*setup.router, *policy, batch)) {
       Routed r;
@@ -613,7 +637,10 @@ struct RouteServer::Impl {
     svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler already wrote a JSON error
       std::string msg, type = "invalid_request_error";
-      if (res.status == 404) {
+      if (const char* cut = serve_detail::current_cut()) {  // our read limits stopped the request
+        res.status = 408;
+        msg = cut;
+      } else if (res.status == 404) {
         msg = "no route for " + req.method + " " + req.path;
         type = "not_found";
       } else if (res.status == 413) {
@@ -646,10 +673,18 @@ struct RouteServer::Impl {
     svr.set_payload_max_length(options.max_body_bytes);
     svr.set_read_timeout(options.read_timeout_s, 0);
     svr.set_write_timeout(options.write_timeout_s, 0);
-    svr.set_keep_alive_timeout(options.keep_alive_timeout_s);
-    svr.set_keep_alive_max_count(options.keep_alive_max_count);
-    size_t n = options.threads;
-    svr.new_task_queue = [n] { return new httplib::ThreadPool(n); };
+    serve_detail::GuardOptions g;
+    g.threads = options.threads;
+    g.request_read_timeout_s = options.request_read_timeout_s;
+    g.max_connections_per_client = options.max_connections_per_client < 0
+                                       ? std::max<size_t>(1, options.threads / 2)
+                                       : static_cast<size_t>(options.max_connections_per_client);
+    g.reserve_threads = options.reserve_threads;
+    g.read_timeout_s = options.read_timeout_s;
+    g.write_timeout_s = options.write_timeout_s;
+    g.keep_alive_timeout_s = options.keep_alive_timeout_s;
+    g.keep_alive_max_count = options.keep_alive_max_count;
+    svr.configure(g);  // our connection loop and worker pool (guarded_server.hpp)
   }
 
   json chat_completions(const json& in, httplib::Response&) {
@@ -689,6 +724,7 @@ struct RouteServer::Impl {
       try {
         routed = route_queries({q}, spec, {id}).at(0);
       } catch (const HttpError& e) {
+        if (e.status >= 500) throw;  // the router failed: not an unknown model
         throw HttpError{404, "model: " + e.message + " or a tier name", "not_found"};
       }
     }
@@ -733,6 +769,7 @@ struct RouteServer::Impl {
 
   std::string metrics_text() const {
     std::string s = metrics.text();
+    s += svr.metrics_text();
     if (engine) s += engine->metrics_prometheus();
     return s;
   }

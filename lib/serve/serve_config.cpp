@@ -150,7 +150,8 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   if (YAML::Node s = root["server"]) {
     r.keys(s, "server", {"host", "port", "threads", "max_body_bytes", "max_batch", "read_timeout_s",
                          "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
-                         "default_policy", "audit_rate", "decision_log"});
+                         "default_policy", "audit_rate", "decision_log", "request_read_timeout_s",
+                         "max_connections_per_client", "reserve_threads", "keep_alive_max_count"});
     auto& o = cfg.options;
     if (s["host"]) o.host = r.str(s["host"], "server.host");
     if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
@@ -162,6 +163,19 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
     if (s["write_timeout_s"]) o.write_timeout_s = static_cast<int>(r.integer(s["write_timeout_s"], "server.write_timeout_s", 1, 3600));
     if (s["keep_alive_timeout_s"])
       o.keep_alive_timeout_s = static_cast<int>(r.integer(s["keep_alive_timeout_s"], "server.keep_alive_timeout_s", 1, 3600));
+    if (s["keep_alive_max_count"])
+      o.keep_alive_max_count = static_cast<size_t>(
+          r.integer(s["keep_alive_max_count"], "server.keep_alive_max_count", 1, 1000000));
+    if (s["request_read_timeout_s"]) {
+      o.request_read_timeout_s = r.num(s["request_read_timeout_s"], "server.request_read_timeout_s");
+      if (o.request_read_timeout_s < 0.1 || o.request_read_timeout_s > 3600)
+        r.fail(s["request_read_timeout_s"], "server.request_read_timeout_s", "must be in [0.1, 3600]");
+    }
+    if (s["max_connections_per_client"])
+      o.max_connections_per_client = static_cast<int>(
+          r.integer(s["max_connections_per_client"], "server.max_connections_per_client", 0, 1 << 20));
+    if (s["reserve_threads"])
+      o.reserve_threads = static_cast<size_t>(r.integer(s["reserve_threads"], "server.reserve_threads", 0, 1023));
     if (s["default_deadline_ms"]) {
       o.default_deadline_ms = r.num(s["default_deadline_ms"], "server.default_deadline_ms");
       if (o.default_deadline_ms < 0) r.fail(s["default_deadline_ms"], "server.default_deadline_ms", "must be >= 0");
