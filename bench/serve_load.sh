@@ -36,7 +36,7 @@ tiers:
     endpoint: {base_url: "http://127.0.0.1:$UP_PORT", model: mixtral, timeout_ms: 5000, max_retries: 1}
   - name: gpt-4-1106
     endpoint: {base_url: "http://127.0.0.1:$UP_PORT", model: gpt4, timeout_ms: 5000, max_retries: 1}
-server: {threads: $CLIENTS, max_body_bytes: 1048576, audit_rate: 0.1}
+server: {threads: $CLIENTS, max_body_bytes: 1048576, audit_rate: 0.1, max_connections_per_client: 0}  # all clients share 127.0.0.1
 YAML
 
 "$LOAD" fake-upstream --port "$UP_PORT" > "$WORK/upstream.log" 2>&1 &
