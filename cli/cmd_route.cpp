@@ -27,10 +27,23 @@ struct RouteArgs {
   bool json = false;
 };
 
+// Runs the router on the query. Whatever it throws (NaN scores rejected by the policy, a torch
+// error) is a failure of the model, not of the command line: Status::model, exit code 1 (a
+// usage error, Status::invalid_argument, would exit 2).
+template <class F>
+auto scoring(const RouteArgs& a, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    throw Error(Status::model, "route: the router failed on this query (" +
+                                   (a.pipeline.empty() ? a.model : a.pipeline) + "): " + e.what());
+  }
+}
+
 int run_pipeline_route(const RouteArgs& a) {
   Pipeline p = Pipeline::load(a.pipeline);
   const auto tiers = p.tier_names();
-  PipelineRoute r = p.route({a.query, a.task});
+  PipelineRoute r = scoring(a, [&] { return p.route({a.query, a.task}); });
   auto name = [&](int k) { return k >= 0 && size_t(k) < tiers.size() ? tiers[size_t(k)] : std::string("-"); };
   if (a.json) {
     nlohmann::json j;
@@ -91,7 +104,7 @@ int run_route(const RouteArgs& a) {
     policy = std::make_unique<TwoTierPolicy>(0, static_cast<int>(tiers.size()) - 1, a.threshold,
                                              ThresholdRule::conformal);
   }
-  auto d = route_batch(router, *policy, {{a.query, a.task}}).at(0);
+  auto d = scoring(a, [&] { return route_batch(router, *policy, {{a.query, a.task}}).at(0); });
   if (a.json) {
     nlohmann::json j;
     j["tier"] = tiers.at(static_cast<size_t>(d.tier));

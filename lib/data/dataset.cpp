@@ -336,7 +336,7 @@ void merge_extra(ojson& j, const std::string& extra, const char* what) {
   ojson e;
   try {
     e = ojson::parse(extra);
-  } catch (const ojson::parse_error& ex) {
+  } catch (const ojson::exception& ex) {  // parse_error, or out_of_range for numbers like 1e999
     throw Error(Status::invalid_argument, fmt::format("{}: extra_json is not JSON: {}", what, ex.what()));
   }
   if (!e.is_object())
