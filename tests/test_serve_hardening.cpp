@@ -235,7 +235,7 @@ TEST_CASE("a request trickled header by header is cut after request_read_timeout
   CHECK(get_once(live.port, "/health").status == 200);
 }
 
-TEST_CASE("connections beyond max_connections_per_client are refused; other clients served",
+TEST_CASE("connections beyond max_connections_per_client are refused while other clients are served",
           "[serve][hardening]") {
   ServeOptions o;
   o.threads = 8;
