@@ -376,7 +376,11 @@ rn_status rn_cascade_create(rn_cascade** out, rn_tier* const* tiers, size_t n_ti
       routenlp::OnlineOptions oo;
       oo.audit_rate = p.audit_rate;
       oo.aci.alpha = table->alphas[table->base_alpha];
-      o.online = std::make_shared<routenlp::OnlineRecalibrator>(table, oo);
+      auto online = std::make_shared<routenlp::OnlineRecalibrator>(table, oo);
+      // Thresholds move along the calibration's stored delta(alpha) curves (guarantee mode);
+      // without them ACI and the drift monitors still run on the calibrated deltas.
+      if (calibrator) online->set_curves(calibrator->impl.result());
+      o.online = std::move(online);
     }
     auto c = std::make_unique<rn_cascade>();
     c->impl = std::make_unique<routenlp::CascadeEngine>(std::move(ts), table, std::move(o));

@@ -594,12 +594,23 @@ rn_status rn_engine_cell_state(rn_cell_state* out, const rn_engine* engine, size
       s.accepted_labels = c.accepted_labels;
       s.accepted_bad = c.accepted_bad;
       s.alarms = c.alarms;
+      s.calibrated_delta = c.delta;
+      for (const auto& cell : engine->online->cells())
+        if (cell.tier == tier && cell.column == column) {
+          s.cusum_alarms = cell.cusum_alarms;
+          s.window_alarms = cell.window_alarms;
+          s.stall_alarms = cell.stall_alarms;
+          s.calibrated_delta = cell.calibrated_delta;
+          s.has_curve = cell.has_curve ? 1 : 0;
+          s.last_alarm_unix_s = cell.last_alarm_unix_s;
+        }
     } else {
       auto t = engine->impl->thresholds();
       auto it = t->column_index.find(column);
       RN_REQUIRE_ARG(it != t->column_index.end(), fn,
                      std::string("no column '") + column + "' in the thresholds");
       s.delta = t->at(t->base_alpha, tier, static_cast<size_t>(it->second));
+      s.calibrated_delta = s.delta;
     }
     std::memcpy(out, &s, std::min<size_t>(out->struct_size, sizeof s));
     return RN_OK;

@@ -334,3 +334,72 @@ TEST_CASE("pipeline: serve with the artifact decides exactly as eval --pipeline"
   }
   CHECK(compared == by_eval.size());
 }
+
+namespace {
+// The value of a Prometheus sample line that starts with `prefix` (NaN when absent).
+double metric(const std::string& text, const std::string& prefix) {
+  size_t at = text.find("\n" + prefix);
+  if (at == std::string::npos) return std::nan("");
+  size_t sp = text.find(' ', at + 1 + prefix.size());
+  return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
+}
+}  // namespace
+
+TEST_CASE("pipeline: feedback to serve moves thresholds along the stored curves (seen on /metrics)",
+          "[pipeline][serve]") {
+  Fixture f;
+  PipelineFitOptions fo;
+  fo.system = "routenlp-cascade";  // guarantee mode (alpha 0.1): curves are stored
+  Pipeline fitted = fit_pipeline(f.data, f.portfolio, fo);
+  REQUIRE_FALSE(fitted.calibration()->result().curves.empty());
+  const std::string dir = scratch("serve-online");
+  fitted.save(dir);
+  ServeSetup setup;
+  setup.pipeline = std::make_shared<const Pipeline>(Pipeline::load(dir));
+  setup.tiers = replay_tiers(f.data, setup.pipeline->portfolio());
+  setup.audit_rate = 1.0;
+  LiveServer live(setup, ServeOptions{});
+  httplib::Client c("127.0.0.1", live.port);
+  c.set_read_timeout(30, 0);
+
+  auto metrics = [&] {
+    auto r = c.Get("/metrics");
+    REQUIRE(r);
+    return r->body;
+  };
+  const std::string before = metrics();
+  const std::string cell = "tier=\"0\",column=\"*\"}";
+  const double calibrated = metric(before, "routenlp_online_calibrated_delta{" + cell);
+  REQUIRE(std::isfinite(calibrated));
+  CHECK(metric(before, "routenlp_online_delta{" + cell) == calibrated);
+
+  // Every answer accepted at the cheap tier is reported bad.
+  size_t bad = 0;
+  for (size_t i : f.rows(Split::test)) {
+    const Query& x = f.data.queries[i];
+    json body = {{"query", x.query}, {"task", x.task}, {"request_id", x.id}, {"execute", true}};
+    auto r = c.Post("/route", body.dump(), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    json out = json::parse(r->body);
+    if (out["cascade"]["tier_index"] != 0) continue;
+    auto fb = c.Post("/feedback", json{{"request_id", x.id}, {"acceptable", false}}.dump(), "application/json");
+    REQUIRE(fb);
+    CHECK(fb->status == 200);
+    if (++bad == 6) break;
+  }
+  REQUIRE(bad >= 3);
+  const std::string after = metrics();
+  // The cells that received bad labels tightened; labels were counted.
+  double labels = 0;
+  for (const std::string col : {"t0", "t1", "*"})
+    labels += std::max(0.0, metric(after, "routenlp_online_labels_total{tier=\"0\",column=\"" + col + "\"}"));
+  CHECK(labels >= double(bad));
+  bool tightened = false;
+  for (const std::string col : {"t0", "t1", "*"}) {
+    const std::string k = "tier=\"0\",column=\"" + col + "\"}";
+    const double d = metric(after, "routenlp_online_delta{" + k), d0 = metric(after, "routenlp_online_calibrated_delta{" + k);
+    if (std::isfinite(d0) && d < d0) tightened = true;
+  }
+  CHECK(tightened);
+}

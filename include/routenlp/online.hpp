@@ -176,6 +176,11 @@ class RN_API OnlineRecalibrator {
   // Every adapted cell (non-final tiers; not the hidden mixture columns), tier-major, under
   // one short lock: for a server's /metrics or a C accessor. Thread-safe.
   std::vector<CellSummary> cells() const;
+  // cells() as Prometheus text: per (tier, column) gauges routenlp_online_alpha_t,
+  // routenlp_online_delta, routenlp_online_calibrated_delta, routenlp_online_cusum, counters
+  // routenlp_online_labels_total, routenlp_online_alarms_total{kind}. The cascade engine appends
+  // it to its own metrics when it runs with this recalibrator. Thread-safe.
+  std::string metrics_prometheus() const;
   size_t pending() const;
   uint64_t snapshots_published() const;
 

@@ -46,6 +46,9 @@ struct ServeSetup {
   std::shared_ptr<const RouterModel> router;      // required without a pipeline
   std::vector<std::shared_ptr<ModelTier>> tiers;  // one per portfolio tier, or empty: routing only
   std::shared_ptr<const ThresholdTable> thresholds;  // null: every non-final tier escalates
+  // The calibration behind `thresholds` (optional): its delta(alpha) curves let feedback move
+  // each cell's threshold (online recalibration). A pipeline brings its own.
+  std::shared_ptr<const ConformalCalibrator> calibration;
   double audit_rate = 0.1;                        // share of cascaded requests open to /feedback
   std::string decision_log;                       // JSONL decision log path ("" = none)
 };

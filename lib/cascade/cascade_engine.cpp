@@ -818,6 +818,8 @@ std::string CascadeEngine::metrics_prometheus() const {
       o << h << "_sum{" << lab << "} " << fmt_double(c.latency_us_sum.load() * 1e-3) << "\n";
       o << h << "_count{" << lab << "} " << cum << "\n";
     }
+  // Online recalibration: where each cell's threshold stands and its drift alarms.
+  if (I.opt.online) o << I.opt.online->metrics_prometheus();
   return o.str();
 }
 

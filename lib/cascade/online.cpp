@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 
 #include "common/hash.hpp"
@@ -341,6 +342,54 @@ size_t OnlineRecalibrator::pending() const {
 uint64_t OnlineRecalibrator::snapshots_published() const {
   std::lock_guard<std::mutex> lock(mu_);
   return published_;
+}
+
+namespace {
+std::string prom_label(const std::string& v) {
+  std::string o;
+  for (char c : v) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '"') o += "\\\"";
+    else if (c == '\n') o += "\\n";
+    else o += c;
+  }
+  return o;
+}
+std::string prom_num(double x) {
+  if (std::isnan(x)) return "NaN";
+  if (std::isinf(x)) return x > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", x);
+  return buf;
+}
+}  // namespace
+
+std::string OnlineRecalibrator::metrics_prometheus() const {
+  const auto cells = this->cells();
+  std::string o;
+  auto header = [&](const char* name, const char* type, const char* help) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto each = [&](const char* name, const std::string& extra, auto value) {
+    for (const auto& c : cells)
+      o += std::string(name) + "{tier=\"" + std::to_string(c.tier) + "\",column=\"" + prom_label(c.column) +
+           "\"" + extra + "} " + value(c) + "\n";
+  };
+  header("routenlp_online_alpha_t", "gauge", "ACI's current alpha per cell.");
+  each("routenlp_online_alpha_t", "", [](const CellSummary& c) { return prom_num(c.alpha_t); });
+  header("routenlp_online_delta", "gauge", "Threshold in force per cell (moves along its calibration curve).");
+  each("routenlp_online_delta", "", [](const CellSummary& c) { return prom_num(c.delta); });
+  header("routenlp_online_calibrated_delta", "gauge", "Threshold per cell before any feedback.");
+  each("routenlp_online_calibrated_delta", "", [](const CellSummary& c) { return prom_num(c.calibrated_delta); });
+  header("routenlp_online_cusum", "gauge", "Bernoulli CUSUM statistic per cell.");
+  each("routenlp_online_cusum", "", [](const CellSummary& c) { return prom_num(c.cusum); });
+  header("routenlp_online_labels_total", "counter", "Feedback labels per cell.");
+  each("routenlp_online_labels_total", "", [](const CellSummary& c) { return std::to_string(c.labels); });
+  header("routenlp_online_alarms_total", "counter", "Drift alarms per cell and monitor.");
+  each("routenlp_online_alarms_total", ",kind=\"cusum\"", [](const CellSummary& c) { return std::to_string(c.cusum_alarms); });
+  each("routenlp_online_alarms_total", ",kind=\"window\"", [](const CellSummary& c) { return std::to_string(c.window_alarms); });
+  each("routenlp_online_alarms_total", ",kind=\"aci_stall\"", [](const CellSummary& c) { return std::to_string(c.stall_alarms); });
+  return o;
 }
 
 }  // namespace routenlp

@@ -311,6 +311,10 @@ struct RouteServer::Impl {
       oo.audit_rate = setup.audit_rate;
       oo.aci.alpha = setup.portfolio.alpha;
       online = std::make_shared<OnlineRecalibrator>(table, oo);
+      // Feedback moves thresholds along the calibration's delta(alpha) curves (guarantee mode);
+      // without curves (quality-target plans, an old file) ACI and the monitors still run.
+      auto cal = setup.pipeline ? setup.pipeline->calibration() : setup.calibration;
+      if (cal) online->set_curves(cal->result());
       CascadeOptions co;
       if (setup.pipeline) co.acceptance = setup.pipeline->acceptance();
       co.threads = std::max<size_t>(1, std::min<size_t>(options.threads, 8));

@@ -115,8 +115,10 @@ void load_parts(const Reader& r, const YAML::Node& root, ServeConfig& cfg) {
   }
 
   if (root["calibration"]) {
-    auto cal = ConformalCalibrator::load(r.path(root["calibration"], "calibration"));
-    cfg.setup.thresholds = cal.thresholds();
+    auto cal = std::make_shared<const ConformalCalibrator>(
+        ConformalCalibrator::load(r.path(root["calibration"], "calibration")));
+    cfg.setup.thresholds = cal->thresholds();
+    cfg.setup.calibration = cal;
   }
 }
 

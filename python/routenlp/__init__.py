@@ -181,7 +181,10 @@ class _CellState(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("status", C.c_char_p), ("delta", C.c_double),
                 ("online", C.c_int32), ("alpha_t", C.c_double), ("cusum", C.c_double),
                 ("labels", C.c_uint64), ("accepted_labels", C.c_uint64),
-                ("accepted_bad", C.c_uint64), ("alarms", C.c_uint64)]
+                ("accepted_bad", C.c_uint64), ("alarms", C.c_uint64),
+                ("cusum_alarms", C.c_uint64), ("window_alarms", C.c_uint64),
+                ("stall_alarms", C.c_uint64), ("calibrated_delta", C.c_double),
+                ("has_curve", C.c_int32), ("last_alarm_unix_s", C.c_double)]
 
 
 class _TraceEntry(C.Structure):
@@ -758,6 +761,12 @@ class CellState:
         self.accepted_labels = c.accepted_labels
         self.accepted_bad = c.accepted_bad
         self.alarms = c.alarms
+        self.cusum_alarms = c.cusum_alarms
+        self.window_alarms = c.window_alarms
+        self.stall_alarms = c.stall_alarms
+        self.calibrated_delta = c.calibrated_delta
+        self.has_curve = bool(c.has_curve)  # the threshold moves along the delta(alpha) curve
+        self.last_alarm_unix_s = c.last_alarm_unix_s
 
     def __repr__(self):
         return f"CellState({self.status}, delta={self.delta:.4g}, labels={self.labels})"

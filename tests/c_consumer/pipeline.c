@@ -271,6 +271,52 @@ static void check_engine(const rn_pipeline* p) {
   rn_engine_destroy(NULL);
 }
 
+/* Online recalibration moves the cell's threshold along the stored delta(alpha) curve: bad
+ * labels on accepted answers make it stricter without switching the cell off. */
+static void check_online_curve(const rn_pipeline* p) {
+  host_tier small = {0, 0, 0}, large = {0, 0, 1};
+  rn_tier_vtable v[2] = {RN_TIER_VTABLE_INIT, RN_TIER_VTABLE_INIT};
+  rn_cascade_params params = RN_CASCADE_PARAMS_INIT;
+  rn_cascade_request rq = RN_CASCADE_REQUEST_INIT;
+  rn_result* res = NULL;
+  rn_engine* e = NULL;
+  rn_cell_state cs;
+  char id[32];
+  int i;
+
+  v[0].name = "small";
+  v[0].call = host_call;
+  v[0].user_data = &small;
+  v[1] = v[0];
+  v[1].name = "large";
+  v[1].user_data = &large;
+  params.online = 1;
+  params.audit_rate = 1.0;
+  PCHECK(rn_engine_create(&e, p, v, 2, &params) == RN_OK);
+  memset(&cs, 0, sizeof cs);
+  cs.struct_size = sizeof cs;
+  PCHECK(rn_engine_cell_state(&cs, e, 0, "math") == RN_OK);
+  PCHECK(cs.has_curve == 1 && cs.delta == cs.calibrated_delta && cs.labels == 0);
+  rq.query = "q";
+  rq.task = "math";
+  for (i = 0; i < 8; ++i) {
+    sprintf(id, "online-%d", i);
+    rq.request_id = id;
+    PCHECK(rn_engine_run(&res, e, &rq) == RN_OK);
+    PCHECK(rn_result_tier(res) == 0); /* still accepted: the threshold moves by small steps */
+    rn_result_destroy(res);
+    res = NULL;
+    PCHECK(rn_engine_record_feedback(e, id, 0) == RN_OK);
+  }
+  PCHECK(rn_engine_cell_state(&cs, e, 0, "math") == RN_OK);
+  PCHECK(cs.labels == 8 && cs.accepted_bad == 8);
+  PCHECK(cs.alpha_t < 0.1);
+  /* Stricter, and still a threshold on the curve (not the escalate-everything -inf). */
+  PCHECK(cs.delta < cs.calibrated_delta && cs.delta > -1e300);
+  PCHECK(cs.cusum_alarms + cs.window_alarms + cs.stall_alarms == cs.alarms);
+  rn_engine_destroy(e);
+}
+
 /* Router p through the plain cascade, with the artifact's calibration and an old-size request. */
 static void check_cascade_router_p(void) {
   host_tier small = {0, 0, 0}, large = {0, 0, 1};
@@ -331,6 +377,7 @@ int c_consumer_pipeline(void) {
   check_router(p);
   check_routing(p);
   check_engine(p);
+  check_online_curve(p);
   check_cascade_router_p();
   rn_pipeline_destroy(p);
 

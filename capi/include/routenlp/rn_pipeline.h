@@ -219,6 +219,10 @@ typedef struct rn_cell_state {
   uint64_t labels;        /**< feedback labels seen by the cell */
   uint64_t accepted_labels, accepted_bad;
   uint64_t alarms;        /**< drift alarms raised (CUSUM and window monitors) */
+  uint64_t cusum_alarms, window_alarms, stall_alarms;  /**< alarms per monitor (online) */
+  double calibrated_delta; /**< threshold in the calibration (online: before any label) */
+  int32_t has_curve;      /**< 1: delta moves along the stored delta(alpha) curve with ACI */
+  double last_alarm_unix_s; /**< when the latest alarm fired (0: none) */
 } rn_cell_state;
 
 /** Copy the state of cell (tier, column) into out (out->struct_size must be set). Thread-safe. */
