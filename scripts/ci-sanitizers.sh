@@ -34,7 +34,7 @@ stage_asan() {
   # ctypes; the install test's consumer, a plain find_package(routenlp) build) get the runtimes
   # preloaded, which they need to come first, and no leak report (Python never frees
   # everything).
-  local foreign='^(python_capi|install_consumer)$'
+  local foreign='^(python_capi|python_package|install_consumer)$'
   local rc=0
   (
     cd "$dir" || exit 1
