@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <string>
@@ -512,6 +513,24 @@ TEST_CASE("neural router: save/load round trip gives identical scores", "[router
     std::fclose(f);
   }
   CHECK_THROWS_AS(NeuralRouter::load(dir), Error);
+  // A field of the wrong JSON type is an Error naming it, not a raw nlohmann exception.
+  t.router->save(dir);
+  {
+    std::ifstream in(dir + "/router.json");
+    std::string meta((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = meta.find("\"vocab_hash\"");
+    REQUIRE(at != std::string::npos);
+    const auto q1 = meta.find('"', meta.find(':', at));
+    const auto q2 = meta.find('"', q1 + 1);
+    meta.replace(q1, q2 - q1 + 1, "12345");
+    std::ofstream(dir + "/router.json") << meta;
+  }
+  try {
+    NeuralRouter::load(dir);
+    FAIL("a numeric vocab_hash loaded");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("vocab_hash") != std::string::npos);
+  }
 }
 
 // Device placement of a loaded router (RouterRuntime). This machine may have no GPU: the CUDA

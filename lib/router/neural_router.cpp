@@ -365,10 +365,12 @@ NeuralRouter NeuralRouter::load(const std::string& dir, const RouterRuntime& run
   auto cfg = RouterTrainConfig::from_json(need("train_config").dump(), meta_path + ": train_config");
   const std::string vocab_path = (d / kVocab).string();
   auto impl = make_router_impl(cfg, ec, tiers, tasks, detail::read_file(vocab_path), vocab_path);
-  if (impl->vocab_hash != need("vocab_hash").get<std::string>())
+  if (!need("vocab_hash").is_string())
+    throw Error(Status::parse, meta_path + ": vocab_hash: expected a string");
+  const std::string saved_hash = need("vocab_hash").get<std::string>();
+  if (impl->vocab_hash != saved_hash)
     throw Error(Status::model, vocab_path + ": vocabulary hash " + impl->vocab_hash +
-                                   " differs from the checkpoint's " +
-                                   need("vocab_hash").get<std::string>());
+                                   " differs from the checkpoint's " + saved_hash);
   if (auto it = j.find("metrics"); it != j.end()) impl->metrics_json = it->dump();
   const std::string wpath = (d / kWeights).string();
   auto f = read_safetensors(wpath);
