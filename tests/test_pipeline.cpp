@@ -16,6 +16,7 @@
 #include "routenlp/portfolio.hpp"
 #include "routenlp/serve.hpp"
 #include "routenlp/tier.hpp"
+#include "live_server.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;
@@ -259,26 +260,7 @@ TEST_CASE("pipeline: calibrate with RouteLLM's strong-share rule", "[pipeline]")
   expect_throws_with([&] { calibrate_pipeline(f.data, f.portfolio, nullptr, 0.3); }, "needs a router");
 }
 
-namespace {
-
-struct LiveServer {
-  std::unique_ptr<RouteServer> server;
-  std::thread thread;
-  int port = 0;
-  LiveServer(ServeSetup setup, ServeOptions options) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server = std::make_unique<RouteServer>(std::move(setup), options);
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~LiveServer() {
-    server->stop();
-    thread.join();
-  }
-};
-
-}  // namespace
+using rn_test::LiveServer;
 
 TEST_CASE("pipeline: serve with the artifact decides exactly as eval --pipeline", "[pipeline][serve]") {
   Fixture f;

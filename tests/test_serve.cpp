@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fake_openai_server.hpp"
+#include "live_server.hpp"
 #include "tiers/openai_chat.hpp"
 
 using namespace routenlp;
@@ -302,31 +303,7 @@ std::shared_ptr<OpenAICompatibleTier> fake_tier(const rn_test::FakeOpenAIServer&
   return std::make_shared<OpenAICompatibleTier>(o, &p);
 }
 
-// Runs a RouteServer on an ephemeral loopback port for the test's lifetime.
-struct LiveServer {
-  std::unique_ptr<RouteServer> server;
-  std::thread thread;
-  int port = 0;
-  LiveServer(ServeSetup setup, ServeOptions options) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server = std::make_unique<RouteServer>(std::move(setup), options);
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~LiveServer() { stop(); }
-  void stop() {
-    if (thread.joinable()) {
-      server->stop();
-      thread.join();
-    }
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_read_timeout(10, 0);
-    return c;
-  }
-};
+using rn_test::LiveServer;
 
 json post_json(httplib::Client& c, const std::string& path, const std::string& body, int* status) {
   auto res = c.Post(path.c_str(), body, "application/json");

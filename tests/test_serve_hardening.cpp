@@ -23,6 +23,7 @@
 #include "routenlp/router.hpp"
 #include "routenlp/tier.hpp"
 #include "routenlp/serve.hpp"
+#include "live_server.hpp"
 
 using namespace routenlp;
 using json = nlohmann::json;
@@ -41,22 +42,7 @@ PortfolioConfig two_tiers() {
       "two_tiers");
 }
 
-struct LiveServer {
-  std::unique_ptr<RouteServer> server;
-  std::thread thread;
-  int port = 0;
-  LiveServer(ServeSetup setup, ServeOptions options) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server = std::make_unique<RouteServer>(std::move(setup), options);
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~LiveServer() {
-    server->stop();
-    thread.join();
-  }
-};
+using rn_test::LiveServer;
 
 ServeSetup routing_setup(std::shared_ptr<const RouterModel> router = nullptr) {
   ServeSetup s;
