@@ -40,7 +40,9 @@ stage_asan() {
     cd "$dir" || exit 1
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
-    ctest --output-on-failure -j"$JOBS" --timeout 1800 -E "$foreign"
+    # The README walkthrough (a whole fit on the bundled 5.6k-row dataset, then serve) runs in
+    # the main job; here its code paths are covered by test_pipeline, at a fraction of the time.
+    ctest --output-on-failure -j"$JOBS" --timeout 1800 -E "$foreign|^readme_walkthrough\$"
   ) || rc=1
   (
     cd "$dir" || exit 1
