@@ -9,7 +9,7 @@
 
 #include "capi_internal.hpp"
 #include "capi_result.hpp"
-#include "cascade/c_tier.hpp"
+#include "c_tier.hpp"
 #include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
 #include "routenlp/rn_cascade.h"
