@@ -1,4 +1,5 @@
-// The only libtorch query of the common layer; kept to light ATen headers (compile time).
+// The libtorch part of runtime_info(): BLAS backend and thread settings; kept to light ATen headers
+// (compile time).
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
 
