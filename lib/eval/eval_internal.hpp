@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "routenlp/conformal.hpp"
 #include "routenlp/eval.hpp"
 #include "routenlp/pipeline.hpp"
 
@@ -52,6 +54,13 @@ Dataset partition_dataset(const SystemContext& ctx);
 // reaches it, the one with the highest quality (ties: cheaper). Returns its index.
 size_t pick_operating_point(const std::vector<double>& cost, const std::vector<double>& quality,
                             double target);
+
+// Calibration options from the portfolio, the one place its targets reach the calibrator:
+// guarantee mode calibrates its alpha and every per-task alpha; quality-target mode its target,
+// allocation and per-task targets. `over` (a sweep point) replaces the alpha or the target, and
+// per-task values are then left out. Also sets the reference tier.
+CalibrationOptions portfolio_calibration_options(const PortfolioConfig& config, bool quality_mode,
+                                                 std::optional<double> over = std::nullopt);
 
 // The fitted routenlp / routenlp-cascade system's pipeline parts (Error(invalid_argument) for
 // any other system). ctx: the context it was fitted with.

@@ -73,6 +73,32 @@ size_t pick_operating_point(const std::vector<double>& cost, const std::vector<d
   return best;
 }
 
+CalibrationOptions portfolio_calibration_options(const PortfolioConfig& config, bool quality_mode,
+                                                 std::optional<double> over) {
+  CalibrationOptions opt;
+  opt.reference_tier = config.reference_tier_index();
+  if (!quality_mode) {
+    opt.alpha = over ? *over : config.alpha;
+    // One source of alpha: the per-task alphas are calibrated too, and Pipeline::request asks
+    // for them.
+    std::set<double> extra;
+    if (!over)
+      for (const auto& kv : config.tasks)
+        if (kv.second.alpha && std::fabs(*kv.second.alpha - opt.alpha) > 1e-12) extra.insert(*kv.second.alpha);
+    opt.extra_alphas.assign(extra.begin(), extra.end());
+    return opt;
+  }
+  opt.alpha = config.alpha;
+  opt.goal = CalibrationGoal::quality_target;
+  opt.quality_target = over ? *over : *config.quality_target;
+  if (config.quality_allocation) opt.allocation = parse_allocation(*config.quality_allocation);
+  if (!over)
+    for (const auto& kv : config.tasks)
+      if (kv.first != "default" && kv.second.quality_target)
+        opt.task_quality_targets[kv.first] = *kv.second.quality_target;
+  return opt;
+}
+
 Dataset partition_dataset(const SystemContext& ctx) {
   Dataset d;
   d.source = ctx.data->source;

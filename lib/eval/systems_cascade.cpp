@@ -479,27 +479,9 @@ class ConformalSystem : public System {
         cd.u[i] = cd.u_from_start[s][i];
       }
     }
-    CalibrationOptions opt;
-    opt.alpha = !qt_mode_ && override_ ? *override_ : ctx.config->alpha;
+    CalibrationOptions opt = portfolio_calibration_options(*ctx.config, qt_mode_, override_);
     opt.seed = mix_seed(ctx.seed, 0xc0f);
-    opt.reference_tier = ctx.config->reference_tier_index();
     opt.skip_tau = routed && !qt_mode_ ? skip_tau_ : 0.0;
-    // One source of alpha: the portfolio's per-task alphas are calibrated too, and the pipeline's
-    // requests ask for them (Pipeline::request).
-    if (!qt_mode_ && !override_)
-      for (const auto& kv : ctx.config->tasks)
-        if (kv.second.alpha && std::fabs(*kv.second.alpha - opt.alpha) > 1e-12 &&
-            std::find(opt.extra_alphas.begin(), opt.extra_alphas.end(), *kv.second.alpha) == opt.extra_alphas.end())
-          opt.extra_alphas.push_back(*kv.second.alpha);
-    if (qt_mode_) {
-      opt.goal = CalibrationGoal::quality_target;
-      opt.quality_target = override_ ? *override_ : *ctx.config->quality_target;
-      if (ctx.config->quality_allocation)
-        opt.allocation = parse_allocation(*ctx.config->quality_allocation);
-      for (const auto& kv : ctx.config->tasks)
-        if (!override_ && kv.first != "default" && kv.second.quality_target)
-          opt.task_quality_targets[kv.first] = *kv.second.quality_target;
-    }
     auto cal = std::make_shared<ConformalCalibrator>(opt);
     const CalibrationResult& res = cal->calibrate(cd);
     table_ = res.table;

@@ -3,7 +3,6 @@
 // (or RouteLLM's strong-share rule) for a given router.
 #include <chrono>
 #include <cmath>
-#include <set>
 #include <unordered_map>
 
 #include "data/hash.hpp"
@@ -31,14 +30,6 @@ std::string rows_hash(const Dataset& data, const std::vector<size_t>& idx) {
   }
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
-}
-
-// Per-task alphas from the portfolio beside its base alpha (one source of alpha).
-std::vector<double> task_alphas(const PortfolioConfig& p) {
-  std::set<double> out;
-  for (const auto& kv : p.tasks)
-    if (kv.second.alpha && std::fabs(*kv.second.alpha - p.alpha) > 1e-12) out.insert(*kv.second.alpha);
-  return {out.begin(), out.end()};
 }
 
 }  // namespace
@@ -145,18 +136,8 @@ Pipeline calibrate_pipeline(const Dataset& data, const PortfolioConfig& portfoli
     };
   }
   CalibrationData cd = calibration_data_from_dataset(data, portfolio, Split::calib, fn);
-  CalibrationOptions opt;
-  opt.alpha = portfolio.alpha;
-  opt.extra_alphas = task_alphas(portfolio);
-  opt.reference_tier = portfolio.reference_tier_index();
-  if (portfolio.quality_target) {
-    opt.goal = CalibrationGoal::quality_target;
-    opt.quality_target = *portfolio.quality_target;
-    if (portfolio.quality_allocation) opt.allocation = parse_allocation(*portfolio.quality_allocation);
-    for (const auto& kv : portfolio.tasks)
-      if (kv.first != "default" && kv.second.quality_target)
-        opt.task_quality_targets[kv.first] = *kv.second.quality_target;
-  }
+  const CalibrationOptions opt =
+      detail::portfolio_calibration_options(portfolio, portfolio.quality_target.has_value());
   auto cal = std::make_shared<ConformalCalibrator>(opt);
   cal->calibrate(cd);
   parts.calibration = cal;
