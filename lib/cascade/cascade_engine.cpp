@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/hash.hpp"
+#include "cascade/prometheus_text.hpp"
 #include "cascade/quality_plan.hpp"
 #include "routenlp/cascade.hpp"
 
@@ -552,16 +553,6 @@ bool CascadeEngine::record_outcome(const std::string& request_id, bool acceptabl
 }
 
 namespace {
-std::string label_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '"') o += "\\\"";
-    else if (c == '\n') o += "\\n";
-    else o += c;
-  }
-  return o;
-}
 std::string fmt_double(double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", x);
@@ -614,8 +605,8 @@ std::string CascadeEngine::metrics_prometheus() const {
     o << "# HELP " << s.name << " " << s.help << "\n# TYPE " << s.name << " " << s.type << "\n";
     for (const auto& kv : I.metrics)
       for (size_t k = 0; k < kv.second->tiers.size(); ++k)
-        o << s.name << "{tier=\"" << label_escape(I.tiers[k]->name()) << "\",task=\""
-          << label_escape(kv.first) << "\"} " << s.value(*kv.second->tiers[k]) << "\n";
+        o << s.name << "{tier=\"" << detail::prometheus_label(I.tiers[k]->name()) << "\",task=\""
+          << detail::prometheus_label(kv.first) << "\"} " << s.value(*kv.second->tiers[k]) << "\n";
   }
   const char* h = "routenlp_cascade_tier_latency_ms";
   o << "# HELP " << h << " Tier call latency measured by the engine.\n# TYPE " << h
@@ -623,8 +614,8 @@ std::string CascadeEngine::metrics_prometheus() const {
   for (const auto& kv : I.metrics)
     for (size_t k = 0; k < kv.second->tiers.size(); ++k) {
       const TierCounters& c = *kv.second->tiers[k];
-      std::string lab = "tier=\"" + label_escape(I.tiers[k]->name()) + "\",task=\"" +
-                        label_escape(kv.first) + "\"";
+      std::string lab = "tier=\"" + detail::prometheus_label(I.tiers[k]->name()) + "\",task=\"" +
+                        detail::prometheus_label(kv.first) + "\"";
       uint64_t cum = 0;
       for (size_t b = 0; b < I.opt.latency_buckets_ms.size(); ++b) {
         cum += c.buckets[b].load();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <deque>
 
+#include "cascade/prometheus_text.hpp"
 #include "common/hash.hpp"
 #include "routenlp/error.hpp"
 
@@ -345,16 +346,6 @@ uint64_t OnlineRecalibrator::snapshots_published() const {
 }
 
 namespace {
-std::string prom_label(const std::string& v) {
-  std::string o;
-  for (char c : v) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '"') o += "\\\"";
-    else if (c == '\n') o += "\\n";
-    else o += c;
-  }
-  return o;
-}
 std::string prom_num(double x) {
   if (std::isnan(x)) return "NaN";
   if (std::isinf(x)) return x > 0 ? "+Inf" : "-Inf";
@@ -372,7 +363,7 @@ std::string OnlineRecalibrator::metrics_prometheus() const {
   };
   auto each = [&](const char* name, const std::string& extra, auto value) {
     for (const auto& c : cells)
-      o += std::string(name) + "{tier=\"" + std::to_string(c.tier) + "\",column=\"" + prom_label(c.column) +
+      o += std::string(name) + "{tier=\"" + std::to_string(c.tier) + "\",column=\"" + detail::prometheus_label(c.column) +
            "\"" + extra + "} " + value(c) + "\n";
   };
   header("routenlp_online_alpha_t", "gauge", "ACI's current alpha per cell.");
