@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "routenlp/cascade.hpp"
 #include "routenlp/conformal.hpp"
 #include "routenlp/eval.hpp"
 #include "routenlp/pipeline.hpp"
@@ -54,6 +55,10 @@ Dataset partition_dataset(const SystemContext& ctx);
 // reaches it, the one with the highest quality (ties: cheaper). Returns its index.
 size_t pick_operating_point(const std::vector<double>& cost, const std::vector<double>& quality,
                             double target);
+
+// The Decision of a replayed cascade run (tiers called in order, the answering tier, an early
+// accept before the last of `tiers`). Error(internal) naming the request when it gave no answer.
+Decision decision_of_replay(const CascadeResult& result, int tiers);
 
 // Calibration options from the portfolio, the one place its targets reach the calibrator:
 // guarantee mode calibrates its alpha and every per-task alpha; quality-target mode its target,

@@ -73,6 +73,19 @@ size_t pick_operating_point(const std::vector<double>& cost, const std::vector<d
   return best;
 }
 
+Decision decision_of_replay(const CascadeResult& res, int tiers) {
+  if (res.status != Status::ok || res.tier < 0)
+    throw Error(Status::internal, "cascade replay of '" + res.request_id + "' failed: " + res.error);
+  Decision d;
+  for (const auto& e : res.trace)
+    if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
+        e.decision == TraceDecision::final_answer)
+      d.called.push_back(e.tier);
+  d.answer = res.tier;
+  d.accepted_early = res.stop_reason == "accepted" && res.tier < tiers - 1;
+  return d;
+}
+
 CalibrationOptions portfolio_calibration_options(const PortfolioConfig& config, bool quality_mode,
                                                  std::optional<double> over) {
   CalibrationOptions opt;

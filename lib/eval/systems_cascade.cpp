@@ -572,16 +572,7 @@ class ConformalSystem : public System {
       const Query& q = ctx.query(r);
       CascadeRequest req = pipeline.request(RouteQuery{q.query, q.task}, q.id,
                                             need_router_ ? cache_.scores.at(r) : RouterScores{});
-      CascadeResult res = engine->run(req);
-      if (res.status != Status::ok || res.tier < 0)
-        throw Error(Status::internal, "cascade replay of '" + q.id + "' failed: " + res.error);
-      Decision d;
-      for (const auto& e : res.trace)
-        if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
-            e.decision == TraceDecision::final_answer)
-          d.called.push_back(e.tier);
-      d.answer = res.tier;
-      d.accepted_early = res.stop_reason == "accepted" && res.tier < K - 1;
+      Decision d = decision_of_replay(engine->run(req), K);
       if (need_router_) d.router_ms = cache_.router_ms.at(r);
       out.push_back(std::move(d));
     }

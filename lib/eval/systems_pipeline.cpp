@@ -54,16 +54,7 @@ class PipelineSystem : public System {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
                         double(batch.size());
       for (auto& req : reqs) {
-        CascadeResult res = engine->run(req);
-        if (res.status != Status::ok || res.tier < 0)
-          throw Error(Status::internal, "pipeline replay of '" + req.id + "' failed: " + res.error);
-        Decision d;
-        for (const auto& e : res.trace)
-          if (e.decision == TraceDecision::accepted || e.decision == TraceDecision::escalated ||
-              e.decision == TraceDecision::final_answer)
-            d.called.push_back(e.tier);
-        d.answer = res.tier;
-        d.accepted_early = res.stop_reason == "accepted" && res.tier < K - 1;
+        Decision d = detail::decision_of_replay(engine->run(req), K);
         d.router_ms = pipeline_->router() ? ms : 0.0;
         out.push_back(std::move(d));
       }

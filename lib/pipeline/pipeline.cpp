@@ -122,12 +122,17 @@ CascadeRequest Pipeline::request(const RouteQuery& query, const std::string& req
   return request(query, request_id, s);
 }
 
+namespace {
+void check_ids(size_t ids, size_t queries) {
+  if (ids != 0 && ids != queries)
+    throw Error(Status::invalid_argument, "pipeline: " + std::to_string(ids) + " request ids for " +
+                                              std::to_string(queries) + " queries");
+}
+}  // namespace
+
 std::vector<CascadeRequest> Pipeline::requests(const std::vector<RouteQuery>& batch,
                                                const std::vector<std::string>& ids) const {
-  if (!ids.empty() && ids.size() != batch.size())
-    throw Error(Status::invalid_argument, "pipeline: " + std::to_string(ids.size()) +
-                                              " request ids for " + std::to_string(batch.size()) +
-                                              " queries");
+  check_ids(ids.size(), batch.size());
   std::vector<RouterScores> scores(batch.size());
   if (impl_->parts.router && !batch.empty()) scores = impl_->parts.router->score(batch);
   std::vector<CascadeRequest> out;
@@ -174,10 +179,7 @@ std::vector<PipelineRoute> Pipeline::route_batch(const std::vector<RouteQuery>& 
                                                  const std::vector<std::string>& ids) const {
   std::vector<RouterScores> scores(batch.size());
   if (impl_->parts.router && !batch.empty()) scores = impl_->parts.router->score(batch);
-  if (!ids.empty() && ids.size() != batch.size())
-    throw Error(Status::invalid_argument, "pipeline: " + std::to_string(ids.size()) +
-                                              " request ids for " + std::to_string(batch.size()) +
-                                              " queries");
+  check_ids(ids.size(), batch.size());
   std::vector<PipelineRoute> out;
   out.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
