@@ -7,8 +7,8 @@
 #include <cmath>
 #include <random>
 
-#include "routenlp/acceptance.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/acceptance.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 
 using namespace routenlp;
 

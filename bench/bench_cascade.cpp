@@ -3,7 +3,8 @@
 
 #include <memory>
 
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/engine.hpp"
 
 using namespace routenlp;
 

@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <string>
 
-#include "routenlp/dataset.hpp"
-#include "routenlp/importers.hpp"
-#include "routenlp/metrics.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/dataset.hpp"
+#include "routenlp/data/importers.hpp"
+#include "routenlp/data/metrics.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace {
 

@@ -6,6 +6,7 @@
 //   ROUTENLP_BENCH_WEIGHTS_DIR=dir  also save the weights to dir/{small,base} (for the peer)
 //   ROUTENLP_BENCH_DEVICE=cuda      run on CUDA (fp32), when available
 // Compare with the Python eager peer: bench/peers/run_encoder_compare.sh.
+#include <algorithm>
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -15,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 
 using namespace routenlp;
 
@@ -35,6 +36,7 @@ Encoder& get(const std::string& cfg, const std::string& mode) {
   o.int8_dynamic = mode == "int8";
   if (mode == "bf16") o.dtype = EncoderDType::bf16;
   EncoderConfig c = cfg == "small" ? EncoderConfig::small() : EncoderConfig::distilbert_base();
+  c.max_position_embeddings = std::max<int64_t>(c.max_position_embeddings, 128);  // the seq-128 shapes
   auto enc = std::make_unique<Encoder>(Encoder::random_init(c, 1234, o));
   if (mode == "fp32")
     if (const char* dir = std::getenv("ROUTENLP_BENCH_WEIGHTS_DIR")) enc->save_hf_dir(std::string(dir) + "/" + cfg);

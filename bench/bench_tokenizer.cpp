@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 using routenlp::WordPieceTokenizer;
 

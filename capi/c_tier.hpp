@@ -2,7 +2,7 @@
 #pragma once
 
 #include "routenlp/rn_cascade.h"
-#include "routenlp/tier.hpp"
+#include "routenlp/tiers/tier.hpp"
 
 struct rn_tier_reply {
   routenlp::TierResponse impl;

@@ -10,8 +10,13 @@
 #include "capi_internal.hpp"
 #include "capi_result.hpp"
 #include "c_tier.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/calibration/conformal.hpp"
+#include "routenlp/calibration/threshold_table.hpp"
+#include "routenlp/calibration/quality_plan.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 #include "routenlp/rn_cascade.h"
 
 struct rn_calibrator {

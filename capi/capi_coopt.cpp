@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "capi_internal.hpp"
-#include "routenlp/coopt.hpp"
+#include "routenlp/coopt/coopt.hpp"
 #include "routenlp/rn_coopt.h"
 
 struct rn_coopt_eval {

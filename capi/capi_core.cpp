@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capi_internal.hpp"
-#include "routenlp/runtime.hpp"
+#include "routenlp/encoder/runtime.hpp"
 #include "routenlp/version.hpp"
 
 namespace rn {

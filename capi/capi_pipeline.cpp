@@ -13,11 +13,16 @@
 
 #include "capi_internal.hpp"
 #include "capi_result.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/online.hpp"
-#include "routenlp/pipeline.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/calibration/online.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
 #include "routenlp/rn_pipeline.h"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/io.hpp"
 
 struct rn_router {
   std::shared_ptr<const routenlp::RouterModel> impl;

@@ -2,7 +2,7 @@
 // one set of rn_result_* accessors serves both.
 #pragma once
 
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
 #include "routenlp/rn_cascade.h"
 
 struct rn_result {

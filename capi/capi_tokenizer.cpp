@@ -6,7 +6,7 @@
 
 #include "capi_internal.hpp"
 #include "routenlp/rn_tokenizer.h"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 struct rn_tokenizer {
   routenlp::WordPieceTokenizer impl;

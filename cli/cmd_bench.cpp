@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/router.hpp"
-#include "routenlp/runtime.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/encoder/runtime.hpp"
 
 namespace routenlp::cli {
 

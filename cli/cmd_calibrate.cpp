@@ -7,11 +7,12 @@
 #include <string>
 
 #include "commands.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/io.hpp"
 
 namespace routenlp::cli {
 

@@ -10,10 +10,10 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/coopt_classifier.hpp"
-#include "routenlp/dataset.hpp"
-#include "routenlp/failure_analyzer.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/coopt/classifier.hpp"
+#include "routenlp/data/dataset.hpp"
+#include "routenlp/coopt/failure_analyzer.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace routenlp::cli {
 

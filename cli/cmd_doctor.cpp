@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
-#include "routenlp/runtime.hpp"
+#include "routenlp/encoder/runtime.hpp"
 #include "routenlp/version.hpp"
 
 namespace routenlp::cli {

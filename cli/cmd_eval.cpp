@@ -6,11 +6,11 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace routenlp::cli {
 

@@ -9,10 +9,10 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace routenlp::cli {
 

@@ -8,9 +8,9 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/dataset.hpp"
-#include "routenlp/importers.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/dataset.hpp"
+#include "routenlp/data/importers.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace routenlp::cli {
 

@@ -11,9 +11,11 @@
 
 #include "commands.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
+#include "routenlp/router/neural.hpp"
 
 namespace routenlp::cli {
 
@@ -47,9 +49,9 @@ int run_pipeline_route(const RouteArgs& a) {
   auto name = [&](int k) { return k >= 0 && size_t(k) < tiers.size() ? tiers[size_t(k)] : std::string("-"); };
   if (a.json) {
     nlohmann::json j;
-    j["tier"] = name(r.first_tier);
-    j["tier_index"] = r.first_tier;
-    j["start_tier"] = name(r.start_tier);
+    j["tier"] = r.first_tier;
+    j["tier_name"] = name(r.first_tier);
+    j["start_tier"] = r.start_tier;
     j["column"] = r.column;
     j["alpha"] = std::isnan(r.alpha) ? nlohmann::json() : nlohmann::json(r.alpha);
     j["reason"] = r.reason;
@@ -57,7 +59,7 @@ int run_pipeline_route(const RouteArgs& a) {
     j["task_unseen"] = r.scores.task_unseen;
     j["scores"] = nlohmann::json::array();
     for (size_t k = 0; k < r.scores.p_acceptable.size(); ++k)
-      j["scores"].push_back({{"tier", tiers[k]}, {"p_acceptable", r.scores.p_acceptable[k]}});
+      j["scores"].push_back({{"tier", k}, {"tier_name", tiers[k]}, {"p_acceptable", r.scores.p_acceptable[k]}});
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -107,8 +109,8 @@ int run_route(const RouteArgs& a) {
   auto d = scoring(a, [&] { return route_batch(router, *policy, {{a.query, a.task}}).at(0); });
   if (a.json) {
     nlohmann::json j;
-    j["tier"] = tiers.at(static_cast<size_t>(d.tier));
-    j["tier_index"] = d.tier;
+    j["tier"] = d.tier;
+    j["tier_name"] = tiers.at(static_cast<size_t>(d.tier));
     j["policy"] = d.policy;
     j["reason"] = d.reason;
     j["task"] = a.task;
@@ -116,7 +118,7 @@ int run_route(const RouteArgs& a) {
     j["difficulty"] = d.scores.difficulty;
     j["scores"] = nlohmann::json::array();  // tier order, cheapest first
     for (size_t k = 0; k < tiers.size(); ++k)
-      j["scores"].push_back({{"tier", tiers[k]}, {"p_acceptable", d.scores.p_acceptable[k]}});
+      j["scores"].push_back({{"tier", k}, {"tier_name", tiers[k]}, {"p_acceptable", d.scores.p_acceptable[k]}});
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }

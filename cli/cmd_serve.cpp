@@ -8,7 +8,7 @@
 
 #include "commands.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/serve.hpp"
+#include "routenlp/serve/serve.hpp"
 
 namespace routenlp::cli {
 

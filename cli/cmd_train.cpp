@@ -17,10 +17,12 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
 
 namespace routenlp::cli {
 
@@ -52,7 +54,7 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
 nlohmann::json metrics_json(const std::vector<TierMetrics>& m) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& x : m)
-    j.push_back({{"tier", x.tier}, {"n", x.n}, {"positive_rate", x.positive_rate},
+    j.push_back({{"tier_name", x.tier}, {"n", x.n}, {"positive_rate", x.positive_rate},
                  {"auc", std::isnan(x.auc) ? nlohmann::json() : nlohmann::json(x.auc)},
                  {"brier", x.brier}});
   return j;

@@ -9,8 +9,8 @@
 
 #include "commands.hpp"
 #include "progress_bar.hpp"
-#include "routenlp/coopt_classifier.hpp"
-#include "routenlp/local_classifier_tier.hpp"
+#include "routenlp/coopt/classifier.hpp"
+#include "routenlp/tiers/local_classifier_tier.hpp"
 
 namespace routenlp::cli {
 

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "commands.hpp"
-#include "routenlp/dataset.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/dataset.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace routenlp::cli {
 

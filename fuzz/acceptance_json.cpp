@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "routenlp/acceptance.hpp"
+#include "routenlp/calibration/acceptance.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("acceptance_json", [&] {

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("calibration_json", [&] {

@@ -1,9 +1,9 @@
-// Fuzz target: the dataset JSONL reader (include/routenlp/dataset.hpp), strict and skipping.
+// Fuzz target: the dataset JSONL reader (include/routenlp/data/dataset.hpp), strict and skipping.
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/dataset.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/dataset.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 namespace {
 

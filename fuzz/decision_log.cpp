@@ -2,7 +2,8 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text = rn_fuzz::as_string(data, size);

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("hf_config", [&] {

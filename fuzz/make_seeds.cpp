@@ -9,9 +9,10 @@
 #include <random>
 #include <string>
 
-#include "routenlp/acceptance.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/acceptance.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 
 using namespace routenlp;
 

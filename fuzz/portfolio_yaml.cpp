@@ -1,8 +1,8 @@
-// Fuzz target: the portfolio YAML parser (include/routenlp/portfolio.hpp).
+// Fuzz target: the portfolio YAML parser (include/routenlp/data/portfolio.hpp).
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("portfolio_yaml", [&] {

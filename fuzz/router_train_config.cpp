@@ -2,7 +2,8 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/neural.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("router_train_config", [&] {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return rn_fuzz::run("safetensors", [&] {

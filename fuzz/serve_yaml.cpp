@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/serve.hpp"
+#include "routenlp/serve/serve.hpp"
 
 #ifndef RN_FUZZ_CORPUS_DIR
 #error "RN_FUZZ_CORPUS_DIR (fuzz/corpus) must be defined"

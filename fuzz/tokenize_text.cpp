@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 #ifndef RN_FUZZ_VOCAB
 #error "RN_FUZZ_VOCAB (path of data/vocab/bert-base-uncased-vocab.txt) must be defined"

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "fuzz_common.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

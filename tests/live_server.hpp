@@ -7,7 +7,7 @@
 #include <memory>
 #include <thread>
 
-#include "routenlp/serve.hpp"
+#include "routenlp/serve/serve.hpp"
 
 namespace rn_test {
 

@@ -10,7 +10,9 @@
 #include <map>
 #include <thread>
 
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
 #include "routenlp/rn_cascade.h"
 
 using namespace routenlp;

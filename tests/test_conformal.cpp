@@ -8,7 +8,9 @@
 #include <fstream>
 #include <random>
 
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/conformal.hpp"
+#include "routenlp/calibration/quality_plan.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 #include "routenlp/error.hpp"
 
 using namespace routenlp;

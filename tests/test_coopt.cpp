@@ -11,10 +11,11 @@
 
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/coopt.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/coopt/coopt.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/failure_analyzer.hpp"
+#include "routenlp/coopt/failure_analyzer.hpp"
 
 using namespace routenlp;
 
@@ -437,7 +438,7 @@ TEST_CASE("co-optimization loop terminates, is deterministic, and contains faili
 }
 
 #ifdef ROUTENLP_HAVE_TORCH
-#include "routenlp/local_classifier_tier.hpp"
+#include "routenlp/tiers/local_classifier_tier.hpp"
 
 TEST_CASE("LocalClassifierTier learns a tiny task, saves, loads and fine-tunes", "[coopt][torch]") {
   const char* words[3][3] = {{"refund", "money", "back"}, {"card", "arrive", "mail"}, {"password", "login", "reset"}};
@@ -493,7 +494,7 @@ TEST_CASE("LocalClassifierTier learns a tiny task, saves, loads and fine-tunes",
 }
 #endif
 
-#include "routenlp/coopt_classifier.hpp"
+#include "routenlp/coopt/classifier.hpp"
 
 TEST_CASE("labelled CSV reader: quoting, errors naming file:line", "[coopt]") {
   std::string path = std::string(RN_BINARY_DIR) + "/coopt_labels.csv";
@@ -520,7 +521,7 @@ TEST_CASE("labelled CSV reader: quoting, errors naming file:line", "[coopt]") {
 }
 
 #ifdef ROUTENLP_HAVE_TORCH
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 
 TEST_CASE("failure analysis with an encoder's embeddings", "[coopt][torch]") {
   EncoderConfig ec;

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <string>
 
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;

@@ -18,10 +18,10 @@
 #include "common/text_io.hpp"
 #include "encoder/cpu_kernels.hpp"
 #include "encoder/json_lite.hpp"
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/safetensors.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/encoder/safetensors.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;
@@ -323,7 +323,9 @@ TEST_CASE("EncoderConfig: HF config.json round trip and validation", "[encoder][
   CHECK(base.n_layers == 6);
   auto s = EncoderConfig::small();
   CHECK_NOTHROW(s.validate());
-  CHECK(s.max_position_embeddings == 128);
+  CHECK(s.max_position_embeddings == 64);  // the bundled router's encoder
+  CHECK(s.dim == 128);
+  CHECK(s.n_layers == 2);
 
   auto code = [](const std::string& j) {
     try {

@@ -13,10 +13,10 @@
 
 #include "eval/judge.hpp"
 #include "eval/svg_plot.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;

@@ -13,10 +13,10 @@
 #include <string>
 
 #include "data/csv.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/importers.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/importers.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
-#include "routenlp/metrics.hpp"
+#include "routenlp/data/metrics.hpp"
 
 using namespace routenlp;
 using Tags = std::vector<std::string>;

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "routenlp/error.hpp"
-#include "routenlp/online.hpp"
+#include "routenlp/calibration/online.hpp"
 
 using namespace routenlp;
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "routenlp/error.hpp"
-#include "routenlp/online.hpp"
+#include "routenlp/calibration/online.hpp"
 
 using namespace routenlp;
 

@@ -8,14 +8,16 @@
 #include <set>
 #include <thread>
 
-#include "routenlp/cascade.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/serve.hpp"
-#include "routenlp/tier.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/serve/serve.hpp"
+#include "routenlp/tiers/tier.hpp"
 #include "live_server.hpp"
 
 using namespace routenlp;
@@ -305,13 +307,13 @@ TEST_CASE("pipeline: serve with the artifact decides exactly as eval --pipeline"
     REQUIRE(by_eval.count(id));
     const CascadeResult& e = by_eval[id];
     CHECK(d["policy"] == "pipeline");
-    CHECK(d["cascade"]["tier_index"] == e.tier);
+    CHECK(d["cascade"]["tier"] == e.tier);
     std::vector<int> served;
     for (const auto& t : d["cascade"]["trace"])
       if (t["decision"] == "accepted" || t["decision"] == "escalated" || t["decision"] == "final")
         served.push_back(t["tier"]);
     CHECK(served == called(e));
-    CHECK(d["tier_index"] == called(e).front());  // the routing decision is the first call
+    CHECK(d["tier"] == called(e).front());  // the routing decision is the first call
     ++compared;
   }
   CHECK(compared == by_eval.size());
@@ -364,7 +366,7 @@ TEST_CASE("pipeline: feedback to serve moves thresholds along the stored curves 
     REQUIRE(r);
     REQUIRE(r->status == 200);
     json out = json::parse(r->body);
-    if (out["cascade"]["tier_index"] != 0) continue;
+    if (out["cascade"]["tier"] != 0) continue;
     auto fb = c.Post("/feedback", json{{"request_id", x.id}, {"acceptable", false}}.dump(), "application/json");
     REQUIRE(fb);
     CHECK(fb->status == 200);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "routenlp/error.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;

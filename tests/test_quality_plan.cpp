@@ -7,9 +7,12 @@
 #include <map>
 #include <random>
 
-#include "routenlp/acceptance.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/acceptance.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/calibration/threshold_table.hpp"
+#include "routenlp/calibration/quality_plan.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 #include "routenlp/error.hpp"
 
 using namespace routenlp;

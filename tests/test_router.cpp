@@ -16,8 +16,12 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
-#include "routenlp/local_classifier_tier.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/tiers/local_classifier_tier.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/io.hpp"
 
 using namespace routenlp;
 

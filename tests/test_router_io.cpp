@@ -15,8 +15,12 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/stacked.hpp"
+#include "routenlp/router/io.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;

@@ -279,9 +279,10 @@ TEST_CASE("ChatClient rejects bad options", "[serve][openai]") {
 #include <filesystem>
 #include <fstream>
 
-#include "routenlp/cascade.hpp"
-#include "routenlp/openai_tier.hpp"
-#include "routenlp/serve.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/tiers/openai_tier.hpp"
+#include "routenlp/serve/serve.hpp"
 
 namespace {
 
@@ -402,13 +403,15 @@ TEST_CASE("route server end to end over loopback HTTP", "[serve][http]") {
   SECTION("/route: decision and per-tier scores; optional cascade execution") {
     auto j = post_json(c, "/route", R"({"query": "2+2?", "task": "math"})", &st);
     CHECK(st == 200);
-    CHECK(j["tier"] == "small");
+    CHECK(j["tier_name"] == "small");
+    CHECK(j["tier"] == 0);
     CHECK(j["scores"]["small"] == 1.0);
     CHECK(j["scores"]["large"] == 0.0);
     auto e = post_json(c, "/route", R"({"query": "2+2?", "execute": true})", &st);
     CHECK(st == 200);
     CHECK(e["cascade"]["answer"] == "echo: 2+2?");
-    CHECK(e["cascade"]["tier"] == "large");
+    CHECK(e["cascade"]["tier_name"] == "large");
+    CHECK(e["cascade"]["tier"] == 1);
   }
   SECTION("malformed, invalid and oversized bodies get 4xx with clear messages") {
     auto j = post_json(c, "/route", "{not json", &st);
@@ -437,7 +440,7 @@ TEST_CASE("route server end to end over loopback HTTP", "[serve][http]") {
                        R"({"queries": [{"query": "a"}, {"query": "b", "task": "t"}]})", &st);
     CHECK(st == 200);
     REQUIRE(j["decisions"].size() == 2);
-    CHECK(j["decisions"][1]["tier"] == "small");
+    CHECK(j["decisions"][1]["tier_name"] == "small");
     j = post_json(c, "/route/batch",
                   R"({"queries": [{"query": "a"}], "execute": true})", &st);
     CHECK(st == 200);
@@ -460,7 +463,7 @@ TEST_CASE("route server end to end over loopback HTTP", "[serve][http]") {
     CHECK(j["object"] == "chat.completion");
     CHECK(j["model"] == "large");
     CHECK(j["choices"][0]["message"]["content"] == "echo: capital of France?");
-    CHECK(j["routenlp"]["routing"]["tier"] == "small");
+    CHECK(j["routenlp"]["routing"]["tier_name"] == "small");
     CHECK(j["routenlp"]["cost_usd"].get<double>() > 0);
     // The whole conversation reached the tier.
     auto sent = json::parse(fake.last_body());
@@ -597,4 +600,15 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
   CHECK_THROWS_WITH(load_serve_config(dir + "/dup.yaml"),
                     Catch::Contains("dup.yaml:3") && Catch::Contains("server.threads") &&
                         Catch::Contains("duplicate key"));
+  // Where a neural router runs is checked at load, whatever the router kind.
+  std::ofstream(dir + "/device.yaml") << "portfolio: portfolio.yaml\n"
+                                         "router: {kind: always, tier: small}\n"
+                                         "server: {router_device: tpu0}\n";
+  CHECK_THROWS_WITH(load_serve_config(dir + "/device.yaml"),
+                    Catch::Contains("device.yaml:3") && Catch::Contains("server.router_device") &&
+                        Catch::Contains("unknown device 'tpu0'"));
+  std::ofstream(dir + "/cpu.yaml") << "portfolio: portfolio.yaml\n"
+                                      "router: {kind: always, tier: small}\n"
+                                      "server: {router_device: cpu}\n";
+  CHECK_NOTHROW(load_serve_config(dir + "/cpu.yaml"));
 }

@@ -20,9 +20,10 @@
 #include <thread>
 #include <vector>
 
-#include "routenlp/router.hpp"
-#include "routenlp/tier.hpp"
-#include "routenlp/serve.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/tiers/tier.hpp"
+#include "routenlp/serve/serve.hpp"
 #include "live_server.hpp"
 
 using namespace routenlp;

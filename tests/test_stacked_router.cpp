@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/stacked.hpp"
 
 using namespace routenlp;
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "routenlp/error.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 using namespace routenlp;
 

@@ -15,7 +15,7 @@
 
 #include "common/text_io.hpp"
 #include "encoder/json_lite.hpp"
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
 
 using namespace routenlp;
@@ -63,6 +63,7 @@ static int parity(const std::string& dir, const std::string& device) {
 static int bench(const std::string& device, const std::string& dtype, bool graphs, size_t batch, size_t seq,
                  int iters, const std::string& cfg_name) {
   EncoderConfig cfg = cfg_name == "small" ? EncoderConfig::small() : EncoderConfig::distilbert_base();
+  cfg.max_position_embeddings = std::max<int64_t>(cfg.max_position_embeddings, 128);  // the seq-128 shapes
   EncoderOptions o;
   o.device = device;
   o.dtype = parse_dtype(dtype);

@@ -3,7 +3,7 @@
 // copy back, through the public load(dir, RouterRuntime) path.
 //   router_gpu_bench make <dir> <small|base> <vocab.txt>
 //       writes a random-weight router checkpoint (3 tiers, 3 tasks, max_length 64):
-//       small = the bundled router's encoder (NeuralRouterConfig::small_encoder()),
+//       small = the bundled router's encoder (EncoderConfig::small()),
 //       base  = distilbert-base shapes (dim 768, 6 layers)
 //   router_gpu_bench bench <dir> <device> <fp32|fp16|bf16> <graphs 0|1> <batch> <iters>
 //       p50/p99 per score() call, queries/s, and max |p - p(CPU fp32)| on the same batch
@@ -22,8 +22,9 @@
 #include "common/text_io.hpp"
 #include "router/neural_impl.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 using namespace routenlp;
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ std::string quoted_list(const std::vector<std::string>& v) {
 
 int make(const std::string& dir, const std::string& cfg_name, const std::string& vocab_path) {
   RouterTrainConfig cfg;
-  cfg.model.encoder = cfg_name == "base" ? EncoderConfig::distilbert_base() : NeuralRouterConfig::small_encoder();
+  cfg.model.encoder = cfg_name == "base" ? EncoderConfig::distilbert_base() : EncoderConfig::small();
   cfg.model.max_length = 64;
   const std::vector<std::string> tiers{"cheap", "mid", "strong"}, tasks{"chat", "math", "qa"};
   const std::string vocab = routenlp::detail::read_file(vocab_path);

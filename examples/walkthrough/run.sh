@@ -35,7 +35,7 @@ UPORT=$(cat "$OUT/upstream.port")
 "$ROUTENLP" route --pipeline "$OUT/pipeline" --task default --json "hello" > "$OUT/route.json"
 python3 - "$OUT/route.json" "$UPORT" > "$OUT/serve.yaml" <<'PY'
 import json, sys
-tiers = [s["tier"] for s in json.load(open(sys.argv[1]))["scores"]]
+tiers = [s["tier_name"] for s in json.load(open(sys.argv[1]))["scores"]]
 print("pipeline: pipeline")
 print("tiers:")
 for t in tiers:
@@ -65,7 +65,7 @@ except urllib.error.HTTPError as e:
     sys.exit(f"HTTP {e.code}: {e.read().decode()[:2000]}")
 rn = out["routenlp"]
 print("answer:", out["choices"][0]["message"]["content"])
-print("answered by:", out["model"], "| routing:", rn["routing"]["policy"], "->", rn["routing"]["tier"],
+print("answered by:", out["model"], "| routing:", rn["routing"]["policy"], "->", rn["routing"]["tier_name"],
       "| tiers called:", [t["name"] for t in rn["trace"] if t["decision"] != "skipped_threshold"],
       "| cost $%.6f" % rn["cost_usd"])
 assert out["choices"][0]["message"]["content"], "empty answer"

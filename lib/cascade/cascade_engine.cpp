@@ -1,22 +1,14 @@
-// The cascade engine: tier loop, start and budget/deadline rules, metrics, thread pool. The
-// decision log is decision_log.cpp.
+// The cascade engine: tier loop, start and budget/deadline rules, audit sampling, batches on
+// the pool. Its state is engine_impl.hpp; the decision log is decision_log.cpp, the Prometheus
+// text engine_metrics.cpp.
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <cstdio>
-#include <deque>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <shared_mutex>
-#include <sstream>
-#include <thread>
-#include <unordered_map>
+#include <limits>
 
+#include "calibration/quality_planning.hpp"
+#include "cascade/engine_impl.hpp"
 #include "common/hash.hpp"
-#include "cascade/prometheus_text.hpp"
-#include "cascade/quality_plan.hpp"
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/decision_log.hpp"
 
 namespace routenlp {
 
@@ -31,141 +23,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 using detail::hash_id;
 
-// Per (tier, column) counters; all relaxed atomics.
-struct TierCounters {
-  std::atomic<uint64_t> calls{0}, accepts{0}, escalations{0}, finals{0}, errors{0}, skipped{0};
-  std::atomic<uint64_t> cost_nano_usd{0}, latency_us_sum{0};
-  std::atomic<uint64_t> audited{0}, audited_bad{0};
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets;  // size nb + 1 (last: +Inf)
-  explicit TierCounters(size_t nb) : buckets(new std::atomic<uint64_t>[nb + 1]) {
-    for (size_t i = 0; i <= nb; ++i) buckets[i].store(0, std::memory_order_relaxed);
-  }
-};
-
-struct ColumnCounters {
-  std::vector<std::unique_ptr<TierCounters>> tiers;
-};
-
-// Simple FIFO thread pool started on first use.
-class Pool {
- public:
-  explicit Pool(size_t n) : n_(n ? n : std::max(1u, std::thread::hardware_concurrency())) {}
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void submit(std::function<void()> job) {
-    std::call_once(started_, [&] {
-      for (size_t i = 0; i < n_; ++i) threads_.emplace_back([this] { loop(); });
-    });
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      q_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void loop() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
-        if (q_.empty()) return;
-        job = std::move(q_.front());
-        q_.pop_front();
-      }
-      job();
-    }
-  }
-  size_t n_;
-  std::once_flag started_;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> q_;
-  bool stop_ = false;
-};
-
-struct AuditNote {
-  std::string column;
-  int tier = -1;
-  bool accepted = false;
-};
-
 }  // namespace
-
-// ---- engine -----------------------------------------------------------------------------------
-
-struct CascadeEngine::Impl {
-  std::vector<std::shared_ptr<ModelTier>> tiers;
-  CascadeOptions opt;
-  std::shared_ptr<const ThresholdTable> table;  // std::atomic_load / atomic_store
-  mutable std::atomic<uint64_t> next_id{0};
-  uint64_t id_prefix = 0;
-  // metrics
-  mutable std::shared_mutex metrics_mu;
-  mutable std::map<std::string, std::unique_ptr<ColumnCounters>> metrics;
-  mutable std::atomic<uint64_t> requests{0}, failed{0};
-  // audited decisions awaiting labels (metrics side)
-  mutable std::mutex audit_mu;
-  mutable std::unordered_map<std::string, AuditNote> audit;
-  mutable std::deque<std::string> audit_order;
-  mutable Pool pool;
-
-  Impl(size_t threads) : pool(threads) {}
-
-  std::shared_ptr<const ThresholdTable> current() const {
-    return opt.online ? opt.online->snapshot() : std::atomic_load(&table);
-  }
-
-  ColumnCounters& counters(const std::string& column) const {
-    {
-      std::shared_lock<std::shared_mutex> l(metrics_mu);
-      auto it = metrics.find(column);
-      if (it != metrics.end()) return *it->second;
-    }
-    std::unique_lock<std::shared_mutex> l(metrics_mu);
-    auto& slot = metrics[column];
-    if (!slot) {
-      slot = std::make_unique<ColumnCounters>();
-      for (size_t k = 0; k < tiers.size(); ++k)
-        slot->tiers.push_back(std::make_unique<TierCounters>(opt.latency_buckets_ms.size()));
-    }
-    return *slot;
-  }
-
-  bool audited(const std::string& id) const {
-    if (opt.online) return opt.online->should_audit(id);
-    double x = static_cast<double>(hash_id(id, 0x61756469) >> 11) * 0x1.0p-53;
-    return x < opt.audit_rate;
-  }
-
-  void observe(TierCounters& c, const TraceEntry& e) const {
-    c.calls.fetch_add(1, std::memory_order_relaxed);
-    switch (e.decision) {
-      case TraceDecision::accepted: c.accepts.fetch_add(1, std::memory_order_relaxed); break;
-      case TraceDecision::escalated: c.escalations.fetch_add(1, std::memory_order_relaxed); break;
-      case TraceDecision::final_answer: c.finals.fetch_add(1, std::memory_order_relaxed); break;
-      case TraceDecision::error: c.errors.fetch_add(1, std::memory_order_relaxed); break;
-      default: break;
-    }
-    if (e.cost > 0 && std::isfinite(e.cost))
-      c.cost_nano_usd.fetch_add(static_cast<uint64_t>(std::llround(e.cost * 1e9)),
-                                std::memory_order_relaxed);
-    c.latency_us_sum.fetch_add(static_cast<uint64_t>(std::llround(e.latency_ms * 1e3)),
-                               std::memory_order_relaxed);
-    const auto& b = opt.latency_buckets_ms;
-    size_t i = 0;
-    while (i < b.size() && e.latency_ms > b[i]) ++i;
-    c.buckets[i].fetch_add(1, std::memory_order_relaxed);
-  }
-};
 
 CascadeEngine::CascadeEngine(std::vector<std::shared_ptr<ModelTier>> tiers,
                              std::shared_ptr<const ThresholdTable> thresholds,
@@ -550,86 +408,6 @@ bool CascadeEngine::record_outcome(const std::string& request_id, bool acceptabl
   }
   if (impl_->opt.online) impl_->opt.online->record_outcome(request_id, acceptable);
   return true;
-}
-
-namespace {
-std::string fmt_double(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.9g", x);
-  return buf;
-}
-}  // namespace
-
-std::string CascadeEngine::metrics_prometheus() const {
-  const Impl& I = *impl_;
-  std::ostringstream o;
-  o << "# HELP routenlp_cascade_requests_total Requests run.\n"
-    << "# TYPE routenlp_cascade_requests_total counter\n"
-    << "routenlp_cascade_requests_total " << I.requests.load() << "\n"
-    << "# HELP routenlp_cascade_requests_failed_total Requests that returned no answer.\n"
-    << "# TYPE routenlp_cascade_requests_failed_total counter\n"
-    << "routenlp_cascade_requests_failed_total " << I.failed.load() << "\n";
-  std::shared_lock<std::shared_mutex> l(I.metrics_mu);
-  struct Series {
-    const char* name;
-    const char* help;
-    const char* type;
-    std::function<std::string(const TierCounters&)> value;
-  };
-  const std::vector<Series> series = {
-      {"routenlp_cascade_tier_calls_total", "Tier calls.", "counter",
-       [](const TierCounters& c) { return std::to_string(c.calls.load()); }},
-      {"routenlp_cascade_tier_accepts_total", "Answers accepted by the threshold.", "counter",
-       [](const TierCounters& c) { return std::to_string(c.accepts.load()); }},
-      {"routenlp_cascade_tier_escalations_total", "Answers escalated (u > delta).", "counter",
-       [](const TierCounters& c) { return std::to_string(c.escalations.load()); }},
-      {"routenlp_cascade_tier_final_total", "Answers returned as the last allowed tier.",
-       "counter", [](const TierCounters& c) { return std::to_string(c.finals.load()); }},
-      {"routenlp_cascade_tier_errors_total", "Tier errors, timeouts and exceptions.", "counter",
-       [](const TierCounters& c) { return std::to_string(c.errors.load()); }},
-      {"routenlp_cascade_tier_skipped_total", "Tiers not called (budget, deadline, cancel).",
-       "counter", [](const TierCounters& c) { return std::to_string(c.skipped.load()); }},
-      {"routenlp_cascade_tier_cost_usd_total", "USD spent on the tier.", "counter",
-       [](const TierCounters& c) { return fmt_double(c.cost_nano_usd.load() * 1e-9); }},
-      {"routenlp_cascade_tier_audited_total", "Audited answers with a label.", "counter",
-       [](const TierCounters& c) { return std::to_string(c.audited.load()); }},
-      {"routenlp_cascade_tier_audited_bad_total", "Audited answers labeled unacceptable.",
-       "counter", [](const TierCounters& c) { return std::to_string(c.audited_bad.load()); }},
-      {"routenlp_cascade_tier_violation_rate", "Audited share of unacceptable answers.", "gauge",
-       [](const TierCounters& c) {
-         uint64_t n = c.audited.load();
-         return n ? fmt_double(static_cast<double>(c.audited_bad.load()) / n) : std::string("NaN");
-       }},
-  };
-  for (const auto& s : series) {
-    o << "# HELP " << s.name << " " << s.help << "\n# TYPE " << s.name << " " << s.type << "\n";
-    for (const auto& kv : I.metrics)
-      for (size_t k = 0; k < kv.second->tiers.size(); ++k)
-        o << s.name << "{tier=\"" << detail::prometheus_label(I.tiers[k]->name()) << "\",task=\""
-          << detail::prometheus_label(kv.first) << "\"} " << s.value(*kv.second->tiers[k]) << "\n";
-  }
-  const char* h = "routenlp_cascade_tier_latency_ms";
-  o << "# HELP " << h << " Tier call latency measured by the engine.\n# TYPE " << h
-    << " histogram\n";
-  for (const auto& kv : I.metrics)
-    for (size_t k = 0; k < kv.second->tiers.size(); ++k) {
-      const TierCounters& c = *kv.second->tiers[k];
-      std::string lab = "tier=\"" + detail::prometheus_label(I.tiers[k]->name()) + "\",task=\"" +
-                        detail::prometheus_label(kv.first) + "\"";
-      uint64_t cum = 0;
-      for (size_t b = 0; b < I.opt.latency_buckets_ms.size(); ++b) {
-        cum += c.buckets[b].load();
-        o << h << "_bucket{" << lab << ",le=\"" << fmt_double(I.opt.latency_buckets_ms[b])
-          << "\"} " << cum << "\n";
-      }
-      cum += c.buckets[I.opt.latency_buckets_ms.size()].load();
-      o << h << "_bucket{" << lab << ",le=\"+Inf\"} " << cum << "\n";
-      o << h << "_sum{" << lab << "} " << fmt_double(c.latency_us_sum.load() * 1e-3) << "\n";
-      o << h << "_count{" << lab << "} " << cum << "\n";
-    }
-  // Online recalibration: where each cell's threshold stands and its drift alarms.
-  if (I.opt.online) o << I.opt.online->metrics_prometheus();
-  return o.str();
 }
 
 }  // namespace routenlp

@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "common/text_io.hpp"
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
 
 namespace routenlp {
 

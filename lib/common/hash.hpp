@@ -1,5 +1,5 @@
-// Stable 64-bit hash of a string (FNV-1a with a seed, then a murmur3 finaliser): used where a
-// decision must be a deterministic function of an id (audit sampling, ...). Internal header.
+// Deterministic 64-bit hashing (internal): FNV-1a over bytes, and a seeded FNV-1a with a murmur3
+// finaliser where a decision must be a well-mixed function of an id (audit sampling, mixtures).
 #pragma once
 
 #include <cstdint>
@@ -7,12 +7,20 @@
 
 namespace routenlp::detail {
 
-inline uint64_t hash_id(std::string_view s, uint64_t seed) noexcept {
-  uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
+
+// FNV-1a 64 over the bytes of s, continuing from h.
+inline uint64_t fnv1a64(std::string_view s, uint64_t h = kFnvOffset) noexcept {
   for (unsigned char c : s) {
     h ^= c;
-    h *= 0x100000001b3ULL;
+    h *= kFnvPrime;
   }
+  return h;
+}
+
+inline uint64_t hash_id(std::string_view s, uint64_t seed) noexcept {
+  uint64_t h = fnv1a64(s, kFnvOffset ^ seed);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;

@@ -8,7 +8,7 @@
 
 #include "coopt/rng.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/failure_analyzer.hpp"
+#include "routenlp/coopt/failure_analyzer.hpp"
 
 namespace routenlp {
 

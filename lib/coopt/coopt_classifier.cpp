@@ -1,7 +1,7 @@
 // End-to-end co-optimization for a classification task: LocalClassifierTier as T1, a teacher
 // with a seeded error rate as the upper tier, LTT-calibrated threshold, targeted or random
 // distillation (docs/coopt.md, "Co-optimization (BANKING77)" in docs/results.md).
-#include "routenlp/coopt_classifier.hpp"
+#include "routenlp/coopt/classifier.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,10 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "common/hash.hpp"
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
 #include "coopt/rng.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/conformal.hpp"
 #include "routenlp/error.hpp"
 
 namespace fs = std::filesystem;
@@ -103,13 +104,10 @@ std::vector<LabeledText> read_labeled_csv(const std::string& path, const std::st
 
 namespace {
 
-uint64_t fnv1a(const std::string& s, uint64_t seed) {
-  uint64_t h = 1469598103934665603ull ^ seed;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
+// FNV-1a from a seeded offset. The offset constant lacks a digit of FNV's (1469598103934665603
+// vs 14695981039346656037); kept so that classifiers keep their seeded draws.
+uint64_t seeded_fnv1a(const std::string& s, uint64_t seed) {
+  return detail::fnv1a64(s, 1469598103934665603ull ^ seed);
 }
 
 struct Routing {
@@ -175,7 +173,7 @@ ClassifierCoOptResult run_classifier_coopt(const std::vector<LabeledText>& train
   auto teacher_label = [&, L = label_set.size()](const std::string& text) -> std::string {
     auto it = gold.find(text);
     if (it == gold.end()) throw Error(Status::internal, "coopt: teacher asked about an unknown text");
-    coopt::Rng r(fnv1a(text, c.seed ^ 0x7465616368ull));
+    coopt::Rng r(seeded_fnv1a(text, c.seed ^ 0x7465616368ull));
     if (r.uniform() >= c.teacher_error || L < 2) return it->second;
     size_t gi = static_cast<size_t>(std::lower_bound(label_set.begin(), label_set.end(), it->second) - label_set.begin());
     return label_set[(gi + 1 + r.below(L - 1)) % L];

@@ -2,9 +2,10 @@
 // with the queries of a dataset by request id.
 #include <unordered_map>
 
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/decision_log.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/failure_analyzer.hpp"
+#include "routenlp/coopt/failure_analyzer.hpp"
 
 namespace routenlp {
 

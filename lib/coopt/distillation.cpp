@@ -10,7 +10,7 @@
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
 #include "coopt/rng.hpp"
-#include "routenlp/coopt.hpp"
+#include "routenlp/coopt/coopt.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {

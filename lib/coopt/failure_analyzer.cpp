@@ -1,6 +1,6 @@
 // FailureAnalyzer: collect cheaper-tier failures, embed, cluster (k by silhouette), rank by cost
 // impact and describe each cluster; JSON report.
-#include "routenlp/failure_analyzer.hpp"
+#include "routenlp/coopt/failure_analyzer.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <numeric>
 
 #include "common/atomic_file.hpp"
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {

@@ -1,6 +1,6 @@
 // Routing dataset: streaming JSONL reader with strict validation, atomic writer, deterministic
 // split, outcome pricing and latency models.
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 
 #include <fmt/format.h>
 

@@ -1,23 +1,13 @@
-// Deterministic hashing for splits and simulated latencies. Internal header.
+// Deterministic hashing for splits and simulated latencies (FNV-1a: common/hash.hpp). Internal.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/hash.hpp"
+
 namespace routenlp::detail {
-
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-
-// FNV-1a 64 over the bytes of s, continuing from h.
-inline uint64_t fnv1a64(std::string_view s, uint64_t h = kFnvOffset) noexcept {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
 
 // splitmix64 finaliser (Steele, Lea, Flood 2014).
 inline uint64_t splitmix64(uint64_t x) noexcept {

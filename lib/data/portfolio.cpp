@@ -1,6 +1,6 @@
 // Portfolio config: YAML parsing with strict validation (unknown keys are errors naming the line),
 // per-task fallbacks and pricing.
-#include "routenlp/portfolio.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -11,80 +11,14 @@
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
 #include "common/utf8.hpp"
-#include "common/yaml_keys.hpp"
+#include "common/yaml_reader.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
 
 namespace {
 
-class YamlReader {
- public:
-  explicit YamlReader(std::string source) : source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
-                         const std::string& why) const {
-    std::string where = source_;
-    if (node.IsDefined() && node.Mark().line >= 0) where += fmt::format(":{}", node.Mark().line + 1);
-    throw Error(Status::parse, fmt::format("{}: {}: {}", where, field, why));
-  }
-
-  // Every key of a map must be one of `allowed`.
-  void check_keys(const YAML::Node& map, const std::string& field,
-                  std::initializer_list<const char*> allowed) const {
-    no_duplicates(map, field);
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string("<non-scalar>");
-      bool ok = false;
-      for (const char* a : allowed) ok = ok || key == a;
-      if (!ok) {
-        std::string list;
-        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        fail(it->first, field.empty() ? key : field + "." + key,
-             fmt::format("unknown key (allowed: {})", list));
-      }
-    }
-  }
-
-  void no_duplicates(const YAML::Node& map, const std::string& field) const {
-    if (auto dup = detail::duplicate_key(map))
-      fail(dup->first, field.empty() ? dup->first.Scalar() : field + "." + dup->first.Scalar(),
-           "duplicate key (first given on line " + std::to_string(dup->second) + ")");
-  }
-
-  void require_map(const YAML::Node& node, const std::string& field) const {
-    if (!node.IsMap()) fail(node, field, "expected a mapping");
-  }
-
-  double number(const YAML::Node& node, const std::string& field) const {
-    if (!node.IsScalar()) fail(node, field, "expected a number");
-    double v = 0.0;
-    try {
-      v = node.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(node, field, fmt::format("expected a number, got '{}'", node.Scalar()));
-    }
-    if (!std::isfinite(v)) fail(node, field, "must be a finite number");
-    return v;
-  }
-
-  std::string string(const YAML::Node& node, const std::string& field) const {
-    if (!node.IsScalar()) fail(node, field, "expected a string");
-    return node.Scalar();
-  }
-
-  // A tier or task name: valid UTF-8, since names end up in JSON (reports, decision logs) and
-  // in the YAML save_portfolio() writes, neither of which can carry other bytes.
-  std::string name(const YAML::Node& node, const std::string& field) const {
-    std::string s = string(node, field);
-    size_t bad = detail::find_invalid_utf8(s);
-    if (bad != std::string::npos) fail(node, field, fmt::format("invalid UTF-8 at byte {}", bad));
-    return s;
-  }
-
- private:
-  std::string source_;
-};
+using detail::YamlReader;
 
 void parse_task_policy(const YamlReader& r, const YAML::Node& node, const std::string& field,
                        TaskPolicy& p) {

@@ -4,7 +4,7 @@
 
 #include "common/text_io.hpp"
 #include "encoder/json_lite.hpp"
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp {
@@ -138,13 +138,12 @@ void EncoderConfig::validate() const {
 }
 
 EncoderConfig EncoderConfig::small() {
-  EncoderConfig c;
-  c.vocab_size = 30522;
-  c.max_position_embeddings = 128;
-  c.dim = 256;
-  c.n_layers = 4;
-  c.n_heads = 4;
-  c.hidden_dim = 1024;
+  EncoderConfig c;  // bert-base-uncased vocabulary size, HF defaults for the rest
+  c.max_position_embeddings = 64;
+  c.dim = 128;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.hidden_dim = 512;
   return c;
 }
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/encoder.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/encoder/encoder.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 namespace routenlp::detail {
 

@@ -2,7 +2,7 @@
 // Thread safety: the module is in eval mode and only read; every call runs under
 // c10::InferenceMode, so concurrent const calls share the weights safely. The CUDA-graph path
 // keeps static input/output buffers per shape and serialises replays with a mutex.
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -22,7 +22,7 @@
 #include "encoder/distilbert.hpp"
 #include "routenlp/error.hpp"
 #ifndef ROUTENLP_ENCODER_NO_TOKENIZER
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 #endif
 #ifdef ROUTENLP_WITH_CUDA_GRAPHS
 #include <ATen/cuda/CUDAGraph.h>

@@ -1,5 +1,5 @@
 // Runtime inspection: which libblas.so.3 the dynamic linker actually loaded.
-#include "routenlp/runtime.hpp"
+#include "routenlp/encoder/runtime.hpp"
 
 #include <link.h>
 #include <limits.h>

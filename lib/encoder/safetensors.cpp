@@ -1,7 +1,7 @@
-// safetensors reader/writer with strict validation (see include/routenlp/safetensors.hpp).
+// safetensors reader/writer with strict validation (see include/routenlp/encoder/safetensors.hpp).
 // Format reference: https://github.com/huggingface/safetensors (Apache-2.0), read for the spec
 // only: header length limit, dtype names, and the rule that offsets tile the data buffer.
-#include "routenlp/safetensors.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 #include <algorithm>
 #include <cstring>

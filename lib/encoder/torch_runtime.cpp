@@ -3,7 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
 
-#include "routenlp/runtime.hpp"
+#include "routenlp/encoder/runtime.hpp"
 
 namespace routenlp::detail {
 

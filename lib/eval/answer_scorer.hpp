@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/eval.hpp"
+#include "routenlp/eval/eval.hpp"
 
 namespace routenlp::detail {
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/cascade.hpp"
-#include "routenlp/conformal.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/pipeline.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/calibration/calibrator.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
 
 namespace routenlp::detail {
 

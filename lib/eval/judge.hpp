@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "routenlp/eval.hpp"
+#include "routenlp/eval/eval.hpp"
 
 namespace routenlp::detail {
 

@@ -7,8 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "routenlp/eval.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/stacked.hpp"
 
 namespace routenlp::detail {
 

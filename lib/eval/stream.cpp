@@ -9,9 +9,10 @@
 
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/threshold_table.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/online.hpp"
+#include "routenlp/calibration/online.hpp"
 
 namespace routenlp {
 

@@ -1,19 +1,22 @@
 // Cascades: frugalgpt and automix (thresholds optimised for cost under the quality target, no
-// guarantee) and the conformal routenlp-cascade / routenlp systems (routenlp/conformal.hpp).
+// guarantee) and the conformal routenlp-cascade / routenlp systems (routenlp/calibration/conformal.hpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <unordered_map>
 
-#include "cascade/quality_plan.hpp"
+#include "calibration/quality_planning.hpp"
 #include "eval/answer_scorer.hpp"
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
-#include "routenlp/cascade.hpp"
-#include "routenlp/conformal.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/tier.hpp"
+#include "routenlp/cascade/result.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/calibration/threshold_table.hpp"
+#include "routenlp/calibration/quality_plan.hpp"
+#include "routenlp/calibration/calibrator.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/tiers/tier.hpp"
 #include "routenlp/error.hpp"
 
 namespace routenlp::detail {
@@ -359,7 +362,7 @@ class ConformalSystem : public System {
     return it != outs.end() && it->second.response ? *it->second.response : std::string();
   }
 
-  // The learned acceptance score (routenlp/acceptance.hpp), fitted on train when tiers record
+  // The learned acceptance score (routenlp/calibration/acceptance.hpp), fitted on train when tiers record
   // confidences. Train rows that also calibrate are scored by models fitted without their fold.
   void fit_acceptance(const SystemContext& ctx) {
     acceptance_.reset();
@@ -528,7 +531,7 @@ class ConformalSystem : public System {
     }
   }
 
-  // Replays the rows through the cascade engine (routenlp/cascade.hpp) with ReplayTiers that
+  // Replays the rows through the cascade engine (routenlp/cascade/cascade.hpp) with ReplayTiers that
   // serve the recorded outcomes; router p goes in the request. The engine applies the start
   // tier, the router's skip rule and the not-called rules itself.
   std::vector<Decision> run(const SystemContext& ctx, const std::vector<size_t>& rows) {

@@ -4,10 +4,11 @@
 #include <chrono>
 
 #include "eval/eval_internal.hpp"
-#include "routenlp/cascade.hpp"
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/tier.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/tiers/tier.hpp"
 
 namespace routenlp {
 

@@ -1,4 +1,4 @@
-// Router-only systems over the router component (routenlp/router.hpp): task-prior,
+// Router-only systems over the router component (routenlp/router/router.hpp): task-prior,
 // routellm (RouteLLM-style two-tier threshold on a matrix-factorisation router) and
 // routenlp-router (the router chosen on held-out train rows among the task prior, TF-IDF LR,
 // the neural DistilBERT router and their stack).
@@ -15,7 +15,11 @@
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/stacked.hpp"
 
 namespace routenlp::detail {
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <unistd.h>
 
+#include "common/utc_time.hpp"
 #include "common/atomic_file.hpp"
 #include "common/sha256.hpp"
 #include "common/text_io.hpp"
@@ -26,15 +27,6 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxManifestBytes = size_t{1} << 20;
 constexpr const char* kManifest = "manifest.json";
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Every regular file under dir (relative, '/'-separated, sorted); anything else is an error.
 std::vector<std::string> files_under(const fs::path& dir) {
@@ -149,7 +141,7 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
     for (const auto& rel : files_under(tmp)) files[rel] = detail::sha256_file_hex((tmp / rel).string());
     json m = {{"format_version", kPipelineFormatVersion},
               {"library_version", library_version_string()},
-              {"created_utc", utc_now()},
+              {"created_utc", detail::utc_now_iso8601()},
               {"system", I.manifest.system},
               {"description", I.manifest.description},
               {"training_data_hash", I.manifest.training_data_hash},
@@ -171,7 +163,9 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
   }
 }
 
-Pipeline Pipeline::load(const std::string& dir) {
+Pipeline Pipeline::load(const std::string& dir) { return load(dir, RouterRuntime{}); }
+
+Pipeline Pipeline::load(const std::string& dir, const RouterRuntime& runtime) {
   const fs::path root = fs::path(dir);
   std::error_code ec;
   if (!fs::is_directory(root, ec))
@@ -211,7 +205,7 @@ Pipeline Pipeline::load(const std::string& dir) {
   parts.portfolio = parse_portfolio(detail::read_file(ppath), ppath);
   bool has_router = false;
   for (const auto& f : listed) has_router = has_router || f.rfind("router/", 0) == 0;
-  if (has_router) parts.router = load_router((root / "router").string());
+  if (has_router) parts.router = load_router((root / "router").string(), runtime);
   if (has("calibration.json")) {
     const std::string c = (root / "calibration.json").string();
     parts.calibration = std::make_shared<ConformalCalibrator>(

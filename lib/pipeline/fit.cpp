@@ -8,7 +8,7 @@
 #include "data/hash.hpp"
 #include "eval/eval_internal.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
 
 namespace routenlp {
 

@@ -1,5 +1,5 @@
 // Pipeline: validation, routing (the engine's own start rule), engines over host tiers.
-#include "routenlp/pipeline.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
 
 #include <cmath>
 #include <limits>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/pipeline.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
 
 namespace routenlp {
 

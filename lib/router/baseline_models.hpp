@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "router/text_features.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/stacked.hpp"
 
 namespace routenlp::detail {
 

@@ -12,110 +12,14 @@
 
 #include <fmt/format.h>
 
+#include "common/hash.hpp"
 #include "router/baseline_models.hpp"
 #include "router/text_features.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
 
 namespace routenlp {
-namespace detail {
-
-std::vector<std::string> simple_words(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (unsigned char c : text) {
-    bool word = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                c >= 0x80;
-    if (word) {
-      cur.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c));
-    } else if (!cur.empty()) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
-}
-
-std::vector<std::string> TfidfVectorizer::terms(const std::string& text) const {
-  auto w = simple_words(text);
-  std::vector<std::string> t = w;
-  if (opt_.bigrams)
-    for (size_t i = 0; i + 1 < w.size(); ++i) t.push_back(w[i] + " " + w[i + 1]);
-  return t;
-}
-
-TfidfVectorizer::TfidfVectorizer(const std::vector<std::string>& texts,
-                                 const TfidfOptions& options)
-    : opt_(options) {
-  std::unordered_map<std::string, size_t> df;
-  for (const auto& s : texts) {
-    auto t = terms(s);
-    std::sort(t.begin(), t.end());
-    t.erase(std::unique(t.begin(), t.end()), t.end());
-    for (auto& x : t) ++df[x];
-  }
-  std::vector<std::pair<std::string, size_t>> kept;
-  for (auto& [term, n] : df)
-    if (n >= std::max<size_t>(1, opt_.min_df)) kept.emplace_back(term, n);
-  // Most frequent first; ties by term so the vocabulary is deterministic.
-  std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
-  if (opt_.max_features > 0 && kept.size() > opt_.max_features) kept.resize(opt_.max_features);
-  const double N = static_cast<double>(texts.size());
-  for (size_t i = 0; i < kept.size(); ++i) {
-    index_.emplace(kept[i].first, static_cast<int>(i));
-    idf_.push_back(std::log((1.0 + N) / (1.0 + static_cast<double>(kept[i].second))) + 1.0);
-  }
-}
-
-TfidfVectorizer::TfidfVectorizer(const TfidfOptions& options,
-                                 const std::vector<std::string>& vocabulary,
-                                 std::vector<double> idf)
-    : opt_(options), idf_(std::move(idf)) {
-  if (vocabulary.size() != idf_.size())
-    throw Error(Status::invalid_argument,
-                fmt::format("TF-IDF vocabulary has {} terms but {} idf weights", vocabulary.size(),
-                            idf_.size()));
-  for (size_t i = 0; i < vocabulary.size(); ++i)
-    if (!index_.emplace(vocabulary[i], static_cast<int>(i)).second)
-      throw Error(Status::invalid_argument,
-                  fmt::format("TF-IDF vocabulary: term {} ('{}') repeats an earlier term", i,
-                              vocabulary[i]));
-}
-
-std::vector<std::string> TfidfVectorizer::vocabulary() const {
-  std::vector<std::string> out(idf_.size());
-  for (const auto& [term, j] : index_) out[static_cast<size_t>(j)] = term;
-  return out;
-}
-
-SparseRows TfidfVectorizer::transform(const std::vector<std::string>& texts) const {
-  std::vector<Eigen::Triplet<double>> trip;
-  for (size_t r = 0; r < texts.size(); ++r) {
-    std::map<int, double> tf;
-    for (const auto& t : terms(texts[r])) {
-      auto it = index_.find(t);
-      if (it != index_.end()) tf[it->second] += 1.0;
-    }
-    double norm = 0;
-    for (auto& [j, v] : tf) {
-      v = (1.0 + std::log(v)) * idf_[static_cast<size_t>(j)];
-      norm += v * v;
-    }
-    norm = std::sqrt(norm);
-    for (auto& [j, v] : tf)
-      trip.emplace_back(static_cast<int>(r), j, norm > 0 ? v / norm : 0.0);
-  }
-  SparseRows m(static_cast<Eigen::Index>(texts.size()),
-               static_cast<Eigen::Index>(std::max<size_t>(1, idf_.size())));
-  m.setFromTriplets(trip.begin(), trip.end());
-  m.makeCompressed();
-  return m;
-}
-
-}  // namespace detail
 
 
 namespace {
@@ -168,13 +72,6 @@ std::vector<std::string> texts_of(const std::vector<RouteQuery>& qs) {
   return t;
 }
 
-uint64_t fnv1a(uint64_t h, const std::string& s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 // Features: TF-IDF columns, then one column per training task.
 SparseRows features(const detail::TfidfVectorizer& vec, const TaskIndex* tasks,
@@ -265,9 +162,9 @@ std::vector<RouterScores> RandomRouter::score(const std::vector<RouteQuery>& bat
   std::vector<RouterScores> out(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     uint64_t h = 1469598103934665603ULL ^ (seed_ * 0x9E3779B97F4A7C15ULL);
-    h = fnv1a(h, batch[i].task);
-    h = fnv1a(h, std::string(1, '\0'));
-    h = fnv1a(h, batch[i].query);
+    h = detail::fnv1a64(batch[i].task, h);
+    h = detail::fnv1a64(std::string_view("", 1), h);
+    h = detail::fnv1a64(batch[i].query, h);
     for (size_t k = 0; k < tiers_.size(); ++k) {
       uint64_t x = h ^ ((k + 1) * 0xBF58476D1CE4E5B9ULL);
       // splitmix64 finaliser
@@ -340,7 +237,7 @@ std::vector<RouterScores> TaskPriorRouter::score(const std::vector<RouteQuery>& 
 // ---- TF-IDF + logistic regression -------------------------------------------------------------
 
 LogRegRouter::LogRegRouter(const RoutingLabels& train, const LogRegOptions& opt)
-    : tiers_(train.tiers), opt_(opt), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
+    : tiers_(train.tiers), opt_(opt), vec_(texts_of(train.queries), detail::tfidf_config(opt.tfidf)), tasks_(train) {
   check_labels(train, "tfidf-logreg router");
   if (!(opt.l2 >= 0) || opt.iterations < 1)
     throw Error(Status::invalid_argument, "tfidf-logreg router: l2 >= 0, iterations >= 1");
@@ -403,7 +300,7 @@ KnnRouter::KnnRouter(const RoutingLabels& train, const KnnOptions& opt, TextEmbe
   train_task_.reserve(train.size());
   for (const auto& q : train.queries) train_task_.push_back(tasks_.find(q.task));
   overall_ = overall_rates(train);
-  if (!embedder_) vec_ = std::make_unique<TfidfVectorizer>(texts_of(train.queries), opt.tfidf);
+  if (!embedder_) vec_ = std::make_unique<TfidfVectorizer>(texts_of(train.queries), detail::tfidf_config(opt.tfidf));
   emb_ = embed(train.queries);
 }
 
@@ -472,7 +369,7 @@ Eigen::MatrixXf KnnRouter::embed(const std::vector<RouteQuery>& qs) const {
 // ---- matrix factorisation ---------------------------------------------------------------------
 
 MfRouter::MfRouter(const RoutingLabels& train, const MfOptions& opt)
-    : tiers_(train.tiers), vec_(texts_of(train.queries), opt.tfidf), tasks_(train) {
+    : tiers_(train.tiers), vec_(texts_of(train.queries), detail::tfidf_config(opt.tfidf)), tasks_(train) {
   check_labels(train, "mf router");
   if (opt.dim < 1 || opt.epochs < 1 || !(opt.learning_rate > 0))
     throw Error(Status::invalid_argument, "mf router: dim, epochs >= 1 and learning_rate > 0");

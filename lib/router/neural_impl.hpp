@@ -9,8 +9,9 @@
 
 #include "encoder/distilbert.hpp"
 #include "router/runtime_device.hpp"
-#include "routenlp/router.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 namespace routenlp::detail {
 

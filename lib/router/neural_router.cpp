@@ -12,7 +12,7 @@
 #include "common/text_io.hpp"
 #include "router/neural_impl.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 #include "text/vocab_lines.hpp"
 
 namespace routenlp {

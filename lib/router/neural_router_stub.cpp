@@ -1,6 +1,9 @@
 // NeuralRouter without libtorch: every entry point throws Error(not_supported).
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/io.hpp"
 
 namespace routenlp {
 

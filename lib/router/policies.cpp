@@ -7,7 +7,8 @@
 #include <fmt/format.h>
 
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
 
 namespace routenlp {
 

@@ -6,7 +6,7 @@
 
 #include "common/text_io.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/neural.hpp"
 
 namespace routenlp {
 namespace {
@@ -52,16 +52,6 @@ void get(const json& j, const char* key, T& out, const std::string& source,
 }
 
 }  // namespace
-
-EncoderConfig NeuralRouterConfig::small_encoder() {
-  EncoderConfig c;  // bert-base-uncased vocabulary size, HF defaults for the rest
-  c.max_position_embeddings = 64;
-  c.dim = 128;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.hidden_dim = 512;
-  return c;
-}
 
 RouterTrainConfig RouterTrainConfig::from_json(const std::string& text, const std::string& source) {
   json j;

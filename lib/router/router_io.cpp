@@ -19,8 +19,12 @@
 #include "common/text_io.hpp"
 #include "router/baseline_models.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/router/stacked.hpp"
+#include "routenlp/router/io.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 namespace routenlp {
 namespace {
@@ -164,7 +168,7 @@ json tfidf_json(const TfidfOptions& o) {
 // The vectorizer's idf (as a tensor) and vocabulary (as a file); vocabulary_size in the JSON.
 void write_tfidf(const detail::TfidfVectorizer& vec, const fs::path& dir, json& meta,
                  std::vector<OwnedTensor>& ts) {
-  meta["tfidf"] = tfidf_json(vec.options());
+  meta["tfidf"] = tfidf_json(detail::tfidf_options(vec.config()));
   meta["vocabulary_size"] = vec.dim();
   ts.push_back(f64_tensor("tfidf.idf", {static_cast<int64_t>(vec.dim())}, vec.idf()));
   std::string text;
@@ -500,7 +504,7 @@ class Tensors {
   mutable std::set<std::string> seen_;
 };
 
-// A term simple_words() could have produced: lower-case ASCII letters, digits and non-ASCII
+// A term tokenize_words() could have produced: lower-case ASCII letters, digits and non-ASCII
 // bytes, with one inner space in a bigram. A term that can never match (e.g. one ending in the
 // \r of converted line endings) would silently change scores, so it is an error.
 bool plausible_term(const std::string& t) {
@@ -539,7 +543,7 @@ detail::TfidfVectorizer read_tfidf(const Meta& meta, const Tensors& ts) {
     throw Error(Status::model, fmt::format("{}: {} terms, but {} vocabulary_size is {}", path,
                                            terms.size(), meta.path(), n));
   try {
-    return detail::TfidfVectorizer(opt, terms, std::move(idf));
+    return detail::TfidfVectorizer(detail::tfidf_config(opt), terms, std::move(idf));
   } catch (const Error& e) {
     throw Error(Status::model, path + ": " + e.what());
   }
@@ -616,7 +620,7 @@ std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string
     auto tasks = meta.tasks();
     Tensors ts(meta.file(kWeights));
     auto vec = read_tfidf(meta, ts);
-    opt.tfidf = vec.options();
+    opt.tfidf = detail::tfidf_options(vec.config());
     const auto cols = static_cast<int64_t>(
         detail::LogRegRouter::feature_count(vec, tasks, opt.task_features));
     auto w = ts.f64("weights", {Ki, cols});
@@ -640,7 +644,7 @@ std::shared_ptr<const RouterModel> load_kind(const Meta& meta, const std::string
     if (n == 0) meta.fail("rows", "no training rows", Status::model);
     Tensors ts(meta.file(kWeights));
     auto vec = read_tfidf(meta, ts);
-    opt.tfidf = vec.options();
+    opt.tfidf = detail::tfidf_options(vec.config());
     auto overall = ts.f64("overall", {Ki});
     auto lab = ts.ints("labels", DType::I32, {ni, Ki});
     auto task = ts.ints("train_task", DType::I32, {ni});

@@ -16,7 +16,7 @@
 #include "common/text_io.hpp"
 #include "router/neural_impl.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/safetensors.hpp"
+#include "routenlp/encoder/safetensors.hpp"
 
 namespace routenlp {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/encoder.hpp"
+#include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
 
 #ifdef ROUTENLP_WITH_CUDA_GRAPHS

@@ -12,7 +12,8 @@
 
 #include "router/baseline_models.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/stacked.hpp"
 
 namespace routenlp {
 namespace {

@@ -14,227 +14,18 @@
 #include <thread>
 #include <unordered_map>
 
-#include "guarded_server.hpp"
-#include "routenlp/openai_tier.hpp"
-#include "routenlp/serve.hpp"
+#include "serve/conversation_tier.hpp"
+#include "serve/guarded_server.hpp"
+#include "serve/http_metrics.hpp"
+#include "serve/json_request.hpp"
+#include "routenlp/tiers/openai_tier.hpp"
+#include "routenlp/serve/serve.hpp"
 
 namespace routenlp {
 
 using json = nlohmann::json;
+using namespace serve_detail;
 using Clock = std::chrono::steady_clock;
-
-// ---------------------------------------------------------------------------------------------
-// Named policies
-
-namespace {
-
-bool parse_number(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
-
-std::vector<double> price_costs(const PortfolioConfig& p) {
-  std::vector<double> c;
-  double mx = 0.0;
-  for (const auto& t : p.tiers) {
-    c.push_back(t.price_per_1m_input + t.price_per_1m_output);
-    mx = std::max(mx, c.back());
-  }
-  for (auto& x : c) x = mx > 0 ? x / mx : 1.0;
-  return c;
-}
-
-}  // namespace
-
-std::unique_ptr<RoutingPolicy> make_named_policy(const std::string& spec,
-                                                 const PortfolioConfig& portfolio,
-                                                 const RouterModel& router) {
-  auto bad = [&](const std::string& why) {
-    return Error(Status::invalid_argument, "policy '" + spec + "': " + why +
-                                               " (use threshold, threshold-<p>, knob-<lambda> or "
-                                               "router-" + router.name() + "-<t>)");
-  };
-  if (spec.empty() || spec == "threshold" || spec == "auto" || spec == "routenlp")
-    return std::make_unique<ThresholdPolicy>(ThresholdPolicy::from_portfolio(portfolio));
-  double v = 0.0;
-  if (spec.rfind("threshold-", 0) == 0) {
-    if (!parse_number(spec.substr(10), &v) || v < 0.0 || v > 1.0) throw bad("target must be in [0,1]");
-    return std::make_unique<ThresholdPolicy>(v);
-  }
-  if (spec.rfind("knob-", 0) == 0) {
-    if (!parse_number(spec.substr(5), &v) || v < 0.0) throw bad("lambda must be >= 0");
-    return std::make_unique<CostKnobPolicy>(v, price_costs(portfolio));
-  }
-  if (spec.rfind("router-", 0) == 0) {
-    auto dash = spec.rfind('-');
-    std::string name = dash > 7 ? spec.substr(7, dash - 7) : "";
-    if (name != router.name()) throw bad("no router named '" + name + "' is loaded");
-    if (!parse_number(spec.substr(dash + 1), &v)) throw bad("threshold is not a number");
-    if (portfolio.tiers.size() < 2) throw bad("needs at least two tiers");
-    return std::make_unique<TwoTierPolicy>(0, static_cast<int>(portfolio.tiers.size()) - 1, v,
-                                           ThresholdRule::quantile);
-  }
-  throw bad("unknown policy");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Metrics
-
-namespace {
-
-const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,    0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
-
-class HttpMetrics {
- public:
-  void count(const std::string& route, int code) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[{route, code}];
-  }
-  void observe(const std::string& route, double seconds) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& h = hist_[route];
-    if (h.buckets.empty()) h.buckets.assign(kLatencyBuckets.size(), 0);
-    for (size_t i = 0; i < kLatencyBuckets.size(); ++i)
-      if (seconds <= kLatencyBuckets[i]) ++h.buckets[i];
-    ++h.count;
-    h.sum += seconds;
-  }
-  void decision(const std::string& tier) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++decisions_[tier];
-  }
-  std::atomic<int64_t> in_flight{0};
-
-  std::string text() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string out;
-    out += "# HELP routenlp_http_requests_total HTTP requests by route and status code.\n";
-    out += "# TYPE routenlp_http_requests_total counter\n";
-    for (const auto& [k, n] : requests_)
-      out += "routenlp_http_requests_total{route=\"" + k.first + "\",code=\"" +
-             std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
-    out += "# HELP routenlp_http_request_duration_seconds Handler time by route.\n";
-    out += "# TYPE routenlp_http_request_duration_seconds histogram\n";
-    for (const auto& [route, h] : hist_) {
-      for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-        char le[32];
-        std::snprintf(le, sizeof le, "%g", kLatencyBuckets[i]);
-        out += "routenlp_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"" + le +
-               "\"} " + std::to_string(h.buckets[i]) + "\n";
-      }
-      out += "routenlp_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"+Inf\"} " +
-             std::to_string(h.count) + "\n";
-      char sum[64];
-      std::snprintf(sum, sizeof sum, "%.9g", h.sum);
-      out += "routenlp_http_request_duration_seconds_sum{route=\"" + route + "\"} " + sum + "\n";
-      out += "routenlp_http_request_duration_seconds_count{route=\"" + route + "\"} " +
-             std::to_string(h.count) + "\n";
-    }
-    out += "# HELP routenlp_http_in_flight Requests being handled now.\n";
-    out += "# TYPE routenlp_http_in_flight gauge\n";
-    out += "routenlp_http_in_flight " + std::to_string(in_flight.load()) + "\n";
-    out += "# HELP routenlp_route_decisions_total Routing decisions by chosen tier.\n";
-    out += "# TYPE routenlp_route_decisions_total counter\n";
-    for (const auto& [t, n] : decisions_)
-      out += "routenlp_route_decisions_total{tier=\"" + t + "\"} " + std::to_string(n) + "\n";
-    return out;
-  }
-
- private:
-  struct Hist {
-    std::vector<uint64_t> buckets;
-    uint64_t count = 0;
-    double sum = 0.0;
-  };
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_;
-  std::map<std::string, Hist> hist_;
-  std::map<std::string, uint64_t> decisions_;
-};
-
-// A client error with an HTTP status (400, 404, 413, 422, 503, ...).
-struct HttpError {
-  int status;
-  std::string message;
-  std::string type;
-};
-
-HttpError bad_request(std::string m) { return {400, std::move(m), "invalid_request_error"}; }
-
-json error_body(int status, const std::string& message, const std::string& type) {
-  return {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
-}
-
-const char* kKnownRoutes[] = {"/route", "/route/batch", "/v1/chat/completions", "/feedback",
-                              "/health", "/metrics", "/v1/models"};
-
-std::string route_label(const std::string& path) {
-  for (const char* r : kKnownRoutes)
-    if (path == r) return r;
-  return "other";
-}
-
-// Passes a chat conversation (looked up by request id) to OpenAI-compatible tiers; every
-// other tier (or request) gets the plain query.
-class ConversationTier : public ModelTier {
- public:
-  using Lookup = std::function<const std::vector<ChatMessage>*(const std::string&, int*)>;
-  ConversationTier(std::shared_ptr<ModelTier> inner, Lookup lookup)
-      : inner_(std::move(inner)), openai_(dynamic_cast<OpenAICompatibleTier*>(inner_.get())),
-        lookup_(std::move(lookup)) {}
-  const std::string& name() const override { return inner_->name(); }
-  TierResponse call(const TierRequest& r) override {
-    if (openai_ != nullptr) {
-      int max_tokens = -1;
-      if (const auto* msgs = lookup_(r.request_id, &max_tokens))
-        return openai_->chat(*msgs, r.deadline, r.cancel, max_tokens);
-    }
-    return inner_->call(r);
-  }
-  double expected_cost(const TierRequest& r) const override { return inner_->expected_cost(r); }
-
- private:
-  std::shared_ptr<ModelTier> inner_;
-  OpenAICompatibleTier* openai_;
-  Lookup lookup_;
-};
-
-// JSON field readers that produce 400s naming the field.
-const json* field(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-std::string get_string(const json& obj, const char* name, const std::string& where,
-                       const std::string* fallback = nullptr) {
-  const json* v = field(obj, name);
-  if (v == nullptr) {
-    if (fallback) return *fallback;
-    throw bad_request(where + name + ": required string is missing");
-  }
-  if (!v->is_string()) throw bad_request(where + name + ": expected a string");
-  return v->get<std::string>();
-}
-double get_number(const json& obj, const char* name, const std::string& where, double fallback) {
-  const json* v = field(obj, name);
-  if (v == nullptr) return fallback;
-  if (!v->is_number()) throw bad_request(where + name + ": expected a number");
-  double d = v->get<double>();
-  if (!std::isfinite(d)) throw bad_request(where + name + ": must be finite");
-  return d;
-}
-bool get_bool(const json& obj, const char* name, const std::string& where, bool fallback) {
-  const json* v = field(obj, name);
-  if (v == nullptr) return fallback;
-  if (!v->is_boolean()) throw bad_request(where + name + ": expected true or false");
-  return v->get<bool>();
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
@@ -387,8 +178,8 @@ struct RouteServer::Impl {
     const auto& tiers = setup.portfolio.tiers;
     for (size_t k = 0; k < tiers.size() && k < d.scores.p_acceptable.size(); ++k)
       scores[tiers[k].name] = d.scores.p_acceptable[k];
-    json j = {{"tier", d.tier >= 0 && d.tier < static_cast<int>(tiers.size()) ? tiers[d.tier].name : ""},
-              {"tier_index", d.tier},
+    json j = {{"tier", d.tier},
+              {"tier_name", d.tier >= 0 && d.tier < static_cast<int>(tiers.size()) ? tiers[d.tier].name : ""},
               {"policy", d.policy},
               {"reason", d.reason},
               {"difficulty", d.scores.difficulty},
@@ -397,14 +188,14 @@ struct RouteServer::Impl {
     return j;
   }
 
+  // The decision-log record ("tier" the index, "tier_name" the name, as everywhere) plus the
+  // fields a client needs.
   json cascade_json(const CascadeResult& r) const {
     json j = json::parse(decision_to_json(r), nullptr, false);
     if (j.is_discarded()) j = json::object();
     j["request_id"] = r.request_id;
     j["status"] = status_name(r.status);
     j["answer"] = r.answer;
-    j["tier"] = r.tier_name;
-    j["tier_index"] = r.tier;
     j["uncertain"] = r.uncertain;
     j["cost_usd"] = r.cost;
     j["latency_ms"] = r.latency_ms;

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "common/yaml_keys.hpp"
-#include "routenlp/openai_tier.hpp"
-#include "routenlp/serve.hpp"
+#include "common/yaml_reader.hpp"
+#include "routenlp/tiers/openai_tier.hpp"
+#include "routenlp/serve/serve.hpp"
 
 namespace routenlp {
 
@@ -15,69 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Reader {
-  std::string source;
-
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& field, const std::string& why) const {
-    std::string where = source;
-    if (n.IsDefined() && n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
-    throw Error(Status::parse, where + ": " + field + ": " + why);
-  }
-  void keys(const YAML::Node& map, const std::string& field, std::initializer_list<const char*> allowed) const {
-    if (!map.IsMap()) fail(map, field, "expected a mapping");
-    if (auto dup = detail::duplicate_key(map))
-      fail(dup->first, field.empty() ? dup->first.Scalar() : field + "." + dup->first.Scalar(),
-           "duplicate key (first given on line " + std::to_string(dup->second) + ")");
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      std::string k = it->first.IsScalar() ? it->first.Scalar() : "<non-scalar>";
-      bool ok = false;
-      std::string list;
-      for (const char* a : allowed) {
-        ok = ok || k == a;
-        list += (list.empty() ? "" : ", ") + std::string(a);
-      }
-      if (!ok) fail(it->first, field.empty() ? k : field + "." + k, "unknown key (allowed: " + list + ")");
-    }
-  }
-  std::string str(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsScalar()) fail(n, field, "expected a string");
-    return n.Scalar();
-  }
-  double num(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsScalar()) fail(n, field, "expected a number");
-    double v = 0;
-    try {
-      v = n.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(n, field, "expected a number, got '" + n.Scalar() + "'");
-    }
-    if (!std::isfinite(v)) fail(n, field, "must be finite");
-    return v;
-  }
-  long integer(const YAML::Node& n, const std::string& field, long lo, long hi) const {
-    double v = num(n, field);
-    if (v != std::floor(v) || v < lo || v > hi)
-      fail(n, field, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return static_cast<long>(v);
-  }
-  bool boolean(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsScalar()) fail(n, field, "expected true or false");
-    try {
-      return n.as<bool>();
-    } catch (const YAML::Exception&) {
-      fail(n, field, "expected true or false");
-    }
-  }
-  // Paths in the file are relative to the file's directory.
-  std::string path(const YAML::Node& n, const std::string& field) const {
-    fs::path p = str(n, field);
-    if (p.is_relative()) p = fs::path(source).parent_path() / p;
-    return p.lexically_normal().string();
-  }
-};
+using Reader = detail::YamlReader;
 
 // Without a pipeline: the portfolio, a router and optionally calibration thresholds.
-void load_parts(const Reader& r, const YAML::Node& root, ServeConfig& cfg) {
+void load_parts(const Reader& r, const YAML::Node& root, const RouterRuntime& runtime, ServeConfig& cfg) {
   if (!root["portfolio"]) r.fail(root, "portfolio", "required (path of the portfolio YAML)");
   cfg.setup.portfolio = load_portfolio(r.path(root["portfolio"], "portfolio"));
   const auto& portfolio = cfg.setup.portfolio;
@@ -87,17 +28,18 @@ void load_parts(const Reader& r, const YAML::Node& root, ServeConfig& cfg) {
   // Router.
   YAML::Node rn = root["router"];
   if (!rn) r.fail(root, "router", "required (kind: neural | random | always | task-prior | tfidf-logreg | knn)");
-  r.keys(rn, "router", {"kind", "checkpoint", "seed", "tier", "train_data"});
-  std::string kind = rn["kind"] ? r.str(rn["kind"], "router.kind") : "neural";
+  r.check_keys(rn, "router", {"kind", "checkpoint", "seed", "tier", "train_data"});
+  std::string kind = rn["kind"] ? r.string(rn["kind"], "router.kind") : "neural";
   if (kind == "neural") {
     if (!rn["checkpoint"]) r.fail(rn, "router.checkpoint", "required for kind neural");
-    cfg.setup.router = std::make_shared<NeuralRouter>(NeuralRouter::load(r.path(rn["checkpoint"], "router.checkpoint")));
+    cfg.setup.router = std::make_shared<NeuralRouter>(
+        NeuralRouter::load(r.path(rn["checkpoint"], "router.checkpoint"), runtime));
   } else if (kind == "random") {
     uint64_t seed = rn["seed"] ? static_cast<uint64_t>(r.integer(rn["seed"], "router.seed", 0, 1L << 53)) : 0;
     cfg.setup.router = make_random_router(tier_names, seed);
   } else if (kind == "always") {
     if (!rn["tier"]) r.fail(rn, "router.tier", "required for kind always");
-    std::string t = r.str(rn["tier"], "router.tier");
+    std::string t = r.string(rn["tier"], "router.tier");
     int k = portfolio.tier_index(t);
     if (k < 0) r.fail(rn["tier"], "router.tier", "'" + t + "' is not a portfolio tier");
     cfg.setup.router = make_always_tier_router(tier_names, k);
@@ -125,7 +67,7 @@ void load_parts(const Reader& r, const YAML::Node& root, ServeConfig& cfg) {
 }  // namespace
 
 ServeConfig load_serve_config(const std::string& path, const std::string& pipeline_dir) {
-  Reader r{path};
+  Reader r(path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -134,28 +76,39 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   } catch (const YAML::Exception& e) {
     throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  r.keys(root, "", {"pipeline", "portfolio", "router", "calibration", "tiers", "server"});
+  r.check_keys(root, "", {"pipeline", "portfolio", "router", "calibration", "tiers", "server"});
   ServeConfig cfg;
+  // Where a neural router runs (read first: loading the router needs it).
+  RouterRuntime runtime;
+  if (YAML::Node s = root["server"]; s && s.IsMap() && s["router_device"]) {
+    runtime.device = r.string(s["router_device"], "server.router_device");
+    try {
+      NeuralRouter::resolve_device(runtime);  // checked whatever the router kind
+    } catch (const Error& e) {
+      r.fail(s["router_device"], "server.router_device", e.what());
+    }
+  }
   if (root["pipeline"] || !pipeline_dir.empty()) {
     // A fitted artifact brings the portfolio, router and thresholds: giving them too is ambiguous.
     for (const char* k : {"portfolio", "router", "calibration"})
       if (root[k]) r.fail(root[k], k, "not allowed with a pipeline (the artifact holds it)");
     const std::string dir = pipeline_dir.empty() ? r.path(root["pipeline"], "pipeline") : pipeline_dir;
-    cfg.setup.pipeline = std::make_shared<const Pipeline>(Pipeline::load(dir));
+    cfg.setup.pipeline = std::make_shared<const Pipeline>(Pipeline::load(dir, runtime));
     cfg.setup.portfolio = cfg.setup.pipeline->portfolio();
   } else {
-    load_parts(r, root, cfg);
+    load_parts(r, root, runtime, cfg);
   }
   const auto& portfolio = cfg.setup.portfolio;
 
   // Server.
   if (YAML::Node s = root["server"]) {
-    r.keys(s, "server", {"host", "port", "threads", "max_body_bytes", "max_batch", "read_timeout_s",
+    r.check_keys(s, "server", {"host", "port", "threads", "max_body_bytes", "max_batch", "read_timeout_s",
                          "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
                          "default_policy", "audit_rate", "decision_log", "request_read_timeout_s",
-                         "max_connections_per_client", "reserve_threads", "keep_alive_max_count"});
+                         "max_connections_per_client", "reserve_threads", "keep_alive_max_count",
+                         "router_device"});
     auto& o = cfg.options;
-    if (s["host"]) o.host = r.str(s["host"], "server.host");
+    if (s["host"]) o.host = r.string(s["host"], "server.host");
     if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
     if (s["threads"]) o.threads = static_cast<size_t>(r.integer(s["threads"], "server.threads", 1, 1024));
     if (s["max_body_bytes"])
@@ -169,7 +122,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
       o.keep_alive_max_count = static_cast<size_t>(
           r.integer(s["keep_alive_max_count"], "server.keep_alive_max_count", 1, 1000000));
     if (s["request_read_timeout_s"]) {
-      o.request_read_timeout_s = r.num(s["request_read_timeout_s"], "server.request_read_timeout_s");
+      o.request_read_timeout_s = r.number(s["request_read_timeout_s"], "server.request_read_timeout_s");
       if (o.request_read_timeout_s < 0.1 || o.request_read_timeout_s > 3600)
         r.fail(s["request_read_timeout_s"], "server.request_read_timeout_s", "must be in [0.1, 3600]");
     }
@@ -179,12 +132,12 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
     if (s["reserve_threads"])
       o.reserve_threads = static_cast<size_t>(r.integer(s["reserve_threads"], "server.reserve_threads", 0, 1023));
     if (s["default_deadline_ms"]) {
-      o.default_deadline_ms = r.num(s["default_deadline_ms"], "server.default_deadline_ms");
+      o.default_deadline_ms = r.number(s["default_deadline_ms"], "server.default_deadline_ms");
       if (o.default_deadline_ms < 0) r.fail(s["default_deadline_ms"], "server.default_deadline_ms", "must be >= 0");
     }
-    if (s["default_policy"]) o.default_policy = r.str(s["default_policy"], "server.default_policy");
+    if (s["default_policy"]) o.default_policy = r.string(s["default_policy"], "server.default_policy");
     if (s["audit_rate"]) {
-      double a = r.num(s["audit_rate"], "server.audit_rate");
+      double a = r.number(s["audit_rate"], "server.audit_rate");
       if (a < 0 || a > 1) r.fail(s["audit_rate"], "server.audit_rate", "must be in [0,1]");
       cfg.setup.audit_rate = a;
     }
@@ -198,33 +151,33 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
     for (size_t i = 0; i < ts.size(); ++i) {
       std::string f = "tiers[" + std::to_string(i) + "]";
       YAML::Node t = ts[i];
-      r.keys(t, f, {"name", "endpoint"});
+      r.check_keys(t, f, {"name", "endpoint"});
       if (!t["name"]) r.fail(t, f + ".name", "required");
-      std::string name = r.str(t["name"], f + ".name");
+      std::string name = r.string(t["name"], f + ".name");
       int k = portfolio.tier_index(name);
       if (k < 0) r.fail(t["name"], f + ".name", "'" + name + "' is not a portfolio tier");
       if (tiers[k]) r.fail(t["name"], f + ".name", "'" + name + "' is listed twice");
       YAML::Node e = t["endpoint"];
       if (!e) r.fail(t, f + ".endpoint", "required");
       std::string ef = f + ".endpoint";
-      r.keys(e, ef, {"base_url", "model", "api_key_env", "timeout_ms", "connect_timeout_ms", "max_retries",
+      r.check_keys(e, ef, {"base_url", "model", "api_key_env", "timeout_ms", "connect_timeout_ms", "max_retries",
                      "backoff_initial_ms", "backoff_max_ms", "max_tokens", "temperature", "logprobs",
                      "system_prompt", "max_connections", "max_response_bytes"});
       OpenAITierOptions o;
       o.name = name;
       if (!e["base_url"]) r.fail(e, ef + ".base_url", "required");
-      o.base_url = r.str(e["base_url"], ef + ".base_url");
-      o.model = e["model"] ? r.str(e["model"], ef + ".model") : name;
-      if (e["api_key_env"]) o.api_key_env = r.str(e["api_key_env"], ef + ".api_key_env");
-      if (e["timeout_ms"]) o.timeout_ms = r.num(e["timeout_ms"], ef + ".timeout_ms");
-      if (e["connect_timeout_ms"]) o.connect_timeout_ms = r.num(e["connect_timeout_ms"], ef + ".connect_timeout_ms");
+      o.base_url = r.string(e["base_url"], ef + ".base_url");
+      o.model = e["model"] ? r.string(e["model"], ef + ".model") : name;
+      if (e["api_key_env"]) o.api_key_env = r.string(e["api_key_env"], ef + ".api_key_env");
+      if (e["timeout_ms"]) o.timeout_ms = r.number(e["timeout_ms"], ef + ".timeout_ms");
+      if (e["connect_timeout_ms"]) o.connect_timeout_ms = r.number(e["connect_timeout_ms"], ef + ".connect_timeout_ms");
       if (e["max_retries"]) o.max_retries = static_cast<int>(r.integer(e["max_retries"], ef + ".max_retries", 0, 20));
-      if (e["backoff_initial_ms"]) o.backoff_initial_ms = r.num(e["backoff_initial_ms"], ef + ".backoff_initial_ms");
-      if (e["backoff_max_ms"]) o.backoff_max_ms = r.num(e["backoff_max_ms"], ef + ".backoff_max_ms");
+      if (e["backoff_initial_ms"]) o.backoff_initial_ms = r.number(e["backoff_initial_ms"], ef + ".backoff_initial_ms");
+      if (e["backoff_max_ms"]) o.backoff_max_ms = r.number(e["backoff_max_ms"], ef + ".backoff_max_ms");
       if (e["max_tokens"]) o.max_tokens = static_cast<int>(r.integer(e["max_tokens"], ef + ".max_tokens", 0, 1000000));
-      if (e["temperature"]) o.temperature = r.num(e["temperature"], ef + ".temperature");
+      if (e["temperature"]) o.temperature = r.number(e["temperature"], ef + ".temperature");
       if (e["logprobs"]) o.request_logprobs = r.boolean(e["logprobs"], ef + ".logprobs");
-      if (e["system_prompt"]) o.system_prompt = r.str(e["system_prompt"], ef + ".system_prompt");
+      if (e["system_prompt"]) o.system_prompt = r.string(e["system_prompt"], ef + ".system_prompt");
       if (e["max_response_bytes"])
         o.max_response_bytes = static_cast<size_t>(
             r.integer(e["max_response_bytes"], ef + ".max_response_bytes", 1024, 1L << 30));

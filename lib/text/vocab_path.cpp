@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 
 #ifndef RN_SOURCE_VOCAB_DIR
 #error "RN_SOURCE_VOCAB_DIR must be defined by lib/text/CMakeLists.txt"

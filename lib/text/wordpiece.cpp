@@ -12,7 +12,7 @@
 #include "common/text_io.hpp"
 #include "common/utf8.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/text/tokenizer.hpp"
 #include "text/unicode.hpp"
 #include "text/vocab_lines.hpp"
 

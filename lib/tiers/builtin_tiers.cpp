@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "routenlp/tier.hpp"
+#include "routenlp/tiers/tier.hpp"
 
 namespace routenlp {
 

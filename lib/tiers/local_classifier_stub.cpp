@@ -1,6 +1,6 @@
 // LocalClassifierTier without libtorch: every entry point throws Error(not_supported).
 #include "routenlp/error.hpp"
-#include "routenlp/local_classifier_tier.hpp"
+#include "routenlp/tiers/local_classifier_tier.hpp"
 
 namespace routenlp {
 

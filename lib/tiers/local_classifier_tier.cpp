@@ -1,6 +1,6 @@
 // LocalClassifierTier: DistilBERT encoder (lib/encoder/distilbert.hpp) + mask-mean pooling +
 // linear head, trained with AdamW; the one torch translation unit of the co-optimization code.
-#include "routenlp/local_classifier_tier.hpp"
+#include "routenlp/tiers/local_classifier_tier.hpp"
 
 #include <unistd.h>
 
@@ -18,8 +18,8 @@
 #include "coopt/rng.hpp"
 #include "encoder/distilbert.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/safetensors.hpp"
-#include "routenlp/tokenizer.hpp"
+#include "routenlp/encoder/safetensors.hpp"
+#include "routenlp/text/tokenizer.hpp"
 #include "router/runtime_device.hpp"
 #include "text/vocab_lines.hpp"
 

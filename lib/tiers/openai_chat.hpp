@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "routenlp/error.hpp"
-#include "routenlp/openai_tier.hpp"
+#include "routenlp/tiers/openai_tier.hpp"
 #include "tiers/http_client.hpp"
 
 namespace routenlp::openai {

@@ -1,5 +1,5 @@
 // OpenAICompatibleTier: ModelTier over the OpenAI-compatible chat client.
-#include "routenlp/openai_tier.hpp"
+#include "routenlp/tiers/openai_tier.hpp"
 
 #include <cmath>
 #include <limits>

@@ -13,11 +13,13 @@
 #include <memory>
 #include <string>
 
-#include "routenlp/conformal.hpp"
+#include "routenlp/calibration/calibrator.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/pipeline.hpp"
-#include "routenlp/portfolio.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Importers for RouteLLM, RouterBench and LLMRouter recorded outcomes (see importers.hpp and
 // docs/dataset-format.md for the conventions).
-#include "routenlp/importers.hpp"
+#include "routenlp/data/importers.hpp"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,100 @@
+// `routenlp serve`: an HTTP server over the library (cpp-httplib, private): POST /route,
+// /route/batch, /v1/chat/completions (OpenAI-compatible, routed + cascaded), /feedback,
+// GET /health, /metrics. Endpoints, config and limits: docs/serving.md.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "routenlp/cascade/decision_log.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/export.h"
+#include "routenlp/pipeline/pipeline.hpp"
+#include "routenlp/data/portfolio.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
+#include "routenlp/router/neural.hpp"
+#include "routenlp/tiers/tier.hpp"
+
+namespace routenlp {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                     // 0: an ephemeral port (RouteServer::port())
+  size_t threads = 8;                  // worker threads; each serves one connection at a time
+  size_t max_body_bytes = 1u << 20;    // larger request bodies get 413
+  size_t max_batch = 256;              // queries per /route/batch request
+  int read_timeout_s = 5;              // per socket read / write
+  int write_timeout_s = 5;
+  int keep_alive_timeout_s = 5;
+  size_t keep_alive_max_count = 1000;  // requests per connection
+  // Slow and greedy clients (docs/serving.md "Slow clients and connection limits"):
+  double request_read_timeout_s = 10;  // total time to receive one request (headers + body)
+  int max_connections_per_client = -1;  // per client address; -1: threads / 2 (at least 1); 0: no cap
+  size_t reserve_threads = 1;          // workers kept free for quick requests by closing slow clients
+  double default_deadline_ms = 60000;  // cascade deadline when a request gives none
+  // Policy when a request names none; with a pipeline, "threshold" (the default) means the
+  // pipeline ("pipeline").
+  std::string default_policy = "threshold";
+};
+
+// What the server serves. The router's tiers() must equal the portfolio's tier names.
+struct ServeSetup {
+  // When set, the portfolio, router, thresholds and acceptance score are the pipeline's (the
+  // fields below are overwritten) and the policy "pipeline" routes exactly as the pipeline does.
+  std::shared_ptr<const Pipeline> pipeline;
+  PortfolioConfig portfolio;
+  std::shared_ptr<const RouterModel> router;      // required without a pipeline
+  std::vector<std::shared_ptr<ModelTier>> tiers;  // one per portfolio tier, or empty: routing only
+  std::shared_ptr<const ThresholdTable> thresholds;  // null: every non-final tier escalates
+  // The calibration behind `thresholds` (optional): its delta(alpha) curves let feedback move
+  // each cell's threshold (online recalibration). A pipeline brings its own.
+  std::shared_ptr<const ConformalCalibrator> calibration;
+  double audit_rate = 0.1;                        // share of cascaded requests open to /feedback
+  std::string decision_log;                       // JSONL decision log path ("" = none)
+};
+
+// A serve config file (YAML, docs/serving.md) resolved into a setup and options.
+struct ServeConfig {
+  ServeSetup setup;
+  ServeOptions options;
+};
+// Loads the file, the portfolio, the router, calibration thresholds and tier endpoints.
+// Errors name file:line:field.
+// pipeline_dir: serve this artifact (as if the file said `pipeline: DIR`, overriding it).
+RN_API ServeConfig load_serve_config(const std::string& path, const std::string& pipeline_dir = {});
+
+// Routing policy named by a string (the /route "policy" and the chat "model" field; with a
+// pipeline also "pipeline", which "routenlp", "auto" and an absent name select):
+//   "threshold" (portfolio targets 1 - alpha), "threshold-<p>", "knob-<lambda>" (cost knob on
+//   the portfolio's relative prices), "router-<router name>-<t>" (RouteLLM: strong tier iff
+//   1 - p[cheapest] >= t). Throws Error(invalid_argument) naming the string.
+RN_API std::unique_ptr<RoutingPolicy> make_named_policy(const std::string& spec,
+                                                        const PortfolioConfig& portfolio,
+                                                        const RouterModel& router);
+
+class RN_API RouteServer {
+ public:
+  RouteServer(ServeSetup setup, ServeOptions options);
+  ~RouteServer();  // stops and joins
+  RouteServer(const RouteServer&) = delete;
+  RouteServer& operator=(const RouteServer&) = delete;
+
+  // Binds host:port and returns the port. Throws Error(io) when it cannot bind.
+  int bind();
+  // Serves until stop(); returns once in-flight requests have finished. Binds if needed.
+  void run();
+  // Thread-safe (not async-signal-safe: call it from a normal thread). Idempotent.
+  void stop();
+  int port() const;
+  // The /metrics text.
+  std::string metrics_text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace routenlp
