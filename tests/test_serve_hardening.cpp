@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -372,4 +373,72 @@ TEST_CASE("a router failing at run time gives 5xx, a bad client field 400", "[se
             .status == 404);
   std::string m = live.server->metrics_text();
   CHECK(m.find("routenlp_http_requests_total{route=\"/route\",code=\"500\"} 1") != std::string::npos);
+}
+
+TEST_CASE("a second server on a busy port fails at bind naming the port", "[serve][hardening][listen]") {
+  LiveServer first(routing_setup(), ServeOptions{});
+  ServeOptions o;
+  o.host = "127.0.0.1";
+  o.port = first.port;
+  RouteServer second(routing_setup(), o);
+  std::string what;
+  try {
+    second.bind();
+  } catch (const Error& e) {
+    what = e.what();
+    CHECK(e.code() == Status::io);
+  }
+  INFO(what);
+  CHECK(what.find("127.0.0.1:" + std::to_string(first.port)) != std::string::npos);
+  CHECK(what.find("already in use") != std::string::npos);
+  // The first server still answers every request (no connection went to the second).
+  for (int i = 0; i < 5; ++i) CHECK(get_once(first.port, "/health").status == 200);
+}
+
+namespace {
+// Non-blocking connects to a bound server that is not accepting; how many complete within 1 s
+// (the kernel completes at most about `backlog` handshakes for an unaccepting listener).
+int completed_connects(int port, int n) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)!::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  int done = 0;
+  for (int fd : fds) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) ++done;
+    ::close(fd);
+  }
+  return done;
+}
+}  // namespace
+
+TEST_CASE("listen_backlog sizes the kernel queue for connection bursts", "[serve][hardening][listen]") {
+  const int burst = 64;
+  ServeOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.listen_backlog = 1024;
+  {
+    RouteServer big(routing_setup(), o);
+    int port = big.bind();  // bound and listening, not yet accepting
+    CHECK(completed_connects(port, burst) == burst);
+  }
+  o.listen_backlog = 4;
+  {
+    RouteServer small(routing_setup(), o);
+    int port = small.bind();
+    int done = completed_connects(port, burst);
+    INFO(done << " of " << burst << " completed with backlog 4");
+    CHECK(done < 16);
+  }
 }

@@ -2,6 +2,8 @@
 // top of cpp-httplib's request parser. See guarded_server.hpp and docs/serving.md.
 #include "guarded_server.hpp"
 
+#include "routenlp/error.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -238,7 +240,36 @@ void refuse(socket_t fd, const std::string& why) {
 
 }  // namespace
 
-GuardedServer::GuardedServer() { configure(GuardOptions{}); }
+GuardedServer::GuardedServer() {
+  configure(GuardOptions{});
+  // httplib's default sets SO_REUSEPORT, which lets a second process bind a port that is in use
+  // (the kernel then splits connections between the two). SO_REUSEADDR only: restart after a
+  // crash still works (TIME_WAIT), a port held by a live server does not.
+  set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+}
+
+int GuardedServer::bind_listen(const std::string& host, int port) {
+  errno = 0;
+  int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
+  if (bound < 0) {
+    int err = errno;
+    std::string why = err == EADDRINUSE ? "address already in use (is another server running on it?)"
+                      : err != 0        ? std::string(std::strerror(err))
+                                        : "cannot resolve or bind the address";
+    throw Error(Status::io, "serve: cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
+  }
+  // httplib listens with a fixed backlog of 5; a burst of connections beyond it is dropped by the
+  // kernel (SYN retries: a 1 s stall). listen() again on the bound socket resizes the queue.
+  if (::listen(svr_sock_, std::max(1, opts_.listen_backlog)) != 0) {
+    int err = errno;
+    throw Error(Status::io, "serve: listen on " + host + ":" + std::to_string(bound) + " with backlog " +
+                                std::to_string(opts_.listen_backlog) + ": " + std::strerror(err));
+  }
+  return bound;
+}
 
 void GuardedServer::configure(const GuardOptions& o) {
   opts_ = o;

@@ -35,6 +35,7 @@ struct GuardOptions {
   int write_timeout_s = 5;
   int keep_alive_timeout_s = 5;
   size_t keep_alive_max_count = 1000;
+  int listen_backlog = 1024;  // pending connections the kernel queues (capped by net.core.somaxconn)
 };
 
 // Why the request being handled on this thread was not read whole (set while httplib writes its
@@ -62,6 +63,10 @@ class GuardedServer : public httplib::Server {
   // Fewer than reserve_threads workers are free.
   bool under_pressure() const;
   bool stopping() const { return svr_sock_ == INVALID_SOCKET; }
+  // Binds host:port (0: an ephemeral port) with SO_REUSEADDR only - never SO_REUSEPORT, so a
+  // second server on a busy port fails here - and listens with opts.listen_backlog. Returns
+  // the port; throws Error(io) naming host:port and the reason.
+  int bind_listen(const std::string& host, int port);
 
  protected:
   bool process_and_close_socket(socket_t sock) override;

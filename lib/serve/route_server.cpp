@@ -479,6 +479,7 @@ struct RouteServer::Impl {
     g.write_timeout_s = options.write_timeout_s;
     g.keep_alive_timeout_s = options.keep_alive_timeout_s;
     g.keep_alive_max_count = options.keep_alive_max_count;
+    g.listen_backlog = options.listen_backlog;
     svr.configure(g);  // our connection loop and worker pool (guarded_server.hpp)
   }
 
@@ -577,15 +578,7 @@ RouteServer::~RouteServer() { stop(); }
 
 int RouteServer::bind() {
   if (impl_->port >= 0) return impl_->port;
-  int port;
-  if (impl_->options.port == 0) {
-    port = impl_->svr.bind_to_any_port(impl_->options.host);
-  } else {
-    port = impl_->svr.bind_to_port(impl_->options.host, impl_->options.port) ? impl_->options.port : -1;
-  }
-  if (port < 0)
-    throw Error(Status::io, "serve: cannot bind " + impl_->options.host + ":" +
-                                std::to_string(impl_->options.port) + " (in use or not permitted)");
+  int port = impl_->svr.bind_listen(impl_->options.host, impl_->options.port);
   impl_->port = port;
   return port;
 }

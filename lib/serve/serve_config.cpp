@@ -106,10 +106,12 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
                          "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
                          "default_policy", "audit_rate", "decision_log", "request_read_timeout_s",
                          "max_connections_per_client", "reserve_threads", "keep_alive_max_count",
-                         "router_device"});
+                         "router_device", "listen_backlog"});
     auto& o = cfg.options;
     if (s["host"]) o.host = r.string(s["host"], "server.host");
     if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
+    if (s["listen_backlog"])
+      o.listen_backlog = static_cast<int>(r.integer(s["listen_backlog"], "server.listen_backlog", 1, 65535));
     if (s["threads"]) o.threads = static_cast<size_t>(r.integer(s["threads"], "server.threads", 1, 1024));
     if (s["max_body_bytes"])
       o.max_body_bytes = static_cast<size_t>(r.integer(s["max_body_bytes"], "server.max_body_bytes", 1024, 1L << 30));

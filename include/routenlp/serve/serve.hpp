@@ -30,6 +30,7 @@ struct ServeOptions {
   int write_timeout_s = 5;
   int keep_alive_timeout_s = 5;
   size_t keep_alive_max_count = 1000;  // requests per connection
+  int listen_backlog = 1024;           // kernel queue of pending connections (bursts); capped by somaxconn
   // Slow and greedy clients (docs/serving.md "Slow clients and connection limits"):
   double request_read_timeout_s = 10;  // total time to receive one request (headers + body)
   int max_connections_per_client = -1;  // per client address; -1: threads / 2 (at least 1); 0: no cap
@@ -82,7 +83,8 @@ class RN_API RouteServer {
   RouteServer(const RouteServer&) = delete;
   RouteServer& operator=(const RouteServer&) = delete;
 
-  // Binds host:port and returns the port. Throws Error(io) when it cannot bind.
+  // Binds host:port and returns the port. Throws Error(io) naming host:port when it cannot bind
+  // (a port in use by another server fails: SO_REUSEADDR only, never SO_REUSEPORT).
   int bind();
   // Serves until stop(); returns once in-flight requests have finished. Binds if needed.
   void run();
