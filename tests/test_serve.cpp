@@ -283,6 +283,7 @@ TEST_CASE("ChatClient rejects bad options", "[serve][openai]") {
 #include "routenlp/cascade/engine.hpp"
 #include "routenlp/tiers/openai_tier.hpp"
 #include "routenlp/serve/serve.hpp"
+#include "routenlp/calibration/threshold_table.hpp"
 
 namespace {
 
@@ -611,4 +612,157 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
                                       "router: {kind: always, tier: small}\n"
                                       "server: {router_device: cpu}\n";
   CHECK_NOTHROW(load_serve_config(dir + "/cpu.yaml"));
+}
+
+TEST_CASE("chat completions: usage summed over called tiers and routing headers", "[serve][http][chat]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);
+  // small answers (usage 10/2, confidence exp(-0.2): u = 0.18 > delta 0.05) and escalates;
+  // large answers (usage 7/3).
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "nologprobs", p)};
+  auto table = std::make_shared<ThresholdTable>();
+  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
+  table->at(0, 0, 0) = 0.05;
+  setup.thresholds = table;
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  auto res = c.Post("/v1/chat/completions",
+                    R"({"model": "router-always-small-0.5", "request_id": "abc-1",
+                        "messages": [{"role": "user", "content": "hi"}]})",
+                    "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  auto j = json::parse(res->body);
+  CHECK(j["usage"]["prompt_tokens"] == 17);
+  CHECK(j["usage"]["completion_tokens"] == 5);
+  CHECK(j["usage"]["total_tokens"] == 22);
+  CHECK(j["routenlp"]["usage_estimated_calls"] == 0);
+  CHECK(j["routenlp"]["tier"] == 1);
+  CHECK(j["routenlp"]["tier_name"] == "large");
+  CHECK(res->get_header_value("x-routenlp-tier") == "large");
+  CHECK(res->get_header_value("x-routenlp-request-id") == "abc-1");
+  CHECK(std::abs(std::stod(res->get_header_value("x-routenlp-cost")) - j["routenlp"]["cost_usd"].get<double>()) < 1e-9);
+  CHECK(std::stod(res->get_header_value("x-routenlp-cost")) > 0);
+}
+
+TEST_CASE("chat completions: usage is estimated when a tier reports none", "[serve][http][chat]") {
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 1);
+  auto answer = [](const TierRequest&) {
+    TierResponse r;
+    r.text = "12345678";  // 8 bytes: 2 tokens
+    r.confidence = 0.9;
+    return r;
+  };
+  setup.tiers = {std::make_shared<CallbackTier>("small", answer), std::make_shared<CallbackTier>("large", answer)};
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  int st = 0;
+  auto j = post_json(c, "/v1/chat/completions",
+                     R"({"messages": [{"role": "user", "content": "abcdefghi"}]})", &st);  // 9 bytes: 3
+  REQUIRE(st == 200);
+  CHECK(j["usage"]["prompt_tokens"] == 3);
+  CHECK(j["usage"]["completion_tokens"] == 2);
+  CHECK(j["usage"]["total_tokens"] == 5);
+  CHECK(j["routenlp"]["usage_estimated_calls"] == 1);
+}
+
+TEST_CASE("chat completions: content parts - generation parameters - task precedence - models",
+          "[serve][http][chat]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 1);
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "echo", p)};
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  int st = 0;
+
+  SECTION("text parts are joined and non-text parts are a 400 naming the part") {
+    auto j = post_json(c, "/v1/chat/completions",
+                       R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+                                                                     {"type": "text", "text": "b"}]}]})",
+                       &st);
+    REQUIRE(st == 200);
+    CHECK(j["choices"][0]["message"]["content"] == "echo: a\nb");
+    auto sent = json::parse(fake.last_body());
+    CHECK(sent["messages"][0]["content"] == "a\nb");
+    j = post_json(c, "/v1/chat/completions",
+                  R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+                                   {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]})",
+                  &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("messages[0].content[1].type: 'image_url'") != std::string::npos);
+    CHECK(j["error"]["type"] == "invalid_request_error");
+  }
+  SECTION("generation parameters reach the upstream tier") {
+    auto j = post_json(c, "/v1/chat/completions",
+                       R"({"model": "large", "temperature": 0.7, "top_p": 0.9, "stop": ["\n\n"], "seed": 7,
+                           "presence_penalty": 0.5, "frequency_penalty": 0.25, "max_completion_tokens": 33,
+                           "response_format": {"type": "json_object"},
+                           "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                           "tool_choice": "auto", "logprobs": false, "model_extra": 1,
+                           "messages": [{"role": "user", "content": "hi", "name": "bob"}]})",
+                       &st);
+    REQUIRE(st == 200);
+    auto sent = json::parse(fake.last_body());
+    CHECK(sent["model"] == "echo");
+    CHECK(sent["temperature"] == 0.7);
+    CHECK(sent["top_p"] == 0.9);
+    CHECK(sent["stop"][0] == "\n\n");
+    CHECK(sent["seed"] == 7);
+    CHECK(sent["presence_penalty"] == 0.5);
+    CHECK(sent["frequency_penalty"] == 0.25);
+    CHECK(sent["max_tokens"] == 33);
+    CHECK(sent["response_format"]["type"] == "json_object");
+    CHECK(sent["tools"][0]["function"]["name"] == "f");
+    CHECK(sent["tool_choice"] == "auto");
+    CHECK(sent["logprobs"] == true);  // the tier's confidence needs them
+    CHECK(sent["stream"] == false);
+    CHECK_FALSE(sent.contains("model_extra"));  // only known generation parameters pass
+    CHECK(sent["messages"][0]["name"] == "bob");
+  }
+  SECTION("task: body field over header over model suffix over default") {
+    httplib::Headers h = {{"x-routenlp-task", "from-header"}};
+    auto body = [](const std::string& extra) {
+      return R"({"model": "router-always-large-0.5:from-model", "messages": [{"role": "user", "content": "q"}])" +
+             extra + "}";
+    };
+    auto task_of = [&](const httplib::Headers& hh, const std::string& extra) {
+      auto r = c.Post("/v1/chat/completions", hh, body(extra), "application/json");
+      REQUIRE(r);
+      REQUIRE(r->status == 200);
+      return json::parse(r->body)["routenlp"]["task"].get<std::string>();
+    };
+    CHECK(task_of(h, R"(, "task": "from-body")") == "from-body");
+    CHECK(task_of(h, "") == "from-header");
+    CHECK(task_of({}, "") == "from-model");
+    auto j = post_json(c, "/v1/chat/completions", R"({"messages": [{"role": "user", "content": "q"}]})", &st);
+    CHECK(j["routenlp"]["task"] == "default");
+    // A tier name with a task suffix calls that tier.
+    j = post_json(c, "/v1/chat/completions", R"({"model": "small:t", "messages": [{"role": "user", "content": "q"}]})", &st);
+    CHECK(st == 200);
+    CHECK(j["model"] == "small");
+  }
+  SECTION("/v1/models lists the served names and an unknown model is an OpenAI error naming them") {
+    auto r = c.Get("/v1/models");
+    REQUIRE(r);
+    auto m = json::parse(r->body);
+    std::vector<std::string> ids;
+    for (const auto& d : m["data"]) ids.push_back(d["id"]);
+    CHECK(ids == std::vector<std::string>{"small", "large", "threshold", "router-always-large-0.5"});
+    auto j = post_json(c, "/v1/chat/completions", R"({"model": "gpt-9", "messages": [{"role": "user", "content": "q"}]})", &st);
+    CHECK(st == 404);
+    CHECK(j["error"]["type"] == "not_found");
+    CHECK(j["error"]["message"].get<std::string>().find("router-always-large-0.5") != std::string::npos);
+    j = post_json(c, "/v1/chat/completions", R"({"n": 2, "messages": [{"role": "user", "content": "q"}]})", &st);
+    CHECK(st == 400);
+    CHECK(j["error"]["message"].get<std::string>().find("n:") != std::string::npos);
+  }
 }

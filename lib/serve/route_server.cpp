@@ -44,7 +44,7 @@ struct RouteServer::Impl {
   std::string id_prefix;
 
   std::mutex conv_mu;
-  std::unordered_map<std::string, std::pair<std::vector<ChatMessage>, int>> conversations;
+  std::unordered_map<std::string, std::shared_ptr<ChatContext>> conversations;
 
   Impl(ServeSetup s, ServeOptions o) : setup(std::move(s)), options(std::move(o)) {
     // A pipeline brings its own portfolio, router, thresholds and acceptance score; it is the
@@ -84,12 +84,10 @@ struct RouteServer::Impl {
                                                     " must be named '" +
                                                     setup.portfolio.tiers[k].name + "'");
         wrapped.push_back(std::make_shared<ConversationTier>(
-            setup.tiers[k], [this](const std::string& id, int* max_tokens) {
+            setup.tiers[k], [this](const std::string& id) {
               std::lock_guard<std::mutex> lock(conv_mu);
               auto it = conversations.find(id);
-              if (it == conversations.end()) return static_cast<const std::vector<ChatMessage>*>(nullptr);
-              *max_tokens = it->second.second;
-              return static_cast<const std::vector<ChatMessage>*>(&it->second.first);
+              return it == conversations.end() ? nullptr : it->second;
             }));
       }
       auto table = setup.thresholds;
@@ -357,9 +355,11 @@ struct RouteServer::Impl {
     svr.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, "/v1/models", [this](const json&, httplib::Response&) {
         json data = json::array();
-        for (const auto& t : setup.portfolio.tiers) data.push_back({{"id", t.name}, {"object", "model"}});
-        if (setup.pipeline) data.push_back({{"id", "pipeline"}, {"object", "model"}});
-        if (setup.router) data.push_back({{"id", "router-" + setup.router->name() + "-0.5"}, {"object", "model"}});
+        size_t n_tiers = setup.portfolio.tiers.size();
+        auto names = served_models();
+        for (size_t i = 0; i < names.size(); ++i)
+          data.push_back({{"id", names[i]}, {"object", "model"}, {"owned_by", "routenlp"},
+                          {"routenlp_kind", i < n_tiers ? "tier" : "policy"}});
         return json{{"object", "list"}, {"data", data}};
       });
     });
@@ -424,8 +424,8 @@ struct RouteServer::Impl {
       });
     });
     svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      handle(req, res, "/v1/chat/completions", [this](const json& in, httplib::Response& r) {
-        return chat_completions(in, r);
+      handle(req, res, "/v1/chat/completions", [this, &req](const json& in, httplib::Response& r) {
+        return chat_completions(in, r, req);
       });
     });
 
@@ -483,34 +483,101 @@ struct RouteServer::Impl {
     svr.configure(g);  // our connection loop and worker pool (guarded_server.hpp)
   }
 
-  json chat_completions(const json& in, httplib::Response&) {
+  // Generation parameters a chat request may give; passed to the OpenAI-compatible tier that
+  // is called (docs/serving.md "Chat completions").
+  static const std::vector<std::string>& passthrough_params() {
+    static const std::vector<std::string> names = {
+        "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
+        "tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs",
+        "top_logprobs", "logit_bias", "user", "max_completion_tokens"};
+    return names;
+  }
+
+  // A message's content as text: a string, or an array of parts of which only "text" parts
+  // are accepted (joined with "\n"); other part types are a 400 naming the part.
+  static std::string content_text(const json& m, const std::string& where) {
+    const json* c = field(m, "content");
+    if (c == nullptr) {
+      if (field(m, "tool_calls")) return "";  // an assistant message carrying tool calls
+      throw bad_request(where + "content: required string or array of parts is missing");
+    }
+    if (c->is_string()) return c->get<std::string>();
+    if (!c->is_array()) throw bad_request(where + "content: expected a string or an array of parts");
+    std::string text;
+    for (size_t j = 0; j < c->size(); ++j) {
+      const json& part = (*c)[j];
+      std::string pw = where + "content[" + std::to_string(j) + "].";
+      if (!part.is_object()) throw bad_request(pw.substr(0, pw.size() - 1) + ": expected an object");
+      std::string type = get_string(part, "type", pw);
+      if (type != "text")
+        throw bad_request(pw + "type: '" + type + "' parts are not supported (text parts only)");
+      if (!text.empty()) text += "\n";
+      text += get_string(part, "text", pw);
+    }
+    return text;
+  }
+
+  // The task: body "task", else header x-routenlp-task, else the model's ":<task>" suffix,
+  // else the default.
+  std::string chat_task(const json& in, const httplib::Request& req, const std::string& model_task) const {
+    static const std::string none;
+    std::string t = get_string(in, "task", "", &none);
+    if (t.empty()) t = req.get_header_value("x-routenlp-task");
+    if (t.empty()) t = model_task;
+    return t.empty() ? default_task : t;
+  }
+
+  json chat_completions(const json& in, httplib::Response& res, const httplib::Request& req) {
     static const std::string no_model;  // absent: the default policy
     std::string model = get_string(in, "model", "", &no_model);
     const json* msgs = field(in, "messages");
     if (msgs == nullptr || !msgs->is_array() || msgs->empty())
       throw bad_request("messages: required non-empty array");
     if (get_bool(in, "stream", "", false)) throw bad_request("stream: streaming is not supported");
-    std::vector<ChatMessage> conv;
+    if (const json* n = field(in, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
+      throw bad_request("n: only 1 choice is supported");
+    auto ctx = std::make_shared<ChatContext>();
+    json raw = json::array();  // messages as sent upstream: content flattened, other fields kept
     std::string last_user;
     for (size_t i = 0; i < msgs->size(); ++i) {
       const auto& m = (*msgs)[i];
       std::string where = "messages[" + std::to_string(i) + "].";
       if (!m.is_object()) throw bad_request("messages[" + std::to_string(i) + "]: expected an object");
-      ChatMessage cm{get_string(m, "role", where), get_string(m, "content", where)};
+      ChatMessage cm{get_string(m, "role", where), content_text(m, where)};
       if (cm.role == "user") last_user = cm.content;
-      conv.push_back(std::move(cm));
+      json r = m;
+      if (field(m, "content")) r["content"] = cm.content;
+      raw.push_back(std::move(r));
+      ctx->messages.push_back(std::move(cm));
     }
-    if (last_user.empty() && conv.back().role != "user") throw bad_request("messages: no user message");
-    double max_tokens = get_number(in, "max_tokens", "", -1);
-    if (field(in, "max_tokens") && (max_tokens < 1 || max_tokens > 1e6 || max_tokens != std::floor(max_tokens)))
-      throw bad_request("max_tokens: must be a positive integer");
-    RouteQuery q{last_user, get_string(in, "task", "", &default_task)};
-    if (q.task.empty()) q.task = default_task;
+    if (last_user.empty() && ctx->messages.back().role != "user") throw bad_request("messages: no user message");
+    const char* mt_key = field(in, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    double max_tokens = get_number(in, mt_key, "", -1);
+    if (field(in, mt_key) && (max_tokens < 1 || max_tokens > 1e6 || max_tokens != std::floor(max_tokens)))
+      throw bad_request(std::string(mt_key) + ": must be a positive integer");
+    ctx->max_tokens = max_tokens > 0 ? static_cast<int>(max_tokens) : -1;
+    json extra = {{"messages", raw}};
+    for (const auto& k : passthrough_params())
+      if (const json* v = field(in, k.c_str()); v && k != "max_completion_tokens") extra[k] = *v;
+    ctx->extra_body = extra.dump(-1, ' ', false, json::error_handler_t::replace);
+
+    // model: a tier name, or a policy optionally followed by ":<task>".
+    std::string model_task;
+    int direct = setup.portfolio.tier_index(model);
+    if (direct < 0) {
+      auto colon = model.rfind(':');
+      if (colon != std::string::npos) {
+        model_task = model.substr(colon + 1);
+        model = model.substr(0, colon);
+        direct = setup.portfolio.tier_index(model);
+      }
+    }
+    RouteQuery q{last_user, chat_task(in, req, model_task)};
 
     require_engine();
     Routed routed;
     const std::string id = request_id_of(in, "");
-    int direct = setup.portfolio.tier_index(model);
+    res.set_header("x-routenlp-request-id", id);
     if (direct >= 0) {
       routed.decision.tier = direct;
       routed.decision.policy = "direct";
@@ -521,7 +588,8 @@ struct RouteServer::Impl {
         routed = route_queries({q}, spec, {id}).at(0);
       } catch (const HttpError& e) {
         if (e.status >= 500) throw;  // the router failed: not an unknown model
-        throw HttpError{404, "model: " + e.message + " or a tier name", "not_found"};
+        throw HttpError{404, "model: " + e.message + " or a tier name (served: " + served_models_text() + ")",
+                        "not_found"};
       }
     }
     const RoutingDecision& d = routed.decision;
@@ -530,7 +598,7 @@ struct RouteServer::Impl {
     if (direct >= 0) cr.max_tier = direct;
     {
       std::lock_guard<std::mutex> lock(conv_mu);
-      conversations[cr.id] = {conv, max_tokens > 0 ? static_cast<int>(max_tokens) : -1};
+      conversations[cr.id] = ctx;
     }
     CascadeResult r;
     try {
@@ -544,23 +612,49 @@ struct RouteServer::Impl {
       std::lock_guard<std::mutex> lock(conv_mu);
       conversations.erase(cr.id);
     }
+    const int64_t pt = ctx->prompt_tokens.load(), ct = ctx->completion_tokens.load();
+    json usage = {{"prompt_tokens", pt}, {"completion_tokens", ct}, {"total_tokens", pt + ct}};
+    res.set_header("x-routenlp-cost", std::to_string(r.cost));
     if (r.status != Status::ok) {
       int code = r.status == Status::timeout ? 504 : r.status == Status::budget ? 402 : 502;
       json e = error_body(code, "no tier answered: " + r.error, "upstream_error");
       e["routenlp"] = cascade_json(r);
+      e["routenlp"]["usage"] = usage;
       throw HttpError{code, e.dump(-1, ' ', false, json::error_handler_t::replace), "__raw__"};
     }
+    res.set_header("x-routenlp-tier", r.tier_name);
     json out = {{"id", "chatcmpl-" + r.request_id},
                 {"object", "chat.completion"},
                 {"created", static_cast<long long>(std::time(nullptr))},
                 {"model", r.tier_name},
                 {"choices", json::array({{{"index", 0},
                                           {"message", {{"role", "assistant"}, {"content", r.answer}}},
-                                          {"finish_reason", "stop"}}})}};
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", "stop"}}})},
+                {"usage", usage}};
     json rn = cascade_json(r);
     rn["routing"] = routed_json(routed);
+    rn["task"] = q.task;
+    rn["usage_estimated_calls"] = ctx->estimated_calls.load();
     out["routenlp"] = rn;
     return out;
+  }
+
+  // Every model name /v1/models lists (tiers, then policies).
+  std::vector<std::string> served_models() const {
+    std::vector<std::string> names;
+    for (const auto& t : setup.portfolio.tiers) names.push_back(t.name);
+    if (setup.pipeline) names.push_back("pipeline");
+    if (setup.router) {
+      names.push_back("threshold");
+      names.push_back("router-" + setup.router->name() + "-0.5");
+    }
+    return names;
+  }
+  std::string served_models_text() const {
+    std::string s;
+    for (const auto& n : served_models()) s += (s.empty() ? "" : ", ") + n;
+    return s;
   }
 
   std::string metrics_text() const {

@@ -135,15 +135,28 @@ ChatClient::ChatClient(OpenAITierOptions options)
   rng_.seed(opts_.jitter_seed != 0 ? opts_.jitter_seed : std::random_device{}());
 }
 
-std::string ChatClient::request_body(const std::vector<Message>& messages, int max_tokens) const {
+std::string ChatClient::request_body(const std::vector<Message>& messages, int max_tokens,
+                                     const std::string& extra_body) const {
   json msgs = json::array();
   if (!opts_.system_prompt.empty())
     msgs.push_back({{"role", "system"}, {"content", opts_.system_prompt}});
-  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  json extra = extra_body.empty() ? json::object() : json::parse(extra_body);
+  if (!extra.is_object()) throw Error(Status::invalid_argument, "chat extra_body: expected a JSON object");
+  if (auto it = extra.find("messages"); it != extra.end() && it->is_array()) {
+    for (const auto& m : *it) msgs.push_back(m);
+  } else {
+    for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  }
   json body = {{"model", opts_.model}, {"messages", std::move(msgs)},
                {"temperature", opts_.temperature}, {"stream", false}};
   if (max_tokens > 0) body["max_tokens"] = max_tokens;
   if (opts_.request_logprobs) body["logprobs"] = true;
+  for (auto it = extra.begin(); it != extra.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "messages" || k == "model" || k == "stream") continue;
+    if (k == "logprobs" && opts_.request_logprobs) continue;  // kept on: it is the confidence
+    body[k] = it.value();
+  }
   // Replace invalid UTF-8 rather than throwing: the query text comes from outside.
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -197,12 +210,13 @@ std::string redact_secrets(std::string s, const std::string& key, bool shapes) {
 }
 
 ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::time_point deadline,
-                            const std::function<bool()>& cancelled, int max_tokens_override) {
+                            const std::function<bool()>& cancelled, int max_tokens_override,
+                            const std::string& extra_body) {
   std::string key;
   if (!opts_.api_key_env.empty())
     if (const char* k = std::getenv(opts_.api_key_env.c_str())) key = k;
   // Nothing the upstream said leaves the tier with the key (or another secret) in it.
-  ChatResult r = call_once_with_retries(messages, deadline, cancelled, max_tokens_override, key);
+  ChatResult r = call_once_with_retries(messages, deadline, cancelled, max_tokens_override, key, extra_body);
   release_large_buffers();
   r.error = redact_secrets(std::move(r.error), key);
   r.text = redact_secrets(std::move(r.text), key, /*shapes=*/false);
@@ -212,14 +226,15 @@ ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::t
 ChatResult ChatClient::call_once_with_retries(const std::vector<Message>& messages,
                                               http::Clock::time_point deadline,
                                               const std::function<bool()>& cancelled,
-                                              int max_tokens_override, const std::string& key) {
+                                              int max_tokens_override, const std::string& key,
+                                              const std::string& extra_body) {
   auto start = http::Clock::now();
   auto own = start + std::chrono::microseconds(static_cast<int64_t>(opts_.timeout_ms * 1000.0));
   deadline = std::min(deadline, own);
 
   http::PostRequest req;
   req.url = url_;
-  req.body = request_body(messages, max_tokens_override > 0 ? max_tokens_override : opts_.max_tokens);
+  req.body = request_body(messages, max_tokens_override > 0 ? max_tokens_override : opts_.max_tokens, extra_body);
   req.headers = {"Content-Type: application/json", "Accept: application/json"};
   if (!opts_.api_key_env.empty()) {
     if (key.empty()) {

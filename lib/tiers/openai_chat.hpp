@@ -53,15 +53,27 @@ class ChatClient {
   explicit ChatClient(OpenAITierOptions options);
   const OpenAITierOptions& options() const { return opts_; }
   // One call with retries. deadline: absolute; cancelled: polled (may be empty).
+  // extra_body: "" or a JSON object merged into the request body (the serve gateway's
+  // pass-through of a client's generation parameters and its raw messages; see request_body).
   ChatResult call(const std::vector<Message>& messages, http::Clock::time_point deadline,
-                  const std::function<bool()>& cancelled, int max_tokens_override = -1);
+                  const std::function<bool()>& cancelled, int max_tokens_override = -1,
+                  const std::string& extra_body = {});
 
  private:
   ChatResult call_once_with_retries(const std::vector<Message>& messages,
                                     http::Clock::time_point deadline,
                                     const std::function<bool()>& cancelled, int max_tokens_override,
-                                    const std::string& key);
-  std::string request_body(const std::vector<Message>& messages, int max_tokens) const;
+                                    const std::string& key, const std::string& extra_body);
+
+ public:
+  // The JSON request body. extra_body's keys replace or add to the built ones ("messages"
+  // replaces the messages after the system prompt; "logprobs" can only turn log-probabilities
+  // on; "model" and "stream" are never taken from it). Throws on an extra_body that is not a
+  // JSON object.
+  std::string request_body(const std::vector<Message>& messages, int max_tokens,
+                           const std::string& extra_body = {}) const;
+
+ private:
   void release_large_buffers();
   double backoff_ms(int retry);
 

@@ -42,13 +42,13 @@ uint64_t OpenAICompatibleTier::attempts() const { return impl_->attempts.load();
 
 TierResponse OpenAICompatibleTier::chat(const std::vector<ChatMessage>& messages,
                                         SteadyTime deadline, const std::atomic<bool>* cancel,
-                                        int max_tokens) {
+                                        int max_tokens, const std::string& extra_body) {
   std::vector<openai::Message> msgs;
   msgs.reserve(messages.size());
   for (const auto& m : messages) msgs.push_back({m.role, m.content});
   std::function<bool()> cancelled;
   if (cancel != nullptr) cancelled = [cancel] { return cancel->load(std::memory_order_relaxed); };
-  openai::ChatResult r = impl_->client.call(msgs, deadline, cancelled, max_tokens);
+  openai::ChatResult r = impl_->client.call(msgs, deadline, cancelled, max_tokens, extra_body);
   impl_->attempts += static_cast<uint64_t>(r.attempts);
   TierResponse out;
   out.latency_ms = r.latency_ms;

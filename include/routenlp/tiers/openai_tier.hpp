@@ -63,8 +63,12 @@ class RN_API OpenAICompatibleTier : public ModelTier {
   // Expected USD: prices x (query bytes / 4 input tokens, max_tokens output); NaN without prices.
   double expected_cost(const TierRequest& request) const override;
   // Sends a whole conversation; deadline/cancel as in TierRequest; max_tokens <= 0: options'.
+  // extra_body: "" or a JSON object whose keys replace or add to the request body's (e.g.
+  // "top_p", "stop", "tools", or "messages" to send the messages verbatim); "model" and
+  // "stream" are ignored, "logprobs" cannot turn log-probabilities off.
   TierResponse chat(const std::vector<ChatMessage>& messages, SteadyTime deadline = SteadyTime::max(),
-                    const std::atomic<bool>* cancel = nullptr, int max_tokens = -1);
+                    const std::atomic<bool>* cancel = nullptr, int max_tokens = -1,
+                    const std::string& extra_body = {});
   const OpenAITierOptions& options() const;
   // Total HTTP attempts made so far (retries included); for tests and metrics.
   uint64_t attempts() const;
