@@ -284,6 +284,7 @@ TEST_CASE("ChatClient rejects bad options", "[serve][openai]") {
 #include "routenlp/tiers/openai_tier.hpp"
 #include "routenlp/serve/serve.hpp"
 #include "routenlp/calibration/threshold_table.hpp"
+#include "routenlp/router/io.hpp"
 
 namespace {
 
@@ -765,4 +766,78 @@ TEST_CASE("chat completions: content parts - generation parameters - task preced
     CHECK(st == 400);
     CHECK(j["error"]["message"].get<std::string>().find("n:") != std::string::npos);
   }
+}
+
+TEST_CASE("several routers per server chosen by the model name", "[serve][http][routers]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);  // "always-small"
+  setup.routers = {{"big", make_always_tier_router({"small", "large"}, 1)}};
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "echo", p)};
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  int st = 0;
+  auto j = post_json(c, "/route", R"({"query": "q", "policy": "router-big-0.5"})", &st);
+  CHECK(st == 200);
+  CHECK(j["tier_name"] == "large");
+  j = post_json(c, "/route", R"({"query": "q", "policy": "router-always-small-0.5"})", &st);
+  CHECK(st == 200);
+  CHECK(j["tier_name"] == "small");
+  j = post_json(c, "/v1/chat/completions",
+                R"({"model": "router-big-0.5:gsm8k", "messages": [{"role": "user", "content": "q"}]})", &st);
+  CHECK(st == 200);
+  CHECK(j["routenlp"]["routing"]["tier_name"] == "large");
+  CHECK(j["routenlp"]["task"] == "gsm8k");
+  j = post_json(c, "/v1/chat/completions",
+                R"({"model": "router-mf-0.116", "messages": [{"role": "user", "content": "q"}]})", &st);
+  CHECK(st == 404);
+  CHECK(j["error"]["type"] == "not_found");
+  std::string m = j["error"]["message"];
+  CHECK(m.find("no router named 'mf'") != std::string::npos);
+  CHECK(m.find("router-big-<t>") != std::string::npos);
+  CHECK(m.find("router-always-small-<t>") != std::string::npos);
+  j = post_json(c, "/route", R"({"query": "q", "policy": "router-mf-0.116"})", &st);
+  CHECK(st == 400);
+  auto models = c.Get("/v1/models");
+  REQUIRE(models);
+  CHECK(models->body.find("\"router-big-0.5\"") != std::string::npos);
+  auto health = json::parse(c.Get("/health")->body);
+  CHECK(health["routers"] == json::array({"always-small", "big"}));
+  // Duplicate names and mismatched tiers are refused at construction.
+  ServeSetup dup = setup;
+  dup.routers.push_back({"big", make_always_tier_router({"small", "large"}, 0)});
+  CHECK_THROWS_WITH(RouteServer(dup, ServeOptions{}), Catch::Contains("two routers are named 'big'"));
+  ServeSetup other = setup;
+  other.routers = {{"x", make_always_tier_router({"a", "b"}, 0)}};
+  CHECK_THROWS_WITH(RouteServer(other, ServeOptions{}), Catch::Contains("router 'x' has other tiers"));
+}
+
+TEST_CASE("load_serve_config: routers list of saved router directories", "[serve][routers]") {
+  std::string dir = std::string(RN_BINARY_DIR) + "/serve_cfg_routers";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  save_router(*make_always_tier_router({"small", "large"}, 1), dir + "/big");
+  save_router(*make_always_tier_router({"a", "b"}, 1), dir + "/other");
+  std::ofstream(dir + "/portfolio.yaml")
+      << "tiers:\n  - {name: small, price_per_1m_input: 1, price_per_1m_output: 1}\n"
+         "  - {name: large, price_per_1m_input: 5, price_per_1m_output: 5}\n";
+  auto write = [&](const std::string& name, const std::string& routers) {
+    std::ofstream(dir + "/" + name) << "portfolio: portfolio.yaml\n"
+                                       "router: {kind: always, tier: small}\n" << routers;
+    return dir + "/" + name;
+  };
+  auto cfg = load_serve_config(write("ok.yaml", "routers:\n  - {name: big, dir: big}\n"));
+  REQUIRE(cfg.setup.routers.size() == 1);
+  CHECK(cfg.setup.routers[0].name == "big");
+  CHECK(cfg.setup.routers[0].router->tiers() == std::vector<std::string>{"small", "large"});
+  CHECK_THROWS_WITH(load_serve_config(write("missing.yaml", "routers:\n  - {name: big, dir: nowhere}\n")),
+                    Catch::Contains("missing.yaml:4") && Catch::Contains("routers[0].dir"));
+  CHECK_THROWS_WITH(load_serve_config(write("dup.yaml", "routers:\n  - {name: big, dir: big}\n  - {name: big, dir: big}\n")),
+                    Catch::Contains("routers[1].name") && Catch::Contains("listed twice"));
+  CHECK_THROWS_WITH(load_serve_config(write("tiers.yaml", "routers:\n  - {name: o, dir: other}\n")),
+                    Catch::Contains("routers[0].dir") && Catch::Contains("other tiers"));
+  CHECK_THROWS_WITH(load_serve_config(write("key.yaml", "routers:\n  - {name: big, dri: big}\n")),
+                    Catch::Contains("routers[0].dri"));
 }

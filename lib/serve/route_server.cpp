@@ -37,6 +37,9 @@ struct RouteServer::Impl {
   std::shared_ptr<OnlineRecalibrator> online;
   HttpMetrics metrics;
   std::string default_task = "default";
+  // Every router a "router-<name>-<t>" policy can select: the main one under its name(), then
+  // setup.routers under their configured names.
+  std::map<std::string, std::shared_ptr<const RouterModel>> routers_by_name;
   int port = -1;
   std::atomic<bool> stopping{false};
   std::atomic<bool> run_active{false};
@@ -64,6 +67,15 @@ struct RouteServer::Impl {
       throw Error(Status::invalid_argument,
                   "serve: the router's tiers differ from the portfolio's (router '" +
                       setup.router->name() + "' has " + std::to_string(setup.router->tiers().size()) + " tiers)");
+    if (setup.router) routers_by_name[setup.router->name()] = setup.router;
+    for (const auto& nr : setup.routers) {
+      if (nr.name.empty() || !nr.router)
+        throw Error(Status::invalid_argument, "serve: each of routers needs a name and a router");
+      if (nr.router->tiers() != pt)
+        throw Error(Status::invalid_argument, "serve: router '" + nr.name + "' has other tiers than the portfolio's");
+      if (!routers_by_name.emplace(nr.name, nr.router).second)
+        throw Error(Status::invalid_argument, "serve: two routers are named '" + nr.name + "'");
+    }
     if (options.threads == 0 || options.threads > 1024)
       throw Error(Status::invalid_argument, "serve: threads must be in [1, 1024]");
     // Validate the default policy now rather than on the first request.
@@ -251,26 +263,45 @@ struct RouteServer::Impl {
   std::vector<Routed> route_queries(const std::vector<RouteQuery>& batch, const std::string& spec,
                                     const std::vector<std::string>& ids) const {
     std::unique_ptr<RoutingPolicy> policy;
+    const RouterModel* router = setup.router.get();
     if (!uses_pipeline(spec)) {
-      if (!setup.router) throw bad_request("policy '" + spec + "' needs a router; this pipeline has none (use pipeline)");
+      std::string named = spec;
+      if (spec.rfind("router-", 0) == 0 && !routers_by_name.empty()) {
+        // router-<name>-<t>: the router named <name> (main or setup.routers).
+        auto dash = spec.rfind('-');
+        std::string name = dash > 7 ? spec.substr(7, dash - 7) : "";
+        auto it = routers_by_name.find(name);
+        if (it == routers_by_name.end())
+          throw bad_request("policy '" + spec + "': no router named '" + name + "' is served (served: " +
+                            served_routers_text() + ")");
+        router = it->second.get();
+        named = "router-" + router->name() + spec.substr(dash);
+      }
+      if (!router) throw bad_request("policy '" + spec + "' needs a router; this pipeline has none (use pipeline)");
       try {
-        policy = make_named_policy(spec, setup.portfolio, *setup.router);
+        policy = make_named_policy(named, setup.portfolio, *router);
       } catch (const Error& e) {
-        throw bad_request(e.what());
+        throw bad_request(std::string(e.what()) + (named == spec ? "" : " [policy '" + spec + "']"));
       }
     }
     try {
-      return decide(batch, policy.get(), ids);
+      return decide(batch, policy.get(), router, ids);
     } catch (const HttpError&) {
       throw;
     } catch (const std::exception& e) {
-      const std::string who = setup.router ? "router '" + setup.router->name() + "'" : std::string("pipeline");
+      const std::string who = router ? "router '" + router->name() + "'" : std::string("pipeline");
       throw HttpError{500, "routing failed on the server (" + who + "): " + e.what(), "server_error"};
     }
   }
 
+  std::string served_routers_text() const {
+    std::string s;
+    for (const auto& kv : routers_by_name) s += (s.empty() ? "router-" : ", router-") + kv.first + "-<t>";
+    return s;
+  }
+
   std::vector<Routed> decide(const std::vector<RouteQuery>& batch, const RoutingPolicy* policy,
-                             const std::vector<std::string>& ids) const {
+                             const RouterModel* router, const std::vector<std::string>& ids) const {
     std::vector<Routed> out;
     if (policy == nullptr) {
       std::vector<RouterScores> scores(batch.size());
@@ -279,7 +310,7 @@ struct RouteServer::Impl {
         out.push_back(pipeline_routed(setup.pipeline->request(batch[i], ids[i], scores[i]), scores[i]));
       return out;
     }
-    for (auto& d : route_batch(*setup.router, *policy, batch)) {
+    for (auto& d : route_batch(*router, *policy, batch)) {
       Routed r;
       r.decision = std::move(d);
       out.push_back(std::move(r));
@@ -343,6 +374,11 @@ struct RouteServer::Impl {
                        json t = json::array();
                        for (const auto& x : setup.portfolio.tiers) t.push_back(x.name);
                        return t;
+                     }()},
+                    {"routers", [this] {
+                       json r = json::array();
+                       for (const auto& kv : routers_by_name) r.push_back(kv.first);
+                       return r;
                      }()},
                     {"execute", engine != nullptr}};
       });
@@ -649,6 +685,7 @@ struct RouteServer::Impl {
       names.push_back("threshold");
       names.push_back("router-" + setup.router->name() + "-0.5");
     }
+    for (const auto& nr : setup.routers) names.push_back("router-" + nr.name + "-0.5");
     return names;
   }
   std::string served_models_text() const {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/yaml_reader.hpp"
+#include "routenlp/router/io.hpp"
 #include "routenlp/tiers/openai_tier.hpp"
 #include "routenlp/serve/serve.hpp"
 
@@ -76,7 +77,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   } catch (const YAML::Exception& e) {
     throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  r.check_keys(root, "", {"pipeline", "portfolio", "router", "calibration", "tiers", "server"});
+  r.check_keys(root, "", {"pipeline", "portfolio", "router", "routers", "calibration", "tiers", "server"});
   ServeConfig cfg;
   // Where a neural router runs (read first: loading the router needs it).
   RouterRuntime runtime;
@@ -99,6 +100,42 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
     load_parts(r, root, runtime, cfg);
   }
   const auto& portfolio = cfg.setup.portfolio;
+
+  // More routers, each a saved router directory (save_router) or a pipeline artifact directory
+  // (its router), chosen per request by "router-<name>-<t>".
+  if (YAML::Node rs = root["routers"]) {
+    if (!rs.IsSequence()) r.fail(rs, "routers", "expected a list of {name, dir}");
+    std::vector<std::string> tier_names;
+    for (const auto& t : portfolio.tiers) tier_names.push_back(t.name);
+    for (size_t i = 0; i < rs.size(); ++i) {
+      const std::string where = "routers[" + std::to_string(i) + "]";
+      YAML::Node n = rs[i];
+      if (!n.IsMap()) r.fail(n, where, "expected {name, dir}");
+      r.check_keys(n, where, {"name", "dir"});
+      if (!n["name"]) r.fail(n, where + ".name", "required");
+      if (!n["dir"]) r.fail(n, where + ".dir", "required");
+      NamedRouter nr;
+      nr.name = r.string(n["name"], where + ".name");
+      if (nr.name.empty() || nr.name.find_first_of(" :/") != std::string::npos)
+        r.fail(n["name"], where + ".name", "must be non-empty, without spaces, ':' or '/'");
+      for (const auto& other : cfg.setup.routers)
+        if (other.name == nr.name) r.fail(n["name"], where + ".name", "'" + nr.name + "' is listed twice");
+      const std::string dir = r.path(n["dir"], where + ".dir");
+      try {
+        if (std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) {
+          nr.router = Pipeline::load(dir, runtime).router();
+          if (!nr.router) throw Error(Status::invalid_argument, "the pipeline in " + dir + " has no router");
+        } else {
+          nr.router = load_router(dir, runtime);
+        }
+      } catch (const Error& e) {
+        r.fail(n["dir"], where + ".dir", e.what());
+      }
+      if (nr.router->tiers() != tier_names)
+        r.fail(n["dir"], where + ".dir", "router '" + nr.name + "' was fitted on other tiers than the portfolio's");
+      cfg.setup.routers.push_back(std::move(nr));
+    }
+  }
 
   // Server.
   if (YAML::Node s = root["server"]) {

@@ -41,6 +41,13 @@ struct ServeOptions {
   std::string default_policy = "threshold";
 };
 
+// A further router a server offers, chosen per request by the policy name
+// "router-<name>-<t>" (RouteLLM style). Its tiers() must equal the portfolio's tier names.
+struct NamedRouter {
+  std::string name;  // non-empty; unique among the server's routers
+  std::shared_ptr<const RouterModel> router;
+};
+
 // What the server serves. The router's tiers() must equal the portfolio's tier names.
 struct ServeSetup {
   // When set, the portfolio, router, thresholds and acceptance score are the pipeline's (the
@@ -48,6 +55,9 @@ struct ServeSetup {
   std::shared_ptr<const Pipeline> pipeline;
   PortfolioConfig portfolio;
   std::shared_ptr<const RouterModel> router;      // required without a pipeline
+  // More routers, by name (serve config `routers:`); "router-<name>-<t>" selects one. The
+  // main router is also selectable by its own name().
+  std::vector<NamedRouter> routers;
   std::vector<std::shared_ptr<ModelTier>> tiers;  // one per portfolio tier, or empty: routing only
   std::shared_ptr<const ThresholdTable> thresholds;  // null: every non-final tier escalates
   // The calibration behind `thresholds` (optional): its delta(alpha) curves let feedback move
