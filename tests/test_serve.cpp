@@ -841,3 +841,157 @@ TEST_CASE("load_serve_config: routers list of saved router directories", "[serve
   CHECK_THROWS_WITH(load_serve_config(write("key.yaml", "routers:\n  - {name: big, dri: big}\n")),
                     Catch::Contains("routers[0].dri"));
 }
+
+namespace {
+json post_auth(httplib::Client& c, const std::string& path, const std::string& body, const std::string& key,
+               int* status, std::string* retry_after = nullptr, std::string* raw = nullptr) {
+  httplib::Headers h;
+  if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
+  auto res = c.Post(path.c_str(), h, body, "application/json");
+  REQUIRE(res);
+  *status = res->status;
+  if (retry_after) *retry_after = res->get_header_value("Retry-After");
+  if (raw) *raw += res->body;
+  return json::parse(res->body, nullptr, false);
+}
+}  // namespace
+
+TEST_CASE("API keys: 401 without a valid key - request and cost budgets - rate limit - access log",
+          "[serve][http][auth]") {
+  const std::string alice = "sk-alice-secret-123456", bob = "bob-secret-abcdefgh", carol = "carol-secret-xyz987";
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 1);
+  auto paid = [](const TierRequest& r) {
+    TierResponse out;
+    out.text = "answer to " + r.query;
+    out.confidence = 0.99;
+    out.cost = 1.0;
+    return out;
+  };
+  setup.tiers = {std::make_shared<CallbackTier>("small", paid), std::make_shared<CallbackTier>("large", paid)};
+  ApiKey a{"alice", alice, 4, -1, 0, 0}, b{"bob", bob, -1, -1, 0.5, 2}, c3{"carol", carol, -1, 1.5, 0, 0};
+  setup.api_keys = {a, b, c3};
+  std::string log = std::string(RN_BINARY_DIR) + "/serve_access_test.jsonl";
+  std::filesystem::remove(log);
+  setup.access_log = log;
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  int st = 0;
+  std::string everything;  // every response body and header the server sent
+  const std::string chat = R"({"messages": [{"role": "user", "content": "capital of France?"}]})";
+
+  auto j = post_auth(c, "/v1/chat/completions", chat, "", &st, nullptr, &everything);
+  CHECK(st == 401);
+  CHECK(j["error"]["type"] == "invalid_api_key");
+  CHECK(j["error"]["message"].get<std::string>().find("Bearer") != std::string::npos);
+  j = post_auth(c, "/v1/chat/completions", chat, alice + "x", &st, nullptr, &everything);
+  CHECK(st == 401);
+  CHECK(j["error"]["message"] == "invalid API key");
+  CHECK(c.Get("/health")->status == 200);  // open
+  CHECK(c.Get("/v1/models")->status == 401);
+
+  // alice: 4 requests, then her request budget is spent.
+  for (int i = 0; i < 4; ++i) {
+    post_auth(c, i % 2 ? "/route" : "/v1/chat/completions",
+              i % 2 ? R"({"query": "capital of France?"})" : chat, alice, &st, nullptr, &everything);
+    CHECK(st == 200);
+  }
+  j = post_auth(c, "/route", R"({"query": "q"})", alice, &st, nullptr, &everything);
+  CHECK(st == 429);
+  CHECK(j["error"]["type"] == "insufficient_quota");
+  CHECK(j["error"]["message"].get<std::string>().find("'alice'") != std::string::npos);
+
+  // bob: burst 2 at 0.5/s; the third request at once is rate limited with Retry-After.
+  std::string retry;
+  post_auth(c, "/route", R"({"query": "q"})", bob, &st, &retry, &everything);
+  CHECK(st == 200);
+  post_auth(c, "/route", R"({"query": "q"})", bob, &st, &retry, &everything);
+  CHECK(st == 200);
+  j = post_auth(c, "/route", R"({"query": "q"})", bob, &st, &retry, &everything);
+  CHECK(st == 429);
+  CHECK(j["error"]["type"] == "rate_limit_exceeded");
+  CHECK(std::atoi(retry.c_str()) >= 1);
+  CHECK(std::atoi(retry.c_str()) <= 2);
+
+  // carol: each answer costs 1 USD; budget 1.5 covers two requests (the second overshoots).
+  post_auth(c, "/v1/chat/completions", chat, carol, &st, nullptr, &everything);
+  CHECK(st == 200);
+  post_auth(c, "/v1/chat/completions", chat, carol, &st, nullptr, &everything);
+  CHECK(st == 200);
+  j = post_auth(c, "/v1/chat/completions", chat, carol, &st, nullptr, &everything);
+  CHECK(st == 429);
+  CHECK(j["error"]["type"] == "insufficient_quota");
+
+  httplib::Headers hb = {{"Authorization", "Bearer " + alice}};
+  std::string m = live.server->metrics_text();
+  CHECK(m.find("routenlp_key_requests_total{key=\"bob\",code=\"429\"} 1") != std::string::npos);
+  CHECK(m.find("routenlp_key_requests_total{key=\"alice\",code=\"200\"} 4") != std::string::npos);
+  CHECK(m.find("routenlp_key_cost_usd_total{key=\"carol\"} 2") != std::string::npos);
+  CHECK(m.find("routenlp_policy_requests_total{policy=\"threshold\"}") != std::string::npos);
+  everything += c.Get("/metrics")->body;
+  live.stop();
+
+  std::ifstream in(log);
+  std::string line, all;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    auto e = json::parse(line);
+    all += line + "\n";
+    ++lines;
+    CHECK(e.contains("time"));
+    CHECK(e.contains("latency_ms"));
+  }
+  CHECK(lines == 15);  // every authenticated route request, refused ones included
+  CHECK(all.find("\"key_id\":\"carol\"") != std::string::npos);
+  CHECK(all.find("\"status\":429") != std::string::npos);
+  CHECK(all.find("capital of France") == std::string::npos);  // no prompt text by default
+  for (const auto& k : {alice, bob, carol}) {
+    CHECK(all.find(k) == std::string::npos);
+    CHECK(everything.find(k) == std::string::npos);
+    CHECK(m.find(k) == std::string::npos);
+  }
+}
+
+TEST_CASE("load_serve_config: API keys from a file and an environment variable", "[serve][auth]") {
+  std::string dir = std::string(RN_BINARY_DIR) + "/serve_cfg_auth";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/portfolio.yaml")
+      << "tiers:\n  - {name: small, price_per_1m_input: 1, price_per_1m_output: 1}\n"
+         "  - {name: large, price_per_1m_input: 5, price_per_1m_output: 5}\n";
+  std::ofstream(dir + "/keys.txt") << "# id key limits\nalice sk-alice-0123456789 max_requests=10 rate_per_s=2\n\n"
+                                      "bob bob-key-0123456789   # defaults\n";
+  std::ofstream(dir + "/badkeys.txt") << "alice sk-alice-0123456789 max_request=10\n";
+  auto write = [&](const std::string& name, const std::string& auth) {
+    std::ofstream(dir + "/" + name) << "portfolio: portfolio.yaml\nrouter: {kind: always, tier: small}\n"
+                                    << auth << "server: {access_log: access.jsonl}\n";
+    return dir + "/" + name;
+  };
+  ::setenv("RN_TEST_SERVE_KEYS", "carol carol-key-0123456789 max_cost_usd=2;dave dave-key-0123456789", 1);
+  auto cfg = load_serve_config(write("ok.yaml", "auth:\n  keys_file: keys.txt\n  keys_env: RN_TEST_SERVE_KEYS\n"
+                                                "  defaults: {max_cost_usd: 5, burst: 3}\n"));
+  REQUIRE(cfg.setup.api_keys.size() == 4);
+  CHECK(cfg.setup.api_keys[0].id == "alice");
+  CHECK(cfg.setup.api_keys[0].max_requests == 10);
+  CHECK(cfg.setup.api_keys[0].rate_per_s == 2);
+  CHECK(cfg.setup.api_keys[0].max_cost_usd == 5);
+  CHECK(cfg.setup.api_keys[1].burst == 3);
+  CHECK(cfg.setup.api_keys[2].id == "carol");
+  CHECK(cfg.setup.api_keys[2].max_cost_usd == 2);
+  CHECK(cfg.setup.api_keys[3].key == "dave-key-0123456789");
+  CHECK(cfg.setup.access_log == dir + "/access.jsonl");
+  std::string what;
+  try {
+    load_serve_config(write("bad.yaml", "auth: {keys_file: badkeys.txt}\n"));
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  CHECK(what.find("auth.keys_file") != std::string::npos);
+  CHECK(what.find("line 1") != std::string::npos);
+  CHECK(what.find("unknown limit 'max_request'") != std::string::npos);
+  CHECK(what.find("sk-alice-0123456789") == std::string::npos);
+  ::unsetenv("RN_TEST_SERVE_UNSET");
+  CHECK_THROWS_WITH(load_serve_config(write("unset.yaml", "auth: {keys_env: RN_TEST_SERVE_UNSET}\n")),
+                    Catch::Contains("RN_TEST_SERVE_UNSET is not set"));
+}

@@ -14,6 +14,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/utc_time.hpp"
+#include "serve/access_control.hpp"
 #include "serve/conversation_tier.hpp"
 #include "serve/guarded_server.hpp"
 #include "serve/http_metrics.hpp"
@@ -45,6 +47,23 @@ struct RouteServer::Impl {
   std::atomic<bool> run_active{false};
   std::atomic<uint64_t> next_id{0};
   std::string id_prefix;
+
+  AccessControl access{{}};
+  std::unique_ptr<AccessLog> access_log;
+  mutable std::mutex policy_mu;
+  std::map<std::string, uint64_t> policy_requests;  // successful requests per policy / model name
+
+  // What the request being handled on this thread did (access log, key accounting).
+  struct RequestInfo {
+    KeyState* key = nullptr;
+    double cost = 0.0;
+    int tier = -1;
+    std::string tier_name, policy, request_id, prompt;
+  };
+  static RequestInfo& info() {
+    thread_local RequestInfo i;
+    return i;
+  }
 
   std::mutex conv_mu;
   std::unordered_map<std::string, std::shared_ptr<ChatContext>> conversations;
@@ -83,6 +102,8 @@ struct RouteServer::Impl {
       if (!setup.router) throw Error(Status::invalid_argument, "serve: default policy '" + options.default_policy + "' needs a router; the pipeline has none");
       make_named_policy(options.default_policy, setup.portfolio, *setup.router);
     }
+    access = AccessControl(setup.api_keys);
+    if (!setup.access_log.empty()) access_log = std::make_unique<AccessLog>(setup.access_log);
     id_prefix = "rn-" + std::to_string(static_cast<long long>(std::time(nullptr))) + "-";
 
     if (!setup.tiers.empty()) {
@@ -134,7 +155,18 @@ struct RouteServer::Impl {
   void handle(const httplib::Request& req, httplib::Response& res, const std::string& route, F&& body) {
     auto t0 = Clock::now();
     ++metrics.in_flight;
+    RequestInfo& ri = info();
+    ri = RequestInfo{};
     try {
+      if (access.enabled() && route != "/health") {
+        Admission a = access.admit(req.get_header_value("Authorization"));
+        ri.key = a.key;
+        if (a.status != 0) {
+          if (a.retry_after_s > 0)
+            res.set_header("Retry-After", std::to_string(static_cast<long long>(std::ceil(a.retry_after_s))));
+          throw HttpError{a.status, a.message, a.type};
+        }
+      }
       json in;
       if (req.method == "POST") {
         in = json::parse(req.body, nullptr, false);
@@ -171,7 +203,21 @@ struct RouteServer::Impl {
                       "application/json");
     }
     --metrics.in_flight;
-    metrics.observe(route, std::chrono::duration<double>(Clock::now() - t0).count());
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    AccessControl::record(ri.key, res.status, ri.cost);
+    if (res.status == 200 && !ri.policy.empty()) {
+      std::lock_guard<std::mutex> lock(policy_mu);
+      ++policy_requests[ri.policy];
+    }
+    if (access_log) {
+      json line = {{"time", detail::utc_now_iso8601()}, {"key_id", ri.key ? json(ri.key->key.id) : json(nullptr)},
+                   {"route", route}, {"model", ri.policy}, {"status", res.status},
+                   {"tier", ri.tier}, {"tier_name", ri.tier_name}, {"cost_usd", ri.cost},
+                   {"latency_ms", seconds * 1000.0}, {"request_id", ri.request_id}};
+      if (setup.access_log_prompts) line["prompt"] = ri.prompt;
+      access_log->write(line.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    metrics.observe(route, seconds);
     // Counted here, before the response is sent, so a client reading /metrics right after
     // sees it; the logger counts only what no handler saw (404, 413, ...).
     metrics.count(route, res.status);
@@ -336,6 +382,7 @@ struct RouteServer::Impl {
     if (!std::isnan(alpha)) cr.alpha = alpha;
     double budget = get_number(in, "budget_usd", where, -1.0);
     if (budget >= 0) cr.budget_usd = budget;
+    cr.budget_usd = std::min(cr.budget_usd, AccessControl::remaining_usd(info().key));  // the key's budget
     double deadline = get_number(in, "deadline_ms", where, options.default_deadline_ms);
     if (deadline < 0) throw bad_request(where + "deadline_ms: must be >= 0");
     cr.deadline_ms = deadline;
@@ -403,13 +450,23 @@ struct RouteServer::Impl {
       handle(req, res, "/route", [this](const json& in, httplib::Response&) {
         RouteQuery q = read_query(in, "");
         const std::string id = request_id_of(in, "");
-        Routed r = route_queries({q}, policy_spec(in, "policy"), {id}).at(0);
+        RequestInfo& ri = info();
+        ri.policy = policy_spec(in, "policy");
+        ri.request_id = id;
+        ri.prompt = q.query;
+        Routed r = route_queries({q}, ri.policy, {id}).at(0);
         metrics.decision(setup.portfolio.tiers[r.decision.tier].name);
+        ri.tier = r.decision.tier;
+        ri.tier_name = setup.portfolio.tiers[r.decision.tier].name;
         json out = routed_json(r);
         out["request_id"] = id;
         if (get_bool(in, "execute", "", false)) {
           require_engine();
-          out["cascade"] = cascade_json(engine->run(cascade_request(q, r, id, in, "")));
+          CascadeResult cres = engine->run(cascade_request(q, r, id, in, ""));
+          ri.cost = cres.cost;
+          ri.tier = cres.tier;
+          ri.tier_name = cres.tier_name;
+          out["cascade"] = cascade_json(cres);
         }
         return out;
       });
@@ -430,7 +487,8 @@ struct RouteServer::Impl {
           batch.push_back(read_query((*qs)[i], where));
           ids.push_back(request_id_of((*qs)[i], where));
         }
-        auto decisions = route_queries(batch, policy_spec(in, "policy"), ids);
+        info().policy = policy_spec(in, "policy");
+        auto decisions = route_queries(batch, info().policy, ids);
         bool execute = get_bool(in, "execute", "", false);
         if (execute) require_engine();
         std::vector<CascadeRequest> crs;
@@ -443,7 +501,10 @@ struct RouteServer::Impl {
         }
         if (execute) {
           auto results = engine->run_batch(crs);
-          for (size_t i = 0; i < results.size(); ++i) arr[i]["cascade"] = cascade_json(results[i]);
+          for (size_t i = 0; i < results.size(); ++i) {
+            arr[i]["cascade"] = cascade_json(results[i]);
+            info().cost += results[i].cost;
+          }
         }
         return json{{"decisions", arr}};
       });
@@ -609,11 +670,15 @@ struct RouteServer::Impl {
       }
     }
     RouteQuery q{last_user, chat_task(in, req, model_task)};
+    RequestInfo& ri = info();
+    ri.policy = get_string(in, "model", "", &no_model);
+    ri.prompt = last_user;
 
     require_engine();
     Routed routed;
     const std::string id = request_id_of(in, "");
     res.set_header("x-routenlp-request-id", id);
+    ri.request_id = id;
     if (direct >= 0) {
       routed.decision.tier = direct;
       routed.decision.policy = "direct";
@@ -651,6 +716,9 @@ struct RouteServer::Impl {
     const int64_t pt = ctx->prompt_tokens.load(), ct = ctx->completion_tokens.load();
     json usage = {{"prompt_tokens", pt}, {"completion_tokens", ct}, {"total_tokens", pt + ct}};
     res.set_header("x-routenlp-cost", std::to_string(r.cost));
+    ri.cost = r.cost;
+    ri.tier = r.tier;
+    ri.tier_name = r.tier_name;
     if (r.status != Status::ok) {
       int code = r.status == Status::timeout ? 504 : r.status == Status::budget ? 402 : 502;
       json e = error_body(code, "no tier answered: " + r.error, "upstream_error");
@@ -694,8 +762,34 @@ struct RouteServer::Impl {
     return s;
   }
 
+  // Per key (by id, never the key) and per policy counters.
+  std::string access_metrics_text() const {
+    std::string s;
+    if (access.enabled()) {
+      s += "# HELP routenlp_key_requests_total Requests per API key id and HTTP status.\n";
+      s += "# TYPE routenlp_key_requests_total counter\n";
+      std::string cost;
+      for (const auto& k : access.keys()) {
+        std::lock_guard<std::mutex> lock(k->mu);
+        const std::string label = "key=\"" + detail::prometheus_label(k->key.id) + "\"";
+        for (const auto& [code, n] : k->by_status)
+          s += "routenlp_key_requests_total{" + label + ",code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
+        cost += "routenlp_key_cost_usd_total{" + label + "} " + detail::prometheus_number(k->cost_usd) + "\n";
+      }
+      s += "# HELP routenlp_key_cost_usd_total USD spent by each API key's cascades.\n";
+      s += "# TYPE routenlp_key_cost_usd_total counter\n" + cost;
+    }
+    std::lock_guard<std::mutex> lock(policy_mu);
+    s += "# HELP routenlp_policy_requests_total Successful requests per requested policy or model name.\n";
+    s += "# TYPE routenlp_policy_requests_total counter\n";
+    for (const auto& [p, n] : policy_requests)
+      s += "routenlp_policy_requests_total{policy=\"" + detail::prometheus_label(p) + "\"} " + std::to_string(n) + "\n";
+    return s;
+  }
+
   std::string metrics_text() const {
     std::string s = metrics.text();
+    s += access_metrics_text();
     s += svr.metrics_text();
     if (engine) s += engine->metrics_prometheus();
     return s;

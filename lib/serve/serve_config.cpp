@@ -3,7 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/yaml_reader.hpp"
 #include "routenlp/router/io.hpp"
@@ -77,7 +81,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   } catch (const YAML::Exception& e) {
     throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  r.check_keys(root, "", {"pipeline", "portfolio", "router", "routers", "calibration", "tiers", "server"});
+  r.check_keys(root, "", {"pipeline", "portfolio", "router", "routers", "calibration", "tiers", "server", "auth"});
   ServeConfig cfg;
   // Where a neural router runs (read first: loading the router needs it).
   RouterRuntime runtime;
@@ -143,7 +147,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
                          "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
                          "default_policy", "audit_rate", "decision_log", "request_read_timeout_s",
                          "max_connections_per_client", "reserve_threads", "keep_alive_max_count",
-                         "router_device", "listen_backlog"});
+                         "router_device", "listen_backlog", "access_log", "access_log_prompts"});
     auto& o = cfg.options;
     if (s["host"]) o.host = r.string(s["host"], "server.host");
     if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
@@ -181,6 +185,87 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
       cfg.setup.audit_rate = a;
     }
     if (s["decision_log"]) cfg.setup.decision_log = r.path(s["decision_log"], "server.decision_log");
+    if (s["access_log"]) cfg.setup.access_log = r.path(s["access_log"], "server.access_log");
+    if (s["access_log_prompts"])
+      cfg.setup.access_log_prompts = r.boolean(s["access_log_prompts"], "server.access_log_prompts");
+  }
+
+  // API keys: lines "<id> <key> [max_requests=N] [max_cost_usd=X] [rate_per_s=R] [burst=B]" from
+  // auth.keys_file and/or the environment variable auth.keys_env (lines or ';'-separated).
+  // Errors name the source and line, never the key.
+  if (YAML::Node a = root["auth"]) {
+    r.check_keys(a, "auth", {"keys_file", "keys_env", "defaults"});
+    ApiKey defaults;
+    if (YAML::Node d = a["defaults"]) {
+      r.check_keys(d, "auth.defaults", {"max_requests", "max_cost_usd", "rate_per_s", "burst"});
+      if (d["max_requests"]) defaults.max_requests = r.integer(d["max_requests"], "auth.defaults.max_requests", 0, 1L << 53);
+      if (d["max_cost_usd"]) defaults.max_cost_usd = r.number(d["max_cost_usd"], "auth.defaults.max_cost_usd");
+      if (d["rate_per_s"]) defaults.rate_per_s = r.number(d["rate_per_s"], "auth.defaults.rate_per_s");
+      if (d["burst"]) defaults.burst = r.number(d["burst"], "auth.defaults.burst");
+      if (defaults.max_cost_usd < -0.0 && d["max_cost_usd"]) r.fail(d["max_cost_usd"], "auth.defaults.max_cost_usd", "must be >= 0");
+      if (defaults.rate_per_s < 0) r.fail(d["rate_per_s"], "auth.defaults.rate_per_s", "must be >= 0");
+      if (defaults.burst < 0) r.fail(d["burst"], "auth.defaults.burst", "must be >= 0");
+    }
+    auto parse_keys = [&](const std::string& text, const std::string& source) {
+      std::string norm = text;
+      if (source.rfind("environment", 0) == 0) std::replace(norm.begin(), norm.end(), ';', '\n');
+      std::istringstream lines(norm);
+      std::string line;
+      for (int no = 1; std::getline(lines, line); ++no) {
+        auto hash = line.find('#');
+        if (hash != std::string::npos) line = line.substr(0, hash);
+        std::istringstream words(line);
+        std::vector<std::string> w;
+        for (std::string x; words >> x;) w.push_back(x);
+        if (w.empty()) continue;
+        const std::string where = source + " line " + std::to_string(no);
+        if (w.size() < 2) throw Error(Status::parse, where + ": expected '<id> <key> [limit=value ...]'");
+        ApiKey k = defaults;
+        k.id = w[0];
+        k.key = w[1];
+        if (k.key.size() < 8) throw Error(Status::parse, where + " (key '" + k.id + "'): the key is shorter than 8 characters");
+        for (size_t i = 2; i < w.size(); ++i) {
+          auto eq = w[i].find('=');
+          std::string name = w[i].substr(0, eq), val = eq == std::string::npos ? "" : w[i].substr(eq + 1);
+          char* end = nullptr;
+          double v = std::strtod(val.c_str(), &end);
+          if (val.empty() || end != val.c_str() + val.size() || !std::isfinite(v) || v < 0)
+            throw Error(Status::parse, where + " (key '" + k.id + "'): " + name + " needs a number >= 0");
+          if (name == "max_requests") k.max_requests = static_cast<int64_t>(v);
+          else if (name == "max_cost_usd") k.max_cost_usd = v;
+          else if (name == "rate_per_s") k.rate_per_s = v;
+          else if (name == "burst") k.burst = v;
+          else throw Error(Status::parse, where + " (key '" + k.id + "'): unknown limit '" + name +
+                                              "' (max_requests, max_cost_usd, rate_per_s, burst)");
+        }
+        for (const auto& o : cfg.setup.api_keys)
+          if (o.id == k.id) throw Error(Status::parse, where + ": key id '" + k.id + "' is listed twice");
+        cfg.setup.api_keys.push_back(std::move(k));
+      }
+    };
+    if (a["keys_file"]) {
+      const std::string f = r.path(a["keys_file"], "auth.keys_file");
+      std::ifstream in(f);
+      if (!in) r.fail(a["keys_file"], "auth.keys_file", "cannot read " + f);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      try {
+        parse_keys(ss.str(), f);
+      } catch (const Error& e) {
+        r.fail(a["keys_file"], "auth.keys_file", e.what());
+      }
+    }
+    if (a["keys_env"]) {
+      const std::string var = r.string(a["keys_env"], "auth.keys_env");
+      const char* v = std::getenv(var.c_str());
+      if (v == nullptr || !*v) r.fail(a["keys_env"], "auth.keys_env", "environment variable " + var + " is not set");
+      try {
+        parse_keys(v, "environment variable " + var);
+      } catch (const Error& e) {
+        r.fail(a["keys_env"], "auth.keys_env", e.what());
+      }
+    }
+    if (cfg.setup.api_keys.empty()) r.fail(a, "auth", "no API keys (give keys_file or keys_env with at least one key)");
   }
 
   // Tier endpoints: tiers[] = {name, endpoint: {...}}; tiers without one fail when called.

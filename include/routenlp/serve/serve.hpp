@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,18 @@ struct NamedRouter {
   std::shared_ptr<const RouterModel> router;
 };
 
+// A client API key (serve config `auth:`): requests must send `Authorization: Bearer <key>`.
+// The key is compared in constant time and never logged, echoed or exported; `id` names it in
+// the access log, errors and /metrics.
+struct ApiKey {
+  std::string id;
+  std::string key;
+  int64_t max_requests = -1;   // admitted requests over the server's life; -1: no limit
+  double max_cost_usd = -1;    // USD spent by its cascades; -1: no limit
+  double rate_per_s = 0;       // token bucket refill; 0: no rate limit
+  double burst = 0;            // bucket size; 0: max(1, rate_per_s)
+};
+
 // What the server serves. The router's tiers() must equal the portfolio's tier names.
 struct ServeSetup {
   // When set, the portfolio, router, thresholds and acceptance score are the pipeline's (the
@@ -65,6 +78,10 @@ struct ServeSetup {
   std::shared_ptr<const ConformalCalibrator> calibration;
   double audit_rate = 0.1;                        // share of cascaded requests open to /feedback
   std::string decision_log;                       // JSONL decision log path ("" = none)
+  // Empty: no authentication. Otherwise every endpoint but /health and /metrics needs a key.
+  std::vector<ApiKey> api_keys;
+  std::string access_log;  // JSONL access log path ("" = none): one line per request
+  bool access_log_prompts = false;  // also log the query / last user message (off: no prompt text)
 };
 
 // A serve config file (YAML, docs/serving.md) resolved into a setup and options.
