@@ -995,3 +995,82 @@ TEST_CASE("load_serve_config: API keys from a file and an environment variable",
   CHECK_THROWS_WITH(load_serve_config(write("unset.yaml", "auth: {keys_env: RN_TEST_SERVE_UNSET}\n")),
                     Catch::Contains("RN_TEST_SERVE_UNSET is not set"));
 }
+
+TEST_CASE("chat completions: stream true gives server-sent events ending with DONE", "[serve][http][chat][stream]") {
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);
+  std::string long_answer;
+  for (int i = 0; i < 40; ++i) long_answer += "word" + std::to_string(i) + " ";
+  long_answer += "caf\xc3\xa9";
+  auto fails = [](const TierRequest&) { return TierResponse::failure(Status::tier, "small is down"); };
+  auto answers = [long_answer](const TierRequest&) {
+    TierResponse r;
+    r.text = long_answer;
+    r.confidence = 0.9;
+    r.cost = 0.5;
+    r.input_tokens = 11;
+    r.output_tokens = 7;
+    return r;
+  };
+  setup.tiers = {std::make_shared<CallbackTier>("small", fails), std::make_shared<CallbackTier>("large", answers)};
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  auto res = c.Post("/v1/chat/completions",
+                    R"({"stream": true, "stream_options": {"include_usage": true},
+                        "messages": [{"role": "user", "content": "q"}]})",
+                    "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").rfind("text/event-stream", 0) == 0);
+  CHECK(res->get_header_value("x-routenlp-tier") == "large");
+  // Parse the events.
+  std::vector<std::string> data;
+  size_t pos = 0;
+  while ((pos = res->body.find("data: ", pos)) != std::string::npos) {
+    size_t end = res->body.find("\n\n", pos);
+    REQUIRE(end != std::string::npos);
+    data.push_back(res->body.substr(pos + 6, end - pos - 6));
+    pos = end + 2;
+  }
+  REQUIRE(data.size() >= 5);
+  CHECK(data.back() == "[DONE]");
+  std::string text;
+  int content_chunks = 0;
+  json finish, usage;
+  for (size_t i = 0; i + 1 < data.size(); ++i) {
+    auto j = json::parse(data[i]);  // every chunk is valid JSON (no UTF-8 character cut)
+    CHECK(j["object"] == "chat.completion.chunk");
+    CHECK(j["model"] == "large");
+    if (j["choices"].empty()) {
+      usage = j["usage"];
+      continue;
+    }
+    const auto& ch = j["choices"][0];
+    if (i == 0) CHECK(ch["delta"]["role"] == "assistant");
+    if (ch["delta"].contains("content") && !ch["delta"]["content"].get<std::string>().empty()) {
+      text += ch["delta"]["content"].get<std::string>();
+      ++content_chunks;
+    }
+    if (!ch["finish_reason"].is_null()) finish = j;
+  }
+  CHECK(text == long_answer);
+  CHECK(content_chunks >= 3);
+  REQUIRE(finish.is_object());
+  CHECK(finish["choices"][0]["finish_reason"] == "stop");
+  CHECK(finish["routenlp"]["tier_name"] == "large");
+  CHECK(finish["routenlp"]["trace"].size() == 2);  // small failed first: escalation happened before streaming
+  CHECK(usage["total_tokens"] == 18);
+
+  // No tier answering: a JSON error, not an event stream.
+  ServeSetup down = setup;
+  down.tiers = {std::make_shared<CallbackTier>("small", fails), std::make_shared<CallbackTier>("large", fails)};
+  LiveServer live2(down, ServeOptions{});
+  auto c2 = live2.client();
+  auto bad = c2.Post("/v1/chat/completions", R"({"stream": true, "messages": [{"role": "user", "content": "q"}]})",
+                     "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 502);
+  CHECK(json::parse(bad->body)["error"]["type"] == "upstream_error");
+}

@@ -175,7 +175,8 @@ struct RouteServer::Impl {
       }
       json out = body(in, res);
       if (res.status == -1 || res.status == 0) res.status = 200;
-      res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      if (!out.is_null())  // null: the handler set the body itself (server-sent events)
+        res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
     } catch (const HttpError& e) {
       res.status = e.status;
       if (e.type == "__raw__") {  // message is already the whole JSON body
@@ -630,7 +631,12 @@ struct RouteServer::Impl {
     const json* msgs = field(in, "messages");
     if (msgs == nullptr || !msgs->is_array() || msgs->empty())
       throw bad_request("messages: required non-empty array");
-    if (get_bool(in, "stream", "", false)) throw bad_request("stream: streaming is not supported");
+    const bool stream = get_bool(in, "stream", "", false);
+    bool stream_usage = false;
+    if (const json* so = field(in, "stream_options")) {
+      if (!so->is_object()) throw bad_request("stream_options: expected an object");
+      stream_usage = get_bool(*so, "include_usage", "stream_options.", false);
+    }
     if (const json* n = field(in, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
       throw bad_request("n: only 1 choice is supported");
     auto ctx = std::make_shared<ChatContext>();
@@ -741,6 +747,45 @@ struct RouteServer::Impl {
     rn["task"] = q.task;
     rn["usage_estimated_calls"] = ctx->estimated_calls.load();
     out["routenlp"] = rn;
+    if (!stream) return out;
+    res.set_content(sse_events(out, stream_usage), "text/event-stream");
+    res.set_header("Cache-Control", "no-cache");
+    return json(nullptr);
+  }
+
+  // A finished chat completion as OpenAI "chat.completion.chunk" server-sent events: the role,
+  // the answer in pieces of about 64 bytes (cut after a space or newline, never inside a UTF-8
+  // character), a last chunk with finish_reason and the routenlp field, a usage chunk when
+  // asked for, then "data: [DONE]". The cascade has run to completion before the first byte.
+  static std::string sse_events(const json& done, bool usage_chunk) {
+    std::string out;
+    auto chunk = [&](json delta, json finish, const json* extra) {
+      json c = {{"id", done["id"]}, {"object", "chat.completion.chunk"}, {"created", done["created"]},
+                {"model", done["model"]},
+                {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
+      if (extra) c["routenlp"] = *extra;
+      out += "data: " + c.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+    };
+    chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
+    const std::string text = done["choices"][0]["message"]["content"].get<std::string>();
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = std::min(text.size(), pos + 64);
+      if (end < text.size()) {
+        size_t cut = text.find_first_of(" \n", end);
+        end = cut == std::string::npos || cut > pos + 256 ? end : cut + 1;
+        while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+      }
+      chunk({{"content", text.substr(pos, end - pos)}}, nullptr, nullptr);
+      pos = end;
+    }
+    chunk(json::object(), "stop", &done["routenlp"]);
+    if (usage_chunk) {
+      json u = {{"id", done["id"]}, {"object", "chat.completion.chunk"}, {"created", done["created"]},
+                {"model", done["model"]}, {"choices", json::array()}, {"usage", done["usage"]}};
+      out += "data: " + u.dump() + "\n\n";
+    }
+    out += "data: [DONE]\n\n";
     return out;
   }
 

@@ -1,5 +1,5 @@
 // `routenlp serve`: an HTTP server over the library (cpp-httplib, private): POST /route,
-// /route/batch, /v1/chat/completions (OpenAI-compatible, routed + cascaded), /feedback,
+// /route/batch, /v1/chat/completions (OpenAI-compatible, routed + cascaded, optional SSE), /feedback,
 // GET /health, /metrics. Endpoints, config and limits: docs/serving.md.
 #pragma once
 
