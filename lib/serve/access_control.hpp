@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@
 #include "routenlp/serve/serve.hpp"
 
 namespace routenlp::serve_detail {
+
+inline std::string short_number(double x) {
+  std::ostringstream o;
+  o << x;
+  return o.str();
+}
 
 // Equal strings, in time that depends only on the lengths (no early exit on the first
 // differing byte). Used for bearer tokens.
@@ -97,8 +104,8 @@ class AccessControl {
     if (k.max_cost_usd >= 0 && found->cost_usd >= k.max_cost_usd) {
       a.status = 429;
       a.type = "insufficient_quota";
-      a.message = "cost budget of key '" + k.id + "' is spent (" + std::to_string(found->cost_usd) + " of " +
-                  std::to_string(k.max_cost_usd) + " USD)";
+      a.message = "cost budget of key '" + k.id + "' is spent (" + short_number(found->cost_usd) + " of " +
+                  short_number(k.max_cost_usd) + " USD)";
       return a;
     }
     if (k.rate_per_s > 0) {
@@ -110,8 +117,8 @@ class AccessControl {
         a.status = 429;
         a.type = "rate_limit_exceeded";
         a.retry_after_s = (1.0 - found->tokens) / k.rate_per_s;
-        a.message = "rate limit of key '" + k.id + "' exceeded (" + std::to_string(k.rate_per_s) +
-                    " requests/s, burst " + std::to_string(static_cast<int64_t>(burst)) + ")";
+        a.message = "rate limit of key '" + k.id + "' exceeded (" + short_number(k.rate_per_s) +
+                    " requests/s, burst " + short_number(burst) + ")";
         return a;
       }
       found->tokens -= 1.0;

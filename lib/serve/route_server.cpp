@@ -162,6 +162,7 @@ struct RouteServer::Impl {
         Admission a = access.admit(req.get_header_value("Authorization"));
         ri.key = a.key;
         if (a.status != 0) {
+          if (a.status == 401) res.set_header("WWW-Authenticate", "Bearer");
           if (a.retry_after_s > 0)
             res.set_header("Retry-After", std::to_string(static_cast<long long>(std::ceil(a.retry_after_s))));
           throw HttpError{a.status, a.message, a.type};
