@@ -346,9 +346,12 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     if (!ret || connection_closed || strm.cut() != Cut::none) break;
     idle_since = Clock::now();
   }
+  // Free the client's slot before it can see the close: a client that reconnects at once
+  // (after a 413, or httplib's reconnect on a closed keep-alive) must not meet its own old
+  // connection in the per-client cap.
+  release(peer);
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
-  release(peer);
   return ret;
 }
 
