@@ -6,7 +6,7 @@
 //   ort: model=... threads=N spin=on|off batch=B seq=T iters=I p50_ms=... p99_ms=... seq_per_s=...
 // --check REF.json (written by export_onnx.py) instead compares the model's output with PyTorch
 // eager's on the same weights and prints the max abs difference.
-// Install: cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci   (skip: the install script
+// Install: cd bench/peers && npm ci   (.npmrc sets onnxruntime-node-install=skip: its install script
 // otherwise tries to download CUDA binaries; the CPU library ships inside the npm package).
 'use strict';
 const ort = require('onnxruntime-node');

@@ -28,7 +28,7 @@ THREADS=${THREADS:-1 2}
 MIN_TIME=${MIN_TIME:-1.0}
 [ -x "$BENCH" ] || { echo "missing $BENCH (cmake --build $BUILD --target bench_encoder)"; exit 1; }
 [ -d "$HERE/node_modules/onnxruntime-node" ] || {
-  echo "missing onnxruntime-node: (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)"; exit 1; }
+  echo "missing onnxruntime-node: (cd bench/peers && npm ci)"; exit 1; }
 if [ -n "${WORK:-}" ]; then mkdir -p "$WORK"; else WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; fi
 if [ ! -f "$WORK/base.int8.onnx" ] || [ ! -f "$WORK/small.int8.onnx" ]; then
   echo "# saving weights and exporting ONNX to $WORK"
