@@ -8,7 +8,9 @@
 # Env: ROUNDS (3), THREADS ("1 2"), BASE_B32=1 adds base batch 32 x seq 64 (slow: seconds a call),
 #      CONFIGS ("small base"), WORK=dir keeps weights and ONNX exports there (reused when present; default: a temp dir),
 #      PYTHON (/usr/bin/python3: needs python3-torch and python3-onnx), MIN_TIME (1.0 s per ORT
-#      shape, the same as bench_encoder's fixed MinTime(1.0)).
+#      shape, the same as bench_encoder's fixed MinTime(1.0)), REPORT=results.tsv only prints the
+#      table of an earlier run's raw rows. A failed engine call (e.g. the library relinked by a
+#      concurrent build) is reported on stderr and leaves that cell out of that round.
 # Engines (ms per call = real time / iterations for all of them, as Google Benchmark reports):
 #   rn            routenlp fp32, its own CPU kernels (the default path)
 #   rn_torch      routenlp fp32 with ROUTENLP_CPU_KERNELS=off (every op through libtorch)
@@ -26,6 +28,44 @@ PY=${PYTHON:-/usr/bin/python3}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1 2}
 MIN_TIME=${MIN_TIME:-1.0}
+report() {  # $1: raw rows
+python3 - "$1" <<'EOF'
+import sys, statistics as st
+from collections import defaultdict
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+d = defaultdict(dict)   # (cfg, batch, threads) -> round -> engine -> ms
+loads = defaultdict(list)
+for r, t, c, b, e, ms, l in rows:
+    d[(c, int(b), int(t))].setdefault(int(r), {})[e] = float(ms)
+    loads[(c, int(b), int(t))].append(float(l))
+E = ["rn", "rn_torch", "rn_int8", "ort_f32_spin", "ort_f32_nospin", "ort_i8_spin", "ort_i8_nospin"]
+med = lambda xs: st.median(xs) if xs else float("nan")
+hdr = ["shape", "thr", "rounds"] + E + ["rn/ortF", "rnT/ortF", "rnI8/ortI8", "bestRN/bestPeer", "load1"]
+print("| " + " | ".join(hdr) + " |")
+print("|" + "---|" * len(hdr))
+for (c, b, t) in sorted(d, key=lambda k: (k[0] != "base", k[1], k[2])):
+    rs = d[(c, b, t)]
+    cells = [f"{c} b{b} s64", str(t), str(len(rs))]
+    for e in E:
+        cells.append(f"{med([x[e] for x in rs.values() if e in x]):.2f}")
+    def ratio(num, dens):
+        v = [x[num] / min(x[dd] for dd in dens) for x in rs.values() if num in x and all(dd in x for dd in dens)]
+        return f"{med(v):.2f}" if v else "-"
+    cells += [ratio("rn", ["ort_f32_spin", "ort_f32_nospin"]), ratio("rn_torch", ["ort_f32_spin", "ort_f32_nospin"]),
+              ratio("rn_int8", ["ort_i8_spin", "ort_i8_nospin"])]
+    if b > 1:
+        v = [min(x[e] for e in E[:3]) / min(x[e] for e in E[3:]) for x in rs.values() if all(e in x for e in E)]
+        cells.append(f"{med(v):.2f}" if v else "-")
+    else:
+        cells.append("")
+    ls = loads[(c, b, t)]
+    cells.append(f"{min(ls):.1f}-{max(ls):.1f}")
+    print("| " + " | ".join(cells) + " |")
+print("\nms per call: median over the rounds; ratios: median of per-round ratios (< 1: routenlp faster);"
+      " ortF/ortI8 = the better of spin on/off in that round; load1 = 1-min load average range at the engine calls")
+EOF
+}
+if [ -n "${REPORT:-}" ]; then report "$REPORT"; exit 0; fi
 [ -x "$BENCH" ] || { echo "missing $BENCH (cmake --build $BUILD --target bench_encoder)"; exit 1; }
 [ -d "$HERE/node_modules/onnxruntime-node" ] || {
   echo "missing onnxruntime-node: (cd bench/peers && npm ci)"; exit 1; }
@@ -80,44 +120,13 @@ for ((r = 0; r < ROUNDS; r++)); do
   k=0
   for t in $THREADS; do
     for c in ${CONFIGS:-small base}; do
-      for ((i = 0; i < n; i++)); do run_engine "$r" "$t" "$c" "${ENGINES[$(((i + r + k) % n))]}"; done
+      for ((i = 0; i < n; i++)); do
+        e=${ENGINES[$(((i + r + k) % n))]}
+        run_engine "$r" "$t" "$c" "$e" || echo "# warning: round $r threads $t $c $e failed" >&2
+      done
       k=$((k + 1))
     done
   done
 done
 echo "# end $(date -u +%TZ) loadavg: $(cut -d' ' -f1-3 /proc/loadavg); raw per-round rows: $RES"
-python3 - "$RES" <<'EOF'
-import sys, statistics as st
-from collections import defaultdict
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-d = defaultdict(dict)   # (cfg, batch, threads) -> round -> engine -> ms
-loads = defaultdict(list)
-for r, t, c, b, e, ms, l in rows:
-    d[(c, int(b), int(t))].setdefault(int(r), {})[e] = float(ms)
-    loads[(c, int(b), int(t))].append(float(l))
-E = ["rn", "rn_torch", "rn_int8", "ort_f32_spin", "ort_f32_nospin", "ort_i8_spin", "ort_i8_nospin"]
-med = lambda xs: st.median(xs) if xs else float("nan")
-hdr = ["shape", "thr"] + E + ["rn/ortF", "rnT/ortF", "rnI8/ortI8", "bestRN/bestPeer", "load1"]
-print("| " + " | ".join(hdr) + " |")
-print("|" + "---|" * len(hdr))
-for (c, b, t) in sorted(d, key=lambda k: (k[0] != "base", k[1], k[2])):
-    rs = d[(c, b, t)]
-    cells = [f"{c} b{b} s64", str(t)]
-    for e in E:
-        cells.append(f"{med([x[e] for x in rs.values() if e in x]):.2f}")
-    def ratio(num, dens):
-        v = [x[num] / min(x[dd] for dd in dens) for x in rs.values() if num in x and all(dd in x for dd in dens)]
-        return f"{med(v):.2f}" if v else "-"
-    cells += [ratio("rn", ["ort_f32_spin", "ort_f32_nospin"]), ratio("rn_torch", ["ort_f32_spin", "ort_f32_nospin"]),
-              ratio("rn_int8", ["ort_i8_spin", "ort_i8_nospin"])]
-    if b > 1:
-        v = [min(x[e] for e in E[:3]) / min(x[e] for e in E[3:]) for x in rs.values() if all(e in x for e in E)]
-        cells.append(f"{med(v):.2f}" if v else "-")
-    else:
-        cells.append("")
-    ls = loads[(c, b, t)]
-    cells.append(f"{min(ls):.1f}-{max(ls):.1f}")
-    print("| " + " | ".join(cells) + " |")
-print(f"\nms per call: median over {len({r for v in d.values() for r in v})} rounds; ratios: median of per-round ratios (< 1: routenlp faster);"
-      " ortF/ortI8 = the better of spin on/off in that round; load1 = 1-min load average range at the engine calls")
-EOF
+report "$RES"
