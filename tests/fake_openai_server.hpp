@@ -83,6 +83,16 @@ class FakeOpenAIServer {
     };
     if (model == "echo") return ok(true, 10, 2);
     if (model == "nologprobs") return ok(false, 7, 3);
+    if (model == "toolcall") {  // a tool call, no content, finish_reason tool_calls
+      nlohmann::json a = answer("", false, 9, 4);
+      a["choices"][0]["message"] = {
+          {"role", "assistant"}, {"content", nullptr},
+          {"tool_calls", nlohmann::json::array({{{"id", "call_1"}, {"type", "function"},
+                                                 {"function", {{"name", "get_weather"},
+                                                               {"arguments", R"({"city":"Paris"})"}}}}})}};
+      a["choices"][0]["finish_reason"] = "tool_calls";
+      return res.set_content(a.dump(), "application/json");
+    }
     if (model == "fail500") {
       res.status = 500;
       res.set_content(R"({"error":{"message":"upstream exploded"}})", "application/json");

@@ -653,6 +653,51 @@ TEST_CASE("chat completions: usage summed over called tiers and routing headers"
   CHECK(std::stod(res->get_header_value("x-routenlp-cost")) > 0);
 }
 
+TEST_CASE("chat completions: the answering upstream's tool_calls and finish_reason reach the client",
+          "[serve][http][chat][tools]") {
+  rn_test::FakeOpenAIServer fake;
+  auto p = two_tiers();
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);
+  // small answers text (u = 0.18 > delta 0.05) and escalates; large answers with a tool call.
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "toolcall", p)};
+  auto table = std::make_shared<ThresholdTable>();
+  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
+  table->at(0, 0, 0) = 0.05;
+  setup.thresholds = table;
+  LiveServer live(setup, ServeOptions{});
+  auto c = live.client();
+  const std::string body = R"({"model": "router-always-small-0.5",
+      "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+      "messages": [{"role": "user", "content": "weather in Paris?"}]})";
+  auto res = c.Post("/v1/chat/completions", body, "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  auto j = json::parse(res->body);
+  const auto& ch = j["choices"][0];
+  CHECK(j["routenlp"]["tier_name"] == "large");
+  CHECK(ch["finish_reason"] == "tool_calls");
+  CHECK(ch["message"]["content"].is_null());
+  REQUIRE(ch["message"]["tool_calls"].is_array());
+  REQUIRE(ch["message"]["tool_calls"].size() == 1);
+  CHECK(ch["message"]["tool_calls"][0]["id"] == "call_1");
+  CHECK(ch["message"]["tool_calls"][0]["function"]["name"] == "get_weather");
+  CHECK(ch["message"]["tool_calls"][0]["function"]["arguments"] == R"({"city":"Paris"})");
+  CHECK(json::parse(fake.last_body())["tools"][0]["function"]["name"] == "get_weather");  // forwarded
+
+  // The small tier answering (model names it: no escalation): its finish_reason, no tool calls.
+  res = c.Post("/v1/chat/completions", R"({"model": "small", "messages": [{"role": "user", "content": "weather in Paris?"}]})",
+               "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  j = json::parse(res->body);
+  CHECK(j["routenlp"]["tier_name"] == "small");
+  CHECK(j["choices"][0]["finish_reason"] == "stop");
+  CHECK_FALSE(j["choices"][0]["message"].contains("tool_calls"));
+  CHECK(j["choices"][0]["message"]["content"] == "echo: weather in Paris?");
+}
+
 TEST_CASE("chat completions: usage is estimated when a tier reports none", "[serve][http][chat]") {
   auto p = two_tiers();
   ServeSetup setup;

@@ -4,12 +4,15 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "routenlp/tiers/openai_tier.hpp"
 #include "routenlp/tiers/tier.hpp"
+#include "tiers/openai_chat.hpp"
 
 namespace routenlp::serve_detail {
 
@@ -22,6 +25,15 @@ struct ChatContext {
   std::atomic<int64_t> prompt_tokens{0}, completion_tokens{0};
   std::atomic<int> estimated_calls{0};  // answers whose usage was estimated (no usage reported)
   std::atomic<int> answered_calls{0};
+  // Per answering OpenAI-compatible tier: its finish_reason and tool_calls, relayed to the
+  // client when that tier's answer is returned.
+  std::mutex extras_mu;
+  std::map<std::string, openai::ChatExtras> extras;
+  openai::ChatExtras extras_of(const std::string& tier) {
+    std::lock_guard<std::mutex> lock(extras_mu);
+    auto it = extras.find(tier);
+    return it == extras.end() ? openai::ChatExtras{} : it->second;
+  }
 };
 
 // Usage estimate for a call whose tier reported none: 1 token per 4 bytes, rounded up.
@@ -43,6 +55,10 @@ class ConversationTier : public ModelTier {
                            : inner_->call(r);
     if (ctx && out.ok()) {
       ++ctx->answered_calls;
+      if (openai_ != nullptr) {
+        std::lock_guard<std::mutex> lock(ctx->extras_mu);
+        ctx->extras[name()] = openai::last_chat_extras();  // set by chat() on this thread
+      }
       if (out.input_tokens > 0 || out.output_tokens > 0) {
         ctx->prompt_tokens += out.input_tokens;
         ctx->completion_tokens += out.output_tokens;

@@ -734,14 +734,27 @@ struct RouteServer::Impl {
       throw HttpError{code, e.dump(-1, ' ', false, json::error_handler_t::replace), "__raw__"};
     }
     res.set_header("x-routenlp-tier", r.tier_name);
+    // The answering upstream's finish_reason and tool calls (non-streamed answers only: a
+    // stream carries the text and "stop").
+    const openai::ChatExtras extras = ctx->extras_of(r.tier_name);
+    json message = {{"role", "assistant"}, {"content", r.answer}};
+    std::string finish = "stop";
+    if (!stream) {
+      if (!extras.finish_reason.empty()) finish = extras.finish_reason;
+      json calls = extras.tool_calls.empty() ? json() : json::parse(extras.tool_calls, nullptr, false);
+      if (calls.is_array() && !calls.empty()) {
+        message["tool_calls"] = std::move(calls);
+        if (r.answer.empty()) message["content"] = nullptr;
+      }
+    }
     json out = {{"id", "chatcmpl-" + r.request_id},
                 {"object", "chat.completion"},
                 {"created", static_cast<long long>(std::time(nullptr))},
                 {"model", r.tier_name},
                 {"choices", json::array({{{"index", 0},
-                                          {"message", {{"role", "assistant"}, {"content", r.answer}}},
+                                          {"message", std::move(message)},
                                           {"logprobs", nullptr},
-                                          {"finish_reason", "stop"}}})},
+                                          {"finish_reason", finish}}})},
                 {"usage", usage}};
     json rn = cascade_json(r);
     rn["routing"] = routed_json(routed);

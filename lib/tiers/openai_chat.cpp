@@ -66,6 +66,11 @@ std::optional<double> mean_logprob(const json& choice) {
 
 }  // namespace
 
+ChatExtras& last_chat_extras() {
+  thread_local ChatExtras extras;
+  return extras;
+}
+
 std::string chat_url(const std::string& base_url) {
   std::string b = base_url;
   while (!b.empty() && b.back() == '/') b.pop_back();
@@ -92,7 +97,8 @@ ChatResult parse_chat_response(const std::string& body) {
     const auto& m = c["message"];
     if (m.contains("content") && m["content"].is_string())
       r.text = m["content"].get<std::string>();
-    else if (!(m.contains("content") && m["content"].is_null()))
+    else if (!(m.contains("content") && m["content"].is_null()) &&
+             !(m.contains("tool_calls") && m["tool_calls"].is_array()))
       return fail("choices[0].message.content missing or not a string");
   } else if (c.contains("text") && c["text"].is_string()) {
     r.text = c["text"].get<std::string>();
@@ -101,6 +107,11 @@ ChatResult parse_chat_response(const std::string& body) {
   }
   if (c.contains("finish_reason") && c["finish_reason"].is_string())
     r.finish_reason = c["finish_reason"].get<std::string>();
+  if (c.contains("message") && c["message"].is_object()) {
+    const auto& m = c["message"];
+    if (m.contains("tool_calls") && m["tool_calls"].is_array() && !m["tool_calls"].empty())
+      r.tool_calls = m["tool_calls"].dump(-1, ' ', false, json::error_handler_t::replace);
+  }
   if (auto m = mean_logprob(c)) r.confidence = std::exp(*m);
   if (j.contains("usage") && j["usage"].is_object()) {
     const auto& u = j["usage"];
@@ -220,6 +231,7 @@ ChatResult ChatClient::call(const std::vector<Message>& messages, http::Clock::t
   release_large_buffers();
   r.error = redact_secrets(std::move(r.error), key);
   r.text = redact_secrets(std::move(r.text), key, /*shapes=*/false);
+  r.tool_calls = redact_secrets(std::move(r.tool_calls), key, /*shapes=*/false);
   return r;
 }
 

@@ -34,8 +34,18 @@ struct ChatResult {
   int attempts = 0;
   long http_status = 0;
   std::string finish_reason;
+  std::string tool_calls;  // choices[0].message.tool_calls as JSON text (an array), "" = none
   double latency_ms = 0.0;
 };
+
+// What the last successful OpenAICompatibleTier::chat() on this thread returned besides the
+// TierResponse (internal: the serve gateway relays it to its client). chat() clears it first,
+// so after a failed call it is empty. Thread-local: chat() runs on its caller's thread.
+struct ChatExtras {
+  std::string finish_reason;  // upstream's choices[0].finish_reason ("" = not given)
+  std::string tool_calls;     // JSON array text, "" = none
+};
+ChatExtras& last_chat_extras();
 
 // Parses a chat completion response body; on failure returns ok=false with the reason.
 ChatResult parse_chat_response(const std::string& body);

@@ -48,6 +48,7 @@ TierResponse OpenAICompatibleTier::chat(const std::vector<ChatMessage>& messages
   for (const auto& m : messages) msgs.push_back({m.role, m.content});
   std::function<bool()> cancelled;
   if (cancel != nullptr) cancelled = [cancel] { return cancel->load(std::memory_order_relaxed); };
+  openai::last_chat_extras() = {};
   openai::ChatResult r = impl_->client.call(msgs, deadline, cancelled, max_tokens, extra_body);
   impl_->attempts += static_cast<uint64_t>(r.attempts);
   TierResponse out;
@@ -57,6 +58,7 @@ TierResponse OpenAICompatibleTier::chat(const std::vector<ChatMessage>& messages
     out.error = r.error;
     return out;
   }
+  openai::last_chat_extras() = {r.finish_reason, std::move(r.tool_calls)};
   out.text = std::move(r.text);
   out.confidence = r.confidence;
   out.input_tokens = r.prompt_tokens;

@@ -157,6 +157,17 @@ try {
     check(tf === answerText(who, qf), `fault ${fault}: streamed answer equals the ${who} tier's`);
   }
 
+  // --- tool calls of the answering upstream reach the client (non-streamed)
+  const tc = await client.chat.completions.create(ask('weather in Paris? [fault:tools]', {
+    tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+  }));
+  const tcm = tc.choices[0].message;
+  check(tc.choices[0].finish_reason === 'tool_calls', `tools: finish_reason tool_calls (${tc.choices[0].finish_reason})`);
+  check(tcm.content === null && Array.isArray(tcm.tool_calls) && tcm.tool_calls.length === 1 &&
+        tcm.tool_calls[0].function.name === 'get_weather' &&
+        JSON.parse(tcm.tool_calls[0].function.arguments).city === 'Paris',
+        `tools: message.tool_calls relayed (${JSON.stringify(tcm)})`);
+
   // --- errors as OpenAI error objects -> APIError with the status
   await expectError('no tier answers', () => client.chat.completions.create(ask('x [fault:all500]')), 502);
   await expectError('no tier answers (stream)', () => client.chat.completions.create(ask('x [fault:all500]', { stream: true })), 502);

@@ -8,6 +8,8 @@
 //   [fault:garbage]  the cheap model answers 200 with a body that is not JSON
 //   [fault:slow]     the cheap model sends its (good) body in pieces, 100 ms apart
 //   [fault:all500]   every model answers HTTP 500 (nothing can answer: the gateway's 502)
+//   [fault:tools]    the cheap model answers a get_weather tool call (content null,
+//                    finish_reason tool_calls)
 // `cheap` is the model name the serve config gives the cheap tier.
 import http from 'node:http';
 
@@ -54,6 +56,16 @@ export function startFakeUpstream({ cheapModel = 'cheap', hangMs = 10000 } = {})
           res.on('close', () => clearTimeout(t));
           return;
         }
+        case 'tools':
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({
+            id: 'up-tools', object: 'chat.completion', created: 1, model,
+            choices: [{ index: 0, finish_reason: 'tool_calls', logprobs: { content: [{ token: 'x', logprob: -0.01 }] },
+                        message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function',
+                          function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] } }],
+            usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
+          }));
+          return;
         case 'garbage':
           res.writeHead(200, { 'Content-Type': 'application/json' });
           res.end('{"choices": [ <<<this is not json>>>');
