@@ -206,13 +206,14 @@ class FrugalGptSystem : public ScoredCascade {
 
 class AutoMixSystem : public ScoredCascade {
  public:
-  std::string name() const override { return "automix"; }
+  std::string name() const override { return "automix-conf"; }
   std::string support(const SystemContext& ctx) const override {
     const OutcomeTable& t = *ctx.table;
     for (size_t i = 0; i < t.confidence.size(); ++i)
       if (!std::isnan(t.confidence[i])) return {};
-    return "unsupported: dataset has no confidence (AutoMix cascades on the tier's own "
-           "confidence / self-verification score)";
+    return "unsupported: dataset has no confidence (automix-conf cascades on the tier's own "
+           "recorded confidence; record outcome `confidence`, or use automix, which learns a "
+           "verifier proxy)";
   }
   std::string detail() const override {
     return "score: the tier's recorded confidence (missing = never accepted early); " +
@@ -631,7 +632,7 @@ PipelineParts fitted_pipeline_parts(const System& system, const SystemContext& c
 std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig&) {
   return std::make_unique<FrugalGptSystem>();
 }
-std::unique_ptr<System> make_automix_system(const PortfolioConfig&) {
+std::unique_ptr<System> make_automix_conf_system(const PortfolioConfig&) {
   return std::make_unique<AutoMixSystem>();
 }
 std::unique_ptr<System> make_routenlp_cascade_system(const PortfolioConfig&) {
