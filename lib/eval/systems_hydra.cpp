@@ -3,9 +3,11 @@
 // D dimensions; each model has a capability profile over the same dimensions; shortfall
 // matching picks the cheapest model whose predicted shortfall sum_d max(0, need_d - cap_md)
 // stays within a tolerance (else the model with the least shortfall).
+// The shortfall here is the smooth one the profiles are fitted with, softplus(need_d - cap_md).
 // Here the profiles are estimated on train rather than configured: needs and profiles are fitted
 // jointly on the train rows' acceptability labels with P(acceptable | x, m) =
-// sigmoid(a - w * shortfall_m(x)), shortfall_m(x) = sum_d softplus(need_d(x) - cap_md),
+// sigmoid(a - w * shortfall_m(x)), shortfall_m(x) = sum_d softplus(need_d(x) - cap_md) (used for
+// the matching too),
 // need_d(x) = head d of a linear multi-head model on TF-IDF (+ task) features. The tolerance is
 // the cheapest on calib reaching the quality target. Simplifications: docs/evaluation.md.
 #include <Eigen/SparseCore>
@@ -204,7 +206,9 @@ class HydraSystem : public System {
       for (size_t d = 0; d < D_; ++d) {
         double need = 0;
         for (const auto& [j, v] : f) need += U_[d * F_ + j] * v;
-        for (size_t k = 0; k < K_; ++k) s[k] += std::max(0.0, need - C_[k * D_ + d]);
+        // The smooth shortfall the profiles were fitted with (softplus of need - cap): a hard
+        // max(0, .) is 0 for most queries once the needs sit below every profile.
+        for (size_t k = 0; k < K_; ++k) s[k] += softplus(need - C_[k * D_ + d]);
       }
       shortfall_[todo[i]] = std::move(s);
     }
