@@ -55,6 +55,13 @@ inline double stream_next_arrival(double t, const StreamOptions& opt, double uni
   return t + unit_exp / (opt.qps * (burst ? opt.burst_factor : 1.0));
 }
 
+// The quality-target sweep of the cost-optimised cascades (frugalgpt, automix*): 21 targets
+// .80, .81, ..., 1.00, each re-picked on calib.
+inline double target_sweep_value(size_t p) { return 0.80 + 0.01 * double(p); }
+inline std::string target_sweep_label(size_t p) {
+  return "quality_target=" + std::to_string(target_sweep_value(p)).substr(0, 4);
+}
+
 // Decision of a single routed call.
 inline Decision single_call(int tier, double router_ms = 0.0) {
   Decision d;

@@ -133,14 +133,13 @@ class AutoMixSystem : public System {
   std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
     return run(ctx, rows, chosen_);
   }
-  static double sweep_target(size_t p) { return 0.80 + 0.01 * double(p); }
   size_t sweep_size() const override { return 21; }
   std::string sweep_label(size_t p) const override {
-    return "quality_target=" + std::to_string(sweep_target(p)).substr(0, 4);
+    return target_sweep_label(p);
   }
   std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
                                   size_t p) override {
-    return run(ctx, rows, pick_operating_point(cost_, qual_, sweep_target(p)));
+    return run(ctx, rows, pick_operating_point(cost_, qual_, target_sweep_value(p)));
   }
   std::string detail() const override {
     std::string s = std::string("self-verification: ") +

@@ -151,14 +151,13 @@ class ScoredCascade : public System {
   std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
     return apply(ctx, rows, configs_.at(chosen_));
   }
-  static double sweep_target(size_t p) { return 0.80 + 0.01 * double(p); }
   size_t sweep_size() const override { return 21; }
   std::string sweep_label(size_t p) const override {
-    return "quality_target=" + std::to_string(sweep_target(p)).substr(0, 4);
+    return target_sweep_label(p);
   }
   std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
                                   size_t p) override {
-    return apply(ctx, rows, configs_.at(pick(sweep_target(p))));
+    return apply(ctx, rows, configs_.at(pick(target_sweep_value(p))));
   }
   std::string chain_detail(const SystemContext* = nullptr) const {
     if (configs_.empty()) return "";
