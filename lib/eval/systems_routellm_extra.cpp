@@ -12,9 +12,11 @@
 #include <Eigen/SparseCore>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <set>
 
 #include "eval/router_cache.hpp"
 #include "eval/seed_systems.hpp"
@@ -95,7 +97,27 @@ class RouteLlmSwSystem : public TwoTierScoreSystem {
     }
     if (embed_) {
       dense_ = embed_rows(ctx, train_);
-    } else {
+      // The encoder reads a fixed token window (64 tokens for the bundled router): queries that
+      // share a long prefix (few-shot prompts) get one embedding, and similarity weighting
+      // degenerates to one global Elo. Then TF-IDF over the whole text stands in.
+      std::set<std::string> texts;
+      std::set<std::vector<float>> embs;
+      for (size_t i = 0; i < train_.size(); ++i) {
+        if (texts.insert(ctx.query(train_[i]).query).second) embs.insert(dense_[i]);
+      }
+      double distinct = texts.empty() ? 1.0 : double(embs.size()) / double(texts.size());
+      if (distinct < 0.9) {
+        char b[200];
+        std::snprintf(b, sizeof b,
+                      "TF-IDF vectors (the neural router encoder gives %.0f%% of the distinct train "
+                      "queries a distinct embedding: its token window cuts their shared prefix)",
+                      100 * distinct);
+        how_ = b;
+        embed_.reset();
+        dense_.clear();
+      }
+    }
+    if (!embed_) {
       std::vector<std::string> texts;
       for (size_t r : train_) texts.push_back(ctx.query(r).query);
       TfidfOptions to;
@@ -182,6 +204,23 @@ class RouteLlmSwSystem : public TwoTierScoreSystem {
 };
 
 // ---- routellm-bert ----
+
+// The last `n` whitespace-separated words of a text (all of it when shorter). RouteLLM's BERT
+// reads up to 512 tokens; the project's encoder has a 64-token window, and prompts that open
+// with a shared few-shot preamble (RouterBench) differ only at the end, so the classifier reads
+// the end of the query.
+std::string tail_words(const std::string& text, size_t n) {
+  size_t count = 0, i = text.size();
+  while (i > 0) {
+    while (i > 0 && std::isspace(static_cast<unsigned char>(text[i - 1]))) --i;
+    if (i == 0) break;
+    if (count == n) return text.substr(i);
+    while (i > 0 && !std::isspace(static_cast<unsigned char>(text[i - 1]))) --i;
+    ++count;
+  }
+  return text;
+}
+constexpr size_t kBertWords = 40;
 class RouteLlmBertSystem : public TwoTierScoreSystem {
  public:
   std::string name() const override { return "routellm-bert"; }
@@ -197,7 +236,7 @@ class RouteLlmBertSystem : public TwoTierScoreSystem {
       const Query& src = ctx.query(r);
       Query q;
       q.id = src.id;
-      q.query = src.query;
+      q.query = tail_words(src.query, kBertWords);
       q.task = "default";  // RouteLLM's classifier reads the prompt only
       q.split = Split::train;
       q.split_given = true;
@@ -233,7 +272,7 @@ class RouteLlmBertSystem : public TwoTierScoreSystem {
     for (size_t i = 0; i < rows.size(); i += batch) {
       std::vector<RouteQuery> b;
       for (size_t j = i; j < std::min(rows.size(), i + batch); ++j)
-        b.push_back({ctx.query(rows[j]).query, "default"});
+        b.push_back({tail_words(ctx.query(rows[j]).query, kBertWords), "default"});
       for (const auto& sc : model_->score(b)) s.push_back(sc.p_acceptable.at(0));
     }
     return s;
@@ -242,7 +281,8 @@ class RouteLlmBertSystem : public TwoTierScoreSystem {
     char b[200];
     std::snprintf(b, sizeof b,
                   "DistilBERT classifier (the project's small encoder, trained from scratch on "
-                  "train) of P(strong answer better than weak); train win rate %.3f",
+                  "train, reading the query's last 40 words) of P(strong answer better than "
+                  "weak); train win rate %.3f",
                   win_rate_);
     return b;
   }
