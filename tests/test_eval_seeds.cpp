@@ -8,10 +8,10 @@
 #include <random>
 
 #include "eval/seed_systems.hpp"
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/eval.hpp"
-#include "routenlp/portfolio.hpp"
+#include "routenlp/eval/eval.hpp"
+#include "routenlp/data/portfolio.hpp"
 
 using namespace routenlp;
 

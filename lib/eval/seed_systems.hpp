@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "routenlp/dataset.hpp"
+#include "routenlp/data/dataset.hpp"
 
 namespace routenlp::detail {
 

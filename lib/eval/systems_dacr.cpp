@@ -23,7 +23,8 @@
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
 
 namespace routenlp::detail {
 

@@ -14,7 +14,8 @@
 #include "eval/seed_systems.hpp"
 #include "eval/two_tier.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
 
 namespace routenlp::detail {
 

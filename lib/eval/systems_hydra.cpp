@@ -72,7 +72,7 @@ class HydraSystem : public System {
     }
     int ti = 0;
     for (auto& kv : tasks_) kv.second = ti++;
-    tfidf_ = std::make_unique<TfidfVectorizer>(texts, TfidfOptions{});
+    tfidf_ = std::make_unique<TfidfVectorizer>(texts, detail::tfidf_config(TfidfOptions{}));
     SparseRows X = tfidf_->transform(texts);
     F_ = tfidf_->dim() + tasks_.size() + 1;  // text, task one-hot, bias
     std::vector<std::vector<std::pair<size_t, double>>> feats(ctx.train.size());

@@ -23,7 +23,9 @@
 #include "eval/two_tier.hpp"
 #include "router/text_features.hpp"
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/baselines.hpp"
+#include "routenlp/router/neural.hpp"
 
 namespace routenlp::detail {
 
@@ -121,7 +123,7 @@ class RouteLlmSwSystem : public TwoTierScoreSystem {
       std::vector<std::string> texts;
       for (size_t r : train_) texts.push_back(ctx.query(r).query);
       TfidfOptions to;
-      tfidf_ = std::make_unique<TfidfVectorizer>(texts, to);
+      tfidf_ = std::make_unique<TfidfVectorizer>(texts, detail::tfidf_config(to));
       train_cols_ = Eigen::SparseMatrix<double, Eigen::ColMajor>(tfidf_->transform(texts));
     }
   }

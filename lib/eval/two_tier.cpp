@@ -4,7 +4,8 @@
 #include <cstdio>
 
 #include "routenlp/error.hpp"
-#include "routenlp/router.hpp"
+#include "routenlp/router/model.hpp"
+#include "routenlp/router/policies.hpp"
 
 namespace routenlp::detail {
 
