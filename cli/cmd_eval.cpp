@@ -97,7 +97,8 @@ void register_eval(CLI::App& app, Action& action) {
                   "With --pipeline: write the engine's JSONL decision log of every replayed request");
   cmd->add_option("--systems", args->systems,
                   "Comma-separated systems (default: all): always:<tier>, random, oracle, "
-                  "task-prior, routellm, frugalgpt, automix, routenlp-router, "
+                  "task-prior, routellm, routellm-sw, routellm-bert, hybrid-llm, hydra, dacr, "
+                  "frugalgpt, automix, automix-threshold, automix-conf, routenlp-router, "
                   "routenlp-cascade, routenlp");
   cmd->add_option("--seeds", args->seeds, "Number of seeds (0..N-1)")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--holdout-tasks", args->holdout,

@@ -231,7 +231,7 @@ TEST_CASE("conformal cascade keeps accepted_bad_rate <= alpha + 3 sd over seeds"
   Dataset d = synth(12000, {"small", "mid", "big"}, {0.5, 0.75, 0.95}, {0.001, 0.005, 0.025}, 11);
   PortfolioConfig c = three_tier_config(alpha);
   EvalOptions o;
-  o.systems = {"routenlp-cascade", "automix"};
+  o.systems = {"routenlp-cascade", "automix-conf"};
   o.seeds = 5;
   EvalReport rep = evaluate(d, c, o);
   const SystemReport& s = rep.systems[0];
@@ -242,7 +242,7 @@ TEST_CASE("conformal cascade keeps accepted_bad_rate <= alpha + 3 sd over seeds"
   CHECK(*s.mean.accepted_bad_rate <= alpha + 3 * *s.sd.accepted_bad_rate + 1e-12);
   CHECK(s.mean.accepted_early > 0);          // it does accept answers early ...
   CHECK(s.mean.cost_ratio < 0.9);            // ... and so saves cost
-  REQUIRE(rep.systems[1].status == "ok");    // automix has recorded confidence here
+  REQUIRE(rep.systems[1].status == "ok");    // automix-conf has recorded confidence here
 }
 
 TEST_CASE("APGR and CPT on known curves", "[eval]") {
@@ -308,7 +308,7 @@ TEST_CASE("report JSON carries every contract field, holdout tasks reported as o
   Dataset d = synth(3000, {"weak", "strong"}, {0.6, 0.9}, {0.001, 0.01}, 5);
   PortfolioConfig c = two_tier_config();
   EvalOptions o;
-  o.systems = {"always:strong", "random", "routellm", "automix"};
+  o.systems = {"always:strong", "random", "routellm", "automix-conf"};
   o.seeds = 2;
   o.holdout_tasks = {"beta"};
   o.sweep = true;
@@ -338,12 +338,12 @@ TEST_CASE("report JSON carries every contract field, holdout tasks reported as o
   CHECK(rl["sweep"].size() == 21);
   // The table names every system.
   std::string t = rep.table();
-  for (const char* s : {"always:strong", "random", "routellm", "automix"})
+  for (const char* s : {"always:strong", "random", "routellm", "automix-conf"})
     CHECK(t.find(s) != std::string::npos);
-  // A dataset without confidence: automix says so instead of numbers.
+  // A dataset without confidence: automix-conf says so instead of numbers.
   for (auto& q : d.queries)
     for (auto& kv : q.outcomes) kv.second.confidence.reset();
-  o.systems = {"automix"};
+  o.systems = {"automix-conf"};
   o.holdout_tasks.clear();
   EvalReport r2 = evaluate(d, c, o);
   CHECK(r2.systems[0].status.rfind("unsupported: dataset has no confidence", 0) == 0);

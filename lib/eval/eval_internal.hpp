@@ -1,6 +1,7 @@
 // Internals shared by the evaluator's files. Internal header.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,10 +34,33 @@ std::unique_ptr<System> make_oracle_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_task_prior_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_routellm_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig& config);
-std::unique_ptr<System> make_automix_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_automix_conf_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_routenlp_router_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_routenlp_cascade_system(const PortfolioConfig& config);
 std::unique_ptr<System> make_routenlp_full_system(const PortfolioConfig& config);
+// Seed systems in their own files (systems_hybrid_llm.cpp, systems_automix.cpp,
+// systems_routellm_extra.cpp, systems_hydra.cpp, systems_dacr.cpp).
+std::unique_ptr<System> make_hybrid_llm_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_automix_pomdp_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_automix_threshold_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routellm_sw_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_routellm_bert_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_hydra_system(const PortfolioConfig& config);
+std::unique_ptr<System> make_dacr_system(const PortfolioConfig& config);
+
+// The stream replay's arrival process: the next arrival after t, given a unit-rate exponential
+// draw (Poisson at qps, times burst_factor inside bursts).
+inline double stream_next_arrival(double t, const StreamOptions& opt, double unit_exp) {
+  bool burst = std::fmod(t, opt.burst_every_s) < opt.burst_len_s;
+  return t + unit_exp / (opt.qps * (burst ? opt.burst_factor : 1.0));
+}
+
+// The quality-target sweep of the cost-optimised cascades (frugalgpt, automix*): 21 targets
+// .80, .81, ..., 1.00, each re-picked on calib.
+inline double target_sweep_value(size_t p) { return 0.80 + 0.01 * double(p); }
+inline std::string target_sweep_label(size_t p) {
+  return "quality_target=" + std::to_string(target_sweep_value(p)).substr(0, 4);
+}
 
 // Decision of a single routed call.
 inline Decision single_call(int tier, double router_ms = 0.0) {

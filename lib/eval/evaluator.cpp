@@ -291,8 +291,10 @@ double cpt(std::vector<std::pair<double, double>> share_pgr, double x) {
 std::vector<std::string> system_names(const PortfolioConfig& config) {
   std::vector<std::string> v;
   for (const auto& t : config.tiers) v.push_back("always:" + t.name);
-  for (const char* s : {"random", "oracle", "task-prior", "routellm", "frugalgpt", "automix",
-                        "routenlp-router", "routenlp-cascade", "routenlp"})
+  for (const char* s : {"random", "oracle", "task-prior", "routellm", "routellm-sw",
+                        "routellm-bert", "hybrid-llm", "hydra", "dacr", "frugalgpt", "automix",
+                        "automix-threshold", "automix-conf", "routenlp-router", "routenlp-cascade",
+                        "routenlp"})
     v.emplace_back(s);
   return v;
 }
@@ -314,7 +316,14 @@ std::unique_ptr<System> make_system(const std::string& name, const PortfolioConf
   if (name == "task-prior") return make_task_prior_system(config);
   if (name == "routellm") return make_routellm_system(config);
   if (name == "frugalgpt") return make_frugalgpt_system(config);
-  if (name == "automix") return make_automix_system(config);
+  if (name == "routellm-sw") return make_routellm_sw_system(config);
+  if (name == "routellm-bert") return make_routellm_bert_system(config);
+  if (name == "hybrid-llm") return make_hybrid_llm_system(config);
+  if (name == "hydra") return make_hydra_system(config);
+  if (name == "dacr") return make_dacr_system(config);
+  if (name == "automix") return make_automix_pomdp_system(config);
+  if (name == "automix-threshold") return make_automix_threshold_system(config);
+  if (name == "automix-conf") return make_automix_conf_system(config);
   if (name == "routenlp-router") return make_routenlp_router_system(config);
   if (name == "routenlp-cascade") return make_routenlp_cascade_system(config);
   if (name == "routenlp") return make_routenlp_full_system(config);

@@ -180,9 +180,7 @@ StreamReport replay_stream(const Dataset& data, const PortfolioConfig& config,
     w_acc_s = w_bad_s = w_acc_a = w_bad_a = 0;
   };
   for (size_t i = 0; i < order.size(); ++i) {
-    bool burst = std::fmod(t, opt.burst_every_s) < opt.burst_len_s;
-    double rate = opt.qps * (burst ? opt.burst_factor : 1.0);
-    t += expo(rng) / rate;
+    t = stream_next_arrival(t, opt, expo(rng));
     while (t > window_end) {
       flush_window();
       window_end += opt.window_s;

@@ -154,14 +154,13 @@ class ScoredCascade : public System {
   std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
     return apply(ctx, rows, configs_.at(chosen_));
   }
-  static double sweep_target(size_t p) { return 0.80 + 0.01 * double(p); }
   size_t sweep_size() const override { return 21; }
   std::string sweep_label(size_t p) const override {
-    return "quality_target=" + std::to_string(sweep_target(p)).substr(0, 4);
+    return target_sweep_label(p);
   }
   std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
                                   size_t p) override {
-    return apply(ctx, rows, configs_.at(pick(sweep_target(p))));
+    return apply(ctx, rows, configs_.at(pick(target_sweep_value(p))));
   }
   std::string chain_detail(const SystemContext* = nullptr) const {
     if (configs_.empty()) return "";
@@ -209,13 +208,14 @@ class FrugalGptSystem : public ScoredCascade {
 
 class AutoMixSystem : public ScoredCascade {
  public:
-  std::string name() const override { return "automix"; }
+  std::string name() const override { return "automix-conf"; }
   std::string support(const SystemContext& ctx) const override {
     const OutcomeTable& t = *ctx.table;
     for (size_t i = 0; i < t.confidence.size(); ++i)
       if (!std::isnan(t.confidence[i])) return {};
-    return "unsupported: dataset has no confidence (AutoMix cascades on the tier's own "
-           "confidence / self-verification score)";
+    return "unsupported: dataset has no confidence (automix-conf cascades on the tier's own "
+           "recorded confidence; record outcome `confidence`, or use automix, which learns a "
+           "verifier proxy)";
   }
   std::string detail() const override {
     return "score: the tier's recorded confidence (missing = never accepted early); " +
@@ -634,7 +634,7 @@ PipelineParts fitted_pipeline_parts(const System& system, const SystemContext& c
 std::unique_ptr<System> make_frugalgpt_system(const PortfolioConfig&) {
   return std::make_unique<FrugalGptSystem>();
 }
-std::unique_ptr<System> make_automix_system(const PortfolioConfig&) {
+std::unique_ptr<System> make_automix_conf_system(const PortfolioConfig&) {
   return std::make_unique<AutoMixSystem>();
 }
 std::unique_ptr<System> make_routenlp_cascade_system(const PortfolioConfig&) {

@@ -14,6 +14,7 @@
 
 #include "eval/eval_internal.hpp"
 #include "eval/router_cache.hpp"
+#include "eval/two_tier.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/router/model.hpp"
 #include "routenlp/router/policies.hpp"
@@ -362,75 +363,46 @@ class RouterSystem : public System {
   SeedValues selection_auc_, test_auc_;
 };
 
-// RouteLLM: matrix-factorisation router, two tiers (cheapest vs reference), threshold =
-// quantile(1 - strong_pct) of the calib strong-call scores; strong_pct chosen on calib as the
-// least share reaching the quality target.
-class RouteLlmSystem : public System {
+// RouteLLM: matrix-factorisation router in RouteLLM's two-tier protocol (two_tier.hpp:
+// cheapest vs reference, threshold = quantile(1 - strong share) of the calib scores, the share
+// the least reaching the quality target on calib).
+class RouteLlmSystem : public TwoTierScoreSystem {
  public:
   std::string name() const override { return "routellm"; }
-  void fit(const SystemContext& ctx) override {
-    weak_ = 0;
-    strong_ = ctx.config->reference_tier_index();
-    MfOptions mo;
-    mo.seed = ctx.seed;
-    model_ = std::shared_ptr<const RouterModel>(make_mf_router(labels_for_rows(ctx, ctx.train), mo));
-    cache_ = ScoreCache{};
-    cache_.model = model_.get();
-    cache_.ensure(ctx, ctx.calib);
-    calib_scores_.clear();
-    for (size_t r : ctx.calib)
-      calib_scores_.push_back(TwoTierPolicy::strong_score(cache_.scores.at(r), weak_));
-    std::vector<double> cost, qual, pcts;
-    for (int i = 0; i <= 100; ++i) {
-      double pct = i / 100.0;
-      auto d = run(ctx, ctx.calib, pct);
-      Metrics m = compute_metrics(*ctx.table, *ctx.config, ctx.calib, d);
-      pcts.push_back(pct);
-      cost.push_back(m.cost_ratio);
-      qual.push_back(m.quality_ratio);
-    }
-    pct_ = pcts[pick_operating_point(cost, qual, ctx.quality_target)];
-    test_pending_ = true;
-  }
-  std::vector<Decision> run(const SystemContext& ctx, const std::vector<size_t>& rows, double pct) {
-    double thr = calibrate_strong_threshold(calib_scores_, pct, ThresholdRule::quantile);
-    TwoTierPolicy pol(weak_, strong_, thr, ThresholdRule::quantile);
-    cache_.ensure(ctx, rows);
-    std::vector<Decision> out;
-    for (size_t r : rows) {
-      int tier = pct <= 0 ? weak_ : pct >= 1 ? strong_ : pol.decide(cache_.scores.at(r), "").tier;
-      out.push_back(single_call(tier));
-    }
-    return out;
-  }
   std::vector<Decision> decide(const SystemContext& ctx, const std::vector<size_t>& rows) override {
     if (test_pending_) {  // the first decide() after fit(): the test rows (reporting only)
       test_pending_ = false;
       test_auc_.add(model_->name(), rows_mean_auc(ctx, *model_, rows));
     }
-    return run(ctx, rows, pct_);
+    return TwoTierScoreSystem::decide(ctx, rows);
   }
-  size_t sweep_size() const override { return 21; }
-  std::string sweep_label(size_t p) const override {
-    return "strong_pct=" + std::to_string(double(p) / 20.0).substr(0, 4);
+
+ protected:
+  void fit_scorer(const SystemContext& ctx) override {
+    MfOptions mo;
+    mo.seed = ctx.seed;
+    model_ = std::shared_ptr<const RouterModel>(make_mf_router(labels_for_rows(ctx, ctx.train), mo));
+    cache_ = ScoreCache{};
+    cache_.model = model_.get();
+    test_pending_ = true;
   }
-  std::vector<Decision> decide_at(const SystemContext& ctx, const std::vector<size_t>& rows,
-                                  size_t p) override {
-    return run(ctx, rows, double(p) / 20.0);
+  std::vector<double> strong_scores(const SystemContext& ctx,
+                                    const std::vector<size_t>& rows) override {
+    cache_.ensure(ctx, rows);
+    std::vector<double> s;
+    s.reserve(rows.size());
+    for (size_t r : rows) s.push_back(TwoTierPolicy::strong_score(cache_.scores.at(r), weak_));
+    return s;
   }
-  std::string detail() const override {
-    return (model_ ? model_->name() : std::string("mf")) + " router, tiers " +
-           std::to_string(weak_) + " (weak) vs " + std::to_string(strong_) +
-           " (strong); calibrated strong-call share " + std::to_string(pct_) +
-           "; test mean per-tier AUC (reporting only): " + test_auc_.str();
+  std::string scorer_detail() const override {
+    return (model_ ? model_->name() : std::string("mf")) +
+           " router, strong-call score 1 - p(weak acceptable); test mean per-tier AUC (reporting "
+           "only): " + test_auc_.str();
   }
 
  private:
-  int weak_ = 0, strong_ = 1;
-  double pct_ = 0.5;
   std::shared_ptr<const RouterModel> model_;
   ScoreCache cache_;
-  std::vector<double> calib_scores_;
   bool test_pending_ = false;
   SeedValues test_auc_;
 };

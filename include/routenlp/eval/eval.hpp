@@ -89,7 +89,9 @@ class RN_API System {
 };
 
 // Names accepted by make_system: always:<tier>, random, oracle, task-prior, routellm,
-// frugalgpt, automix, routenlp-router, routenlp-cascade, routenlp.
+// frugalgpt, automix, routenlp-router, routenlp-cascade, routenlp, and the seed systems
+// routellm-sw, routellm-bert, hybrid-llm, hydra, dacr, automix-threshold, automix-conf
+// (docs/evaluation.md).
 RN_API std::vector<std::string> system_names(const PortfolioConfig& config);
 // Throws Error(invalid_argument) for an unknown name or a tier the config lacks.
 RN_API std::unique_ptr<System> make_system(const std::string& name,
