@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -105,4 +108,61 @@ TEST_CASE("cpu_pool: the default thread count follows the CPU affinity mask", "[
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("cpu_pool: a job whose helper comes back late makes the next jobs of its site run on the caller",
+          "[cpu_pool]") {
+  if (cpu_pool_default_threads() < 2) {
+    WARN("one CPU: the pool has no workers, nothing to back off from");
+    return;
+  }
+  ::setenv("ROUTENLP_CPU_POOL_SMALL_JOB_US", "1000", 1);  // read when the pool is created
+  using std::chrono::milliseconds;
+  // One job site (the same kernel type and chunk count) for every job below.
+  using Body = std::function<void(int64_t, int)>;
+  auto run = [](const Body& body) { cpu_pool_for(8, 2, body); };
+  // A small job (the caller's chunks take 15 us each, ~120 us alone: below the 1 ms limit for
+  // backing off set here, before this process's pool exists) whose helper chunk stands for a
+  // worker that lost its core (20 ms).
+  run_counts(64, 2, nullptr);  // another site: leaves the worker spinning, ready for a chunk
+  const CpuPoolStats before = cpu_pool_stats();
+  std::atomic<int> helper_chunks{0};
+  run([&](int64_t, int slot) {
+    if (slot == 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(15);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    } else {
+      helper_chunks.fetch_add(1);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  });
+  const CpuPoolStats after_late = cpu_pool_stats();
+  CHECK(after_late.shared_jobs == before.shared_jobs + 1);
+  if (helper_chunks.load() > 0) CHECK(after_late.late_jobs == before.late_jobs + 1);  // waited 20 ms
+  if (after_late.late_jobs == before.late_jobs) {
+    WARN("sharing did not lose this time (the helper woke fast and took no chunk): nothing to check");
+    return;
+  }
+  // Backing off: the next job of the site runs on the caller alone (slot 0 only), counted.
+  std::atomic<int> max_slot{0}, ran{0};
+  run([&](int64_t, int slot) {
+    ran.fetch_add(1);
+    if (slot > max_slot.load()) max_slot.store(slot);
+  });
+  CHECK(ran.load() == 8);
+  CHECK(max_slot.load() == 0);
+  CHECK(cpu_pool_stats().solo_jobs == after_late.solo_jobs + 1);
+  // Another site (a chunk count not used before) is not affected: it is shared.
+  const uint64_t shared_before = cpu_pool_stats().shared_jobs;
+  run_counts(63, 2, nullptr);
+  CHECK(cpu_pool_stats().shared_jobs == shared_before + 1);
+  // After the solo span the site shares again: within 20 more jobs one is shared.
+  bool shared = false;
+  for (int i = 0; i < 20 && !shared; ++i) {
+    const uint64_t s0 = cpu_pool_stats().shared_jobs;
+    run([](int64_t, int) {});
+    shared = cpu_pool_stats().shared_jobs > s0;
+  }
+  CHECK(shared);
 }

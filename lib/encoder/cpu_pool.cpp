@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,6 +29,16 @@ constexpr int kMaxThreads = kCpuPoolMaxThreads;  // helpers must fit the job wor
 // to bridge the gap between two GEMMs of one forward (tens of microseconds), short enough that
 // an idle pool costs nothing measurable.
 constexpr auto kSpin = std::chrono::microseconds(50);
+// Contention backoff (see Pool::run): after a job whose helpers came back late, this many next
+// jobs run on the caller alone; the span doubles while probes keep finding the cores taken.
+constexpr int kSoloMin = 16;
+constexpr int kSoloMax = 1024;
+// Sharing "lost" only when it cost more than this over running alone (timer noise).
+constexpr double kLossFloorNs = 10000;
+// Only jobs shorter than this (the caller alone) back off: a bigger job amortizes a late helper
+// over work that sharing still speeds up (measured: backing off big GEMMs under load cost
+// 1.25-1.9x with a 200 us limit, bench/contention/run.sh).
+constexpr double kSmallJobNs = 50000;
 
 template <class Pred>
 bool spin_until(const Pred& done) {
@@ -41,6 +53,14 @@ bool spin_until(const Pred& done) {
 class Pool {
  public:
   explicit Pool(int workers) {
+    // ROUTENLP_CPU_POOL_BACKOFF=off: always share (A/B benchmarks of the backoff itself).
+    const char* b = std::getenv("ROUTENLP_CPU_POOL_BACKOFF");
+    backoff_ = !(b && std::string(b) == "off");
+    // ROUTENLP_CPU_POOL_SMALL_JOB_US: the size limit for backing off (tuning and tests).
+    if (const char* us = std::getenv("ROUTENLP_CPU_POOL_SMALL_JOB_US")) {
+      const double v = std::atof(us);
+      if (v > 0) small_job_ns_ = v * 1000.0;
+    }
     threads_.reserve(static_cast<size_t>(workers));
     for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w); });
   }
@@ -50,10 +70,18 @@ class Pool {
 
   int workers() const { return static_cast<int>(threads_.size()); }
 
-  // Returns false (and runs nothing) when another caller's job is in progress.
+  // Returns false (and runs nothing) when another caller's job is in progress, or while the
+  // pool backs off after helpers came back late: the caller then runs the job alone.
   bool run(int64_t chunks, int helpers, CpuPoolBody body, void* context) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
+    Site& site = site_of(body, chunks);
+    if (site.solo_left > 0) {
+      --site.solo_left;
+      solo_jobs_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     body_ = body;
     context_ = context;
     chunks_ = chunks;
@@ -68,17 +96,46 @@ class Pool {
       job_.store(gen << 8 | static_cast<uint64_t>(helpers), std::memory_order_release);
     }
     wake_.notify_all();
-    drain(0);
+    const int64_t mine = drain(0);
+    const auto t1 = std::chrono::steady_clock::now();
     if (!spin_until([&] { return finished_.load(std::memory_order_acquire) == helpers; })) {
       std::unique_lock<std::mutex> lock(mu_);
       done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == helpers; });
     }
+    // Contention: sharing lost when the job took longer than the caller alone would have (its
+    // own time per chunk times every chunk): a helper came back late, descheduled by another
+    // process or woken too slowly for so small a job. Then the next jobs of this site run
+    // alone, and sharing is probed again after a span that doubles while it keeps losing.
+    const auto t2 = std::chrono::steady_clock::now();
+    bool lost = false;
+    if (mine > 0) {
+      const double worked = std::chrono::duration<double, std::nano>(t1 - t0).count();
+      const double alone = worked / static_cast<double>(mine) * static_cast<double>(chunks);
+      lost = alone < small_job_ns_ &&
+             std::chrono::duration<double, std::nano>(t2 - t0).count() > alone + kLossFloorNs;
+    }
+    if (backoff_ && lost) {
+      site.solo_left = site.span;
+      site.span = std::min(site.span * 2, kSoloMax);
+      late_jobs_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      site.span = std::max(site.span / 2, kSoloMin);
+    }
+    shared_jobs_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
+  CpuPoolStats stats() const {
+    return {shared_jobs_.load(std::memory_order_relaxed), late_jobs_.load(std::memory_order_relaxed),
+            solo_jobs_.load(std::memory_order_relaxed)};
+  }
+
  private:
-  void drain(int slot) {
-    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < chunks_;) body_(c, slot, context_);
+  // Runs chunks until none is left; returns how many this thread ran.
+  int64_t drain(int slot) {
+    int64_t ran = 0;
+    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < chunks_; ++ran) body_(c, slot, context_);
+    return ran;
   }
 
   void work(int index) {
@@ -93,7 +150,7 @@ class Pool {
       const int helpers = static_cast<int>(seen & 0xff);
       if (index >= helpers) continue;  // not needed for this job
       // Invited: the caller waits for this worker, so the job's fields stay as published.
-      drain(index + 1);
+      (void)drain(index + 1);
       if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == helpers) {
         std::lock_guard<std::mutex> lock(mu_);
         done_.notify_one();
@@ -114,6 +171,35 @@ class Pool {
   int64_t chunks_ = 0;
   std::atomic<int64_t> next_{0};
   std::atomic<int> finished_{0};
+  // Contention backoff per job site: the kernel (body) and its chunk count. A tiny job (a
+  // small model's LayerNorm, a 128-wide GEMM) learns to run alone while a big GEMM of the same
+  // forward keeps sharing. Touched only by the holder of busy_.
+  struct Site {
+    CpuPoolBody body = nullptr;
+    int64_t chunks = 0;
+    int solo_left = 0;
+    int span = kSoloMin;
+  };
+  static constexpr size_t kSites = 64;
+  Site sites_[kSites];
+  Site& site_of(CpuPoolBody body, int64_t chunks) {
+    const size_t h = (reinterpret_cast<uintptr_t>(body) >> 4 ^ static_cast<uintptr_t>(chunks) * 0x9E3779B97F4A7C15ull) % kSites;
+    for (size_t i = 0; i < 4; ++i) {
+      Site& s = sites_[(h + i) % kSites];
+      if (s.body == body && s.chunks == chunks) return s;
+      if (s.body == nullptr) {
+        s.body = body;
+        s.chunks = chunks;
+        return s;
+      }
+    }
+    Site& s = sites_[h];  // table crowded: start this site afresh in its home slot
+    s = Site{body, chunks};
+    return s;
+  }
+  bool backoff_ = true;
+  double small_job_ns_ = kSmallJobNs;
+  std::atomic<uint64_t> shared_jobs_{0}, late_jobs_{0}, solo_jobs_{0};
 };
 
 Pool* pool() {
@@ -146,6 +232,8 @@ int cpu_pool_default_threads() {
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   return std::clamp(n, 1, kMaxThreads);
 }
+
+CpuPoolStats cpu_pool_stats() { return pool()->stats(); }
 
 void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context) {
   if (chunks <= 0) return;

@@ -6,7 +6,13 @@
 // region (~20 us to wake here, ~30 regions per distilbert-base forward). This pool spins briefly
 // (~50 us) after a job, then parks, and hands out work in small chunks from a shared counter,
 // so a worker that lost its core to another process only delays its current chunk: the caller
-// takes the rest. Torch-free; tested under ThreadSanitizer.
+// takes the rest. On a busy machine even that chunk costs more than sharing saves (the caller
+// waits for a descheduled helper), so the pool watches each small job (under 50 us of work):
+// when it took longer than the caller alone would have (the caller's time per chunk times every
+// chunk), the next jobs of the same site (kernel and chunk count) run on the caller alone, and
+// sharing is probed again after a span that doubles (16 .. 1024 jobs) while it keeps losing.
+// Bigger jobs always share: they amortize a late helper.
+// Torch-free; tested under ThreadSanitizer.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +34,13 @@ using CpuPoolBody = void (*)(int64_t chunk, int slot, void* context);
 // The process-wide pool is created on first use with min(cores, 16) - 1 workers and re-created
 // in a child process after fork().
 void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context);
+
+// Jobs shared with workers, those among them where sharing lost (slower than the caller alone),
+// and jobs run on the caller alone while backing off (process-wide counters since the pool started).
+struct CpuPoolStats {
+  uint64_t shared_jobs = 0, late_jobs = 0, solo_jobs = 0;
+};
+CpuPoolStats cpu_pool_stats();
 
 // Convenience for lambdas: cpu_pool_for(chunks, threads, [&](int64_t chunk, int slot) { ... }).
 template <class F>
