@@ -30,6 +30,13 @@ PACKAGES=(
   llvm                    # llvm-symbolizer: file:line in sanitizer and libFuzzer reports
 )
 
+# Opt-in (ROUTENLP_PEER_DEPS=1): the peers the benchmarks compare against and the official-client
+# test — Python PyTorch eager and the ONNX export (bench/peers), Node + npm for onnxruntime-node,
+# the tokenizers peer and tests/openai_client (each then needs `npm ci` in its folder).
+if [ "${ROUTENLP_PEER_DEPS:-0}" = 1 ]; then
+  PACKAGES+=(python3-torch python3-onnx nodejs npm)
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${PACKAGES[@]}"; do
