@@ -308,6 +308,22 @@ std::shared_ptr<OpenAICompatibleTier> fake_tier(const rn_test::FakeOpenAIServer&
 
 using rn_test::LiveServer;
 
+// A chat cascade: the router always starts at "small" (an "echo" upstream, confidence
+// exp(-0.2): u = 0.18 > delta 0.05, so it escalates) and "large" answers as `large_model`.
+// The tiers keep a pointer to `p`, which must outlive the setup.
+ServeSetup escalating_chat_setup(const rn_test::FakeOpenAIServer& fake, const PortfolioConfig& p,
+                                 const std::string& large_model) {
+  ServeSetup setup;
+  setup.portfolio = p;
+  setup.router = make_always_tier_router({"small", "large"}, 0);
+  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", large_model, p)};
+  auto table = std::make_shared<ThresholdTable>();
+  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
+  table->at(0, 0, 0) = 0.05;
+  setup.thresholds = table;
+  return setup;
+}
+
 json post_json(httplib::Client& c, const std::string& path, const std::string& body, int* status) {
   auto res = c.Post(path.c_str(), body, "application/json");
   REQUIRE(res);
@@ -622,16 +638,8 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
 TEST_CASE("chat completions: usage summed over called tiers and routing headers", "[serve][http][chat]") {
   rn_test::FakeOpenAIServer fake;
   auto p = two_tiers();
-  ServeSetup setup;
-  setup.portfolio = p;
-  setup.router = make_always_tier_router({"small", "large"}, 0);
-  // small answers (usage 10/2, confidence exp(-0.2): u = 0.18 > delta 0.05) and escalates;
-  // large answers (usage 7/3).
-  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "nologprobs", p)};
-  auto table = std::make_shared<ThresholdTable>();
-  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
-  table->at(0, 0, 0) = 0.05;
-  setup.thresholds = table;
+  // small answers (usage 10/2) and escalates; large answers (usage 7/3).
+  ServeSetup setup = escalating_chat_setup(fake, p, "nologprobs");
   LiveServer live(setup, ServeOptions{});
   auto c = live.client();
   auto res = c.Post("/v1/chat/completions",
@@ -657,15 +665,8 @@ TEST_CASE("chat completions: the answering upstream's tool_calls and finish_reas
           "[serve][http][chat][tools]") {
   rn_test::FakeOpenAIServer fake;
   auto p = two_tiers();
-  ServeSetup setup;
-  setup.portfolio = p;
-  setup.router = make_always_tier_router({"small", "large"}, 0);
-  // small answers text (u = 0.18 > delta 0.05) and escalates; large answers with a tool call.
-  setup.tiers = {fake_tier(fake, "small", "echo", p), fake_tier(fake, "large", "toolcall", p)};
-  auto table = std::make_shared<ThresholdTable>();
-  table->reset_shape({"small", "large"}, {"*"}, {0.1}, 0);
-  table->at(0, 0, 0) = 0.05;
-  setup.thresholds = table;
+  // small answers text and escalates; large answers with a tool call.
+  ServeSetup setup = escalating_chat_setup(fake, p, "toolcall");
   LiveServer live(setup, ServeOptions{});
   auto c = live.client();
   const std::string body = R"({"model": "router-always-small-0.5",
