@@ -130,15 +130,7 @@ detail::RouterOutputs NeuralRouter::Impl::run(const std::vector<RouteQuery>& bat
   return net->forward(ids.to(placed.device), mask.to(placed.device), task.to(placed.device));
 }
 
-void NeuralRouter::Impl::place(const detail::ResolvedRuntime& r) {
-  placed = r;
-  runtime.device = r.device.str();
-  runtime.dtype = r.encoder_dtype;
-  runtime.cuda_graphs = r.cuda_graphs;
-  if (!r.device.is_cpu()) net->to(r.device);
-  if (r.dtype != torch::kFloat) net->encoder->to(r.dtype);
-  if (r.cuda_graphs) graphs = std::make_unique<detail::GraphCache>();
-}
+void NeuralRouter::Impl::place(const detail::ResolvedRuntime& r) { detail::place_model(*this, r); }
 
 NeuralRouter::NeuralRouter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
   // The Impl is immutable from here on: snapshot the fused q/k/v weights so CPU fp32 inference

@@ -148,4 +148,18 @@ class GraphCache {
 #endif
 };
 
+// Places a loaded model (the neural router's or the local classifier tier's Impl: members
+// placed, runtime, net with an encoder, graphs) as resolved: records the runtime, moves the net,
+// casts the encoder and starts the CUDA-graph cache when asked.
+template <class Model>
+void place_model(Model& m, const ResolvedRuntime& r) {
+  m.placed = r;
+  m.runtime.device = r.device.str();
+  m.runtime.dtype = r.encoder_dtype;
+  m.runtime.cuda_graphs = r.cuda_graphs;
+  if (!r.device.is_cpu()) m.net->to(r.device);
+  if (r.dtype != torch::kFloat) m.net->encoder->to(r.dtype);
+  if (r.cuda_graphs) m.graphs = std::make_unique<GraphCache>();
+}
+
 }  // namespace routenlp::detail

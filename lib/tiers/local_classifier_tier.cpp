@@ -84,15 +84,7 @@ struct LocalClassifierTier::Impl {
     if (placed.device.is_cpu()) return net->forward(ids, mask);
     return net->forward(ids.to(placed.device), mask.to(placed.device));
   }
-  void place(const detail::ResolvedRuntime& r) {
-    placed = r;
-    runtime.device = r.device.str();
-    runtime.dtype = r.encoder_dtype;
-    runtime.cuda_graphs = r.cuda_graphs;
-    if (!r.device.is_cpu()) net->to(r.device);
-    if (r.dtype != torch::kFloat) net->encoder->to(r.dtype);
-    if (r.cuda_graphs) graphs = std::make_unique<detail::GraphCache>();
-  }
+  void place(const detail::ResolvedRuntime& r) { detail::place_model(*this, r); }
   void need_fp32(const char* what) const {
     if (placed.dtype != torch::kFloat)
       throw Error(Status::invalid_argument,
