@@ -19,6 +19,11 @@ using namespace routenlp::detail;
 
 namespace {
 
+// The backoff test below needs a 1 ms size limit for backing off, and the pool reads it once,
+// when the process's pool is created: set it before any test case runs (run as one process,
+// as the TSan stage does, an earlier case creates the pool).
+const bool kSmallJobLimitSet = ::setenv("ROUTENLP_CPU_POOL_SMALL_JOB_US", "1000", 1) == 0;
+
 // Runs one job and returns how often each chunk ran; records the largest slot seen.
 std::vector<int> run_counts(int64_t chunks, int threads, int* max_slot) {
   std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
@@ -116,13 +121,13 @@ TEST_CASE("cpu_pool: a job whose helper comes back late makes the next jobs of i
     WARN("one CPU: the pool has no workers, nothing to back off from");
     return;
   }
-  ::setenv("ROUTENLP_CPU_POOL_SMALL_JOB_US", "1000", 1);  // read when the pool is created
+  REQUIRE(kSmallJobLimitSet);  // the 1 ms limit, set before this process's pool was created
   using std::chrono::milliseconds;
   // One job site (the same kernel type and chunk count) for every job below.
   using Body = std::function<void(int64_t, int)>;
   auto run = [](const Body& body) { cpu_pool_for(8, 2, body); };
   // A small job (the caller's chunks take 15 us each, ~120 us alone: below the 1 ms limit for
-  // backing off set here, before this process's pool exists) whose helper chunk stands for a
+  // backing off set at start-up) whose helper chunk stands for a
   // worker that lost its core (20 ms).
   run_counts(64, 2, nullptr);  // another site: leaves the worker spinning, ready for a chunk
   const CpuPoolStats before = cpu_pool_stats();
