@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "common/prometheus_text.hpp"
 #include "common/hash.hpp"
@@ -17,6 +19,29 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 using detail::hash_id;
+
+// Exact text for a double (hex float; "inf", "-inf", "nan" as printf writes them).
+std::string exact(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", x);
+  return buf;
+}
+
+double exact_parse(const nlohmann::json& v, const char* what) {
+  if (!v.is_string()) throw Error(Status::parse, std::string("online state: ") + what + ": expected a hex-float string");
+  const std::string s = v.get<std::string>();
+  char* end = nullptr;
+  double x = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size())
+    throw Error(Status::parse, std::string("online state: ") + what + ": '" + s + "' is not a number");
+  return x;
+}
+
+std::string hex16(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 }  // namespace
 
 AciTracker::AciTracker(AciOptions options) : options_(options) {
@@ -70,14 +95,12 @@ struct OnlineRecalibrator::Cell {
   const char* last_alarm = nullptr;
   uint64_t last_alarm_labels = 0;
   double last_alarm_unix_s = 0.0;
-  void alarm(uint64_t& counter, const char* kind) {
+  void alarm(uint64_t& counter, const char* kind, double unix_s) {
     ++counter;
     ++alarms;
     last_alarm = kind;
     last_alarm_labels = labels;
-    last_alarm_unix_s = std::chrono::duration<double>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    last_alarm_unix_s = unix_s;
   }
   Cell(const OnlineOptions& o)
       : aci(o.aci), cusum(o.cusum_p0, o.cusum_p1, o.cusum_h), window(o.window, o.window_alarm) {}
@@ -200,17 +223,37 @@ void OnlineRecalibrator::record_decision(const std::string& request_id, Decision
 }
 
 bool OnlineRecalibrator::record_outcome(const std::string& request_id, bool acceptable) {
-  std::vector<DriftEvent> events;
+  DecisionNote note;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto& p = *pending_;
     auto it = p.notes.find(request_id);
     if (it == p.notes.end()) return false;
-    DecisionNote note = std::move(it->second);
+    note = std::move(it->second);
     p.notes.erase(it);
+  }
+  apply_outcome(note, acceptable);
+  return true;
+}
+
+bool OnlineRecalibrator::discard_decision(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_->notes.erase(request_id) > 0;
+}
+
+void OnlineRecalibrator::apply_outcome(const DecisionNote& note, bool acceptable,
+                                       double event_unix_s) {
+  const double when = std::isnan(event_unix_s)
+                          ? std::chrono::duration<double>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()
+                          : event_unix_s;
+  std::vector<DriftEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     auto cur = std::atomic_load(&table_);
     int col = cur->column_for(note.task);
-    if (col < 0) return true;
+    if (col < 0) return;
     const size_t C = cur->columns.size(), K = cur->tiers.size();
     std::shared_ptr<ThresholdTable> next;
     auto touch = [&](size_t tier, bool accepted, bool bad) {
@@ -222,19 +265,19 @@ bool OnlineRecalibrator::record_outcome(const std::string& request_id, bool acce
         c.accepted_labels++;
         c.accepted_bad += bad ? 1 : 0;
         if (c.cusum.update(bad)) {
-          c.alarm(c.cusum_alarms, "cusum");
+          c.alarm(c.cusum_alarms, "cusum", when);
           events.push_back({"cusum", tier, cur->columns[static_cast<size_t>(col)],
                             options_.cusum_h, c.accepted_labels});
         }
         if (c.window.update(bad)) {
-          c.alarm(c.window_alarms, "window");
+          c.alarm(c.window_alarms, "window", when);
           events.push_back({"window", tier, cur->columns[static_cast<size_t>(col)],
                             static_cast<double>(options_.window_alarm), c.accepted_labels});
         }
       }
       if (c.aci.alpha_t() <= 0) {
         if (++c.stall == options_.stall_labels) {
-          c.alarm(c.stall_alarms, "aci_stall");
+          c.alarm(c.stall_alarms, "aci_stall", when);
           events.push_back({"aci_stall", tier, cur->columns[static_cast<size_t>(col)],
                             c.aci.alpha_t(), c.labels});
         }
@@ -261,7 +304,6 @@ bool OnlineRecalibrator::record_outcome(const std::string& request_id, bool acce
   }
   if (options_.on_event)
     for (const auto& e : events) options_.on_event(e);
-  return true;
 }
 
 OnlineRecalibrator::CellState OnlineRecalibrator::cell_state(size_t tier,
@@ -327,6 +369,159 @@ uint64_t OnlineRecalibrator::snapshots_published() const {
   std::lock_guard<std::mutex> lock(mu_);
   return published_;
 }
+
+std::string OnlineRecalibrator::table_fingerprint() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  // Shape, the calibrated thresholds (cells_ keep them: the live table moves), curves and the
+  // options that drive the updates. Not the live deltas: they are the state itself.
+  std::string b = "v1;";
+  for (const auto& x : t->tiers) b += x + '\x1f';
+  b += ';';
+  for (const auto& x : t->columns) b += x + '\x1f';
+  b += ';' + exact(t->alphas.empty() ? 0.0 : t->alphas[t->base_alpha]) + ';';
+  const auto& a = options_.aci;
+  b += exact(a.alpha) + ',' + exact(a.gamma) + ',' + exact(a.alpha_init) + ',' +
+       std::to_string(static_cast<int>(a.target)) + ',' + exact(options_.cusum_p0) + ',' +
+       exact(options_.cusum_p1) + ',' + exact(options_.cusum_h) + ',' + std::to_string(options_.window) +
+       ',' + std::to_string(options_.window_alarm) + ',' + std::to_string(options_.stall_labels) + ';';
+  for (const auto& c : cells_) {
+    b += exact(c->static_delta) + (c->has_curve ? "c" : "n");
+    if (c->has_curve) {
+      b += exact(c->curve.step) + ':';
+      for (double d : c->curve.delta) b += exact(d) + ',';
+    }
+    b += ';';
+  }
+  return hex16(detail::fnv1a64(b));
+}
+
+std::string OnlineRecalibrator::state_json() const {
+  const std::string fp = table_fingerprint();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::atomic_load(&table_);
+  const size_t C = t->columns.size();
+  nlohmann::json cells = nlohmann::json::array();
+  for (size_t i = 0; i < cells_.size(); ++i) {
+    const Cell& c = *cells_[i];
+    cells.push_back({{"alpha_t", exact(c.aci.alpha_t_)},
+                     {"err_sum", exact(c.aci.err_sum_)},
+                     {"updates", c.aci.updates_},
+                     {"cusum", exact(c.cusum.s_)},
+                     {"cusum_n", c.cusum.n_},
+                     {"window_seen", c.window.seen_},
+                     {"window_bad", c.window.bad_},
+                     {"labels", c.labels},
+                     {"accepted_labels", c.accepted_labels},
+                     {"accepted_bad", c.accepted_bad},
+                     {"alarms", c.alarms},
+                     {"stall", c.stall},
+                     {"cusum_alarms", c.cusum_alarms},
+                     {"window_alarms", c.window_alarms},
+                     {"stall_alarms", c.stall_alarms},
+                     {"last_alarm", c.last_alarm ? c.last_alarm : ""},
+                     {"last_alarm_labels", c.last_alarm_labels},
+                     {"last_alarm_unix_s", exact(c.last_alarm_unix_s)},
+                     {"delta", exact(t->at(t->base_alpha, i / C, i % C))}});
+  }
+  nlohmann::json j = {{"format", "routenlp-online-state"}, {"version", 1}, {"table", fp},
+                      {"snapshots", published_}, {"cells", std::move(cells)}};
+  return j.dump();
+}
+
+void OnlineRecalibrator::restore_state(const std::string& state) {
+  nlohmann::json j = nlohmann::json::parse(state, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "routenlp-online-state")
+    throw Error(Status::parse, "online state: not a routenlp online state (JSON object with format routenlp-online-state)");
+  if (j.value("version", 0) != 1) throw Error(Status::parse, "online state: unsupported version");
+  const std::string fp = table_fingerprint();
+  const std::string theirs = j.value("table", "");
+  if (theirs != fp)
+    throw Error(Status::invalid_argument,
+                "online state was written over another threshold table (fingerprint " + theirs +
+                    ", this one " + fp + "): serve the same pipeline / calibration on every replica");
+  const auto& cj = j["cells"];
+  if (!cj.is_array() || cj.size() != cells_.size())
+    throw Error(Status::parse, "online state: cells: expected " + std::to_string(cells_.size()) + " cells");
+  auto u64 = [](const nlohmann::json& o, const char* k) -> uint64_t {
+    auto it = o.find(k);
+    if (it == o.end() || !it->is_number_unsigned())
+      throw Error(Status::parse, std::string("online state: ") + k + ": expected an unsigned integer");
+    return it->get<uint64_t>();
+  };
+  auto num = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    if (it == o.end()) throw Error(Status::parse, std::string("online state: ") + k + ": missing");
+    return exact_parse(*it, k);
+  };
+  static const char* kKinds[] = {"cusum", "window", "aci_stall"};
+  // Parse everything first, so a bad cell changes nothing.
+  struct Parsed {
+    double alpha_t, err_sum, cusum, last_s, delta;
+    uint64_t updates, cusum_n, seen, bad, labels, acc, acc_bad, alarms, stall, ca, wa, sa, last_labels;
+    const char* last;
+  };
+  std::vector<Parsed> ps;
+  for (const auto& o : cj) {
+    if (!o.is_object()) throw Error(Status::parse, "online state: cells: expected objects");
+    Parsed p{};
+    p.alpha_t = num(o, "alpha_t");
+    p.err_sum = num(o, "err_sum");
+    p.cusum = num(o, "cusum");
+    p.last_s = num(o, "last_alarm_unix_s");
+    p.delta = num(o, "delta");
+    p.updates = u64(o, "updates");
+    p.cusum_n = u64(o, "cusum_n");
+    p.seen = u64(o, "window_seen");
+    p.bad = u64(o, "window_bad");
+    p.labels = u64(o, "labels");
+    p.acc = u64(o, "accepted_labels");
+    p.acc_bad = u64(o, "accepted_bad");
+    p.alarms = u64(o, "alarms");
+    p.stall = u64(o, "stall");
+    p.ca = u64(o, "cusum_alarms");
+    p.wa = u64(o, "window_alarms");
+    p.sa = u64(o, "stall_alarms");
+    p.last_labels = u64(o, "last_alarm_labels");
+    const std::string last = o.value("last_alarm", "");
+    p.last = nullptr;
+    for (const char* k : kKinds)
+      if (last == k) p.last = k;
+    if (!last.empty() && !p.last) throw Error(Status::parse, "online state: last_alarm: unknown kind '" + last + "'");
+    ps.push_back(p);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto cur = std::atomic_load(&table_);
+  auto next = std::make_shared<ThresholdTable>(*cur);
+  const size_t C = next->columns.size();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Cell& c = *cells_[i];
+    const Parsed& p = ps[i];
+    c.aci.alpha_t_ = p.alpha_t;
+    c.aci.err_sum_ = p.err_sum;
+    c.aci.updates_ = p.updates;
+    c.cusum.s_ = p.cusum;
+    c.cusum.n_ = p.cusum_n;
+    c.window.seen_ = static_cast<size_t>(p.seen);
+    c.window.bad_ = static_cast<size_t>(p.bad);
+    c.labels = p.labels;
+    c.accepted_labels = p.acc;
+    c.accepted_bad = p.acc_bad;
+    c.alarms = p.alarms;
+    c.stall = p.stall;
+    c.cusum_alarms = p.ca;
+    c.window_alarms = p.wa;
+    c.stall_alarms = p.sa;
+    c.last_alarm = p.last;
+    c.last_alarm_labels = p.last_labels;
+    c.last_alarm_unix_s = p.last_s;
+    next->at(next->base_alpha, i / C, i % C) = p.delta;
+  }
+  published_ = j.value("snapshots", uint64_t{0});
+  std::atomic_store(&table_, std::shared_ptr<const ThresholdTable>(std::move(next)));
+}
+
+std::string OnlineRecalibrator::state_digest() const { return hex16(detail::fnv1a64(state_json())); }
 
 std::string OnlineRecalibrator::metrics_prometheus() const {
   const auto cells = this->cells();

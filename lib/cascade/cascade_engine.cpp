@@ -360,6 +360,13 @@ CascadeResult CascadeEngine::run(const CascadeRequest& req) const {
           note.rejected_tiers.push_back(e.tier);
       note.answer_tier = res.tier;
       note.answer_accepted = accepted;
+      if (I.opt.on_audit) {
+        try {
+          I.opt.on_audit(res.request_id, note);
+        } catch (...) {
+          // The state backend counts its own failures; the answer stands.
+        }
+      }
       I.opt.online->record_decision(res.request_id, std::move(note));
     }
   }
@@ -408,6 +415,26 @@ bool CascadeEngine::record_outcome(const std::string& request_id, bool acceptabl
   }
   if (impl_->opt.online) impl_->opt.online->record_outcome(request_id, acceptable);
   return true;
+}
+
+void CascadeEngine::apply_outcome(const std::string& request_id, const DecisionNote& note,
+                                  bool acceptable, double event_unix_s) {
+  {
+    std::lock_guard<std::mutex> l(impl_->audit_mu);
+    impl_->audit.erase(request_id);  // the order entry goes with the next prune
+  }
+  auto table = impl_->current();
+  if (note.answer_tier >= 0 && static_cast<size_t>(note.answer_tier) < impl_->tiers.size()) {
+    const int col = table->column_for(note.task);
+    const std::string column = col >= 0 ? table->columns[static_cast<size_t>(col)] : "*";
+    TierCounters& c = *impl_->counters(column).tiers[static_cast<size_t>(note.answer_tier)];
+    c.audited.fetch_add(1, std::memory_order_relaxed);
+    if (!acceptable) c.audited_bad.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (impl_->opt.online) {
+    impl_->opt.online->discard_decision(request_id);
+    impl_->opt.online->apply_outcome(note, acceptable, event_unix_s);
+  }
 }
 
 }  // namespace routenlp

@@ -49,6 +49,7 @@ class RN_API AciTracker {
   const AciOptions& options() const noexcept { return options_; }
 
  private:
+  friend class OnlineRecalibrator;  // state_json() / restore_state()
   AciOptions options_;
   AciTarget target_;
   double alpha_, gamma_, alpha_t_;
@@ -74,6 +75,7 @@ class RN_API BernoulliCusum {
   uint64_t labels() const noexcept { return n_; }
 
  private:
+  friend class OnlineRecalibrator;  // state_json() / restore_state()
   double up_, down_, h_, s_ = 0.0;
   uint64_t n_ = 0;
 };
@@ -86,6 +88,7 @@ class RN_API WindowBinomialMonitor {
   size_t count() const noexcept { return bad_; }
 
  private:
+  friend class OnlineRecalibrator;  // state_json() / restore_state()
   size_t w_, thr_, seen_ = 0, bad_ = 0;
 };
 
@@ -167,6 +170,30 @@ class RN_API OnlineRecalibrator {
   // Label of the returned answer. False when the request is unknown (never recorded, or
   // dropped as too old). Updates ACI and monitors, may publish a new snapshot and fire events.
   bool record_outcome(const std::string& request_id, bool acceptable);
+  // The deterministic core of record_outcome(): applies one label of `note` (ACI, monitors, a
+  // new snapshot when a threshold moves, events) without looking up or consuming a pending
+  // note. Replicas that apply the same notes in the same order reach bit-identical states.
+  // event_unix_s stamps alarms (NaN: now); a replicated event passes the time it was accepted
+  // so every replica records the same alarm time. Thread-safe.
+  void apply_outcome(const DecisionNote& note, bool acceptable,
+                     double event_unix_s = std::numeric_limits<double>::quiet_NaN());
+  // Drops the pending note of request_id (its label arrived through another path). True when
+  // there was one. Thread-safe.
+  bool discard_decision(const std::string& request_id);
+  // Every cell's adaptive state (ACI alpha_t and sums, counters, CUSUM and window statistics,
+  // alarm counts, the threshold in force) and the snapshot count as JSON, doubles as exact
+  // hex floats; pending notes are not included. Thread-safe.
+  std::string state_json() const;
+  // Replaces the adaptive state with one state_json() wrote, publishing its thresholds as a new
+  // snapshot. Throws Error(invalid_argument) when it was written over another table (other
+  // tiers, columns, calibrated thresholds, curves or ACI options: see table_fingerprint()) and
+  // Error(parse) when it is malformed; either way nothing changes. Thread-safe.
+  void restore_state(const std::string& state);
+  // 16 hex digits identifying the initial table, curves and ACI/monitor options: replicas may
+  // share state only when theirs are equal. Thread-safe.
+  std::string table_fingerprint() const;
+  // 16 hex digits of state_json(): equal digests, equal states. Thread-safe.
+  std::string state_digest() const;
 
   struct CellState {
     double alpha_t = 0.0, delta = 0.0, cusum = 0.0;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <future>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +35,10 @@ struct CascadeOptions {
   // earlier answers of this request and router p); the thresholds must be calibrated on the
   // same score (routenlp/calibration/acceptance.hpp).
   std::shared_ptr<const AcceptanceModel> acceptance;
+  // With `online`: called by run(), on its thread, for every audited request once its note is
+  // recorded (a shared state backend keeps the note where /feedback on another replica finds
+  // it). An exception it throws is swallowed: the request still succeeds.
+  std::function<void(const std::string& request_id, const DecisionNote& note)> on_audit;
 };
 
 // Where the engine's run() of `request` under `table` begins, without calling a tier: the start
@@ -68,6 +74,11 @@ class RN_API CascadeEngine {
   // Label of an audited request's answer: updates the audited violation metrics and the
   // online recalibrator. False when the request is unknown (not audited, or too old).
   bool record_outcome(const std::string& request_id, bool acceptable);
+  // A label that arrived through another path (a replicated feedback stream): the audited
+  // metrics of the note's column and answer tier, then online->apply_outcome(note, ...); any
+  // pending note of request_id here is dropped, not applied. Thread-safe.
+  void apply_outcome(const std::string& request_id, const DecisionNote& note, bool acceptable,
+                     double event_unix_s = std::numeric_limits<double>::quiet_NaN());
   std::string metrics_prometheus() const;
   size_t tier_count() const;
   const std::string& tier_name(size_t tier) const;
