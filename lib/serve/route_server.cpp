@@ -20,6 +20,7 @@
 #include "serve/guarded_server.hpp"
 #include "serve/http_metrics.hpp"
 #include "serve/json_request.hpp"
+#include "state/redis_state.hpp"
 #include "routenlp/tiers/openai_tier.hpp"
 #include "routenlp/serve/serve.hpp"
 
@@ -37,6 +38,8 @@ struct RouteServer::Impl {
   serve_detail::GuardedServer svr;
   std::unique_ptr<CascadeEngine> engine;
   std::shared_ptr<OnlineRecalibrator> online;
+  // Shared online state (setup.state.url); declared after engine so it stops first.
+  std::unique_ptr<state::RedisState> shared_state;
   HttpMetrics metrics;
   std::string default_task = "default";
   // Every router a "router-<name>-<t>" policy can select: the main one under its name(), then
@@ -143,12 +146,60 @@ struct RouteServer::Impl {
       co.online = online;
       co.audit_rate = setup.audit_rate;
       if (!setup.decision_log.empty()) co.decision_log = std::make_shared<JsonlFileSink>(setup.decision_log);
+      if (!setup.state.url.empty()) {
+        // Audited notes go to Redis too, so /feedback on any replica finds them.
+        co.on_audit = [this](const std::string& id, const DecisionNote& note) {
+          if (shared_state) shared_state->note_decision(id, note);
+        };
+      }
       engine = std::make_unique<CascadeEngine>(std::move(wrapped), table, co);
+      if (!setup.state.url.empty()) start_shared_state();
+    } else if (!setup.state.url.empty()) {
+      throw Error(Status::invalid_argument, "serve: shared state needs tier endpoints (the online state is the cascade's)");
     }
     install_routes();
   }
 
   std::string new_id() { return id_prefix + std::to_string(++next_id); }
+
+  // Every replica applies the shared feedback stream in stream order through the engine (audited
+  // metrics + online->apply_outcome); /feedback only appends to it.
+  void start_shared_state() {
+    state::RedisStateOptions so;
+    const StateOptions& s = setup.state;
+    so.url = s.url;
+    so.prefix = s.prefix;
+    so.degraded_on_start_failure = s.degraded_on_start_failure;
+    so.queue_max = s.queue_max;
+    so.checkpoint_every = s.checkpoint_every;
+    so.checkpoint_interval_s = s.checkpoint_interval_s;
+    so.note_ttl_s = s.note_ttl_s;
+    so.dedup_ttl_s = s.feedback_ttl_s;
+    so.timeout_ms = s.timeout_ms;
+    CascadeEngine* e = engine.get();
+    auto st = std::make_unique<state::RedisState>(
+        so, online, [e](const std::string& id, const DecisionNote& note, bool ok, double t) {
+          e->apply_outcome(id, note, ok, t);
+        });
+    st->start();
+    shared_state = std::move(st);
+  }
+
+  json state_json() const {
+    if (!shared_state) return json{{"backend", "local"}};
+    const auto s = shared_state->stats();
+    return json{{"backend", "redis"},
+                {"url", shared_state->url_redacted()},
+                {"connected", s.connected},
+                {"synced", s.synced},
+                {"events_applied", s.applied},
+                {"last_id", s.last_id},
+                {"last_seq", s.last_seq},
+                {"lag", s.lag},
+                {"feedback_queued", s.queued},
+                {"feedback_dropped", s.dropped},
+                {"digest", online ? online->state_digest() : ""}};
+  }
 
   // Runs a handler body with JSON parsing, error mapping, metrics and in-flight accounting.
   template <class F>
@@ -413,6 +464,27 @@ struct RouteServer::Impl {
     return j;
   }
 
+  // /feedback with shared state: 200 only once Redis holds the label (durable as Redis is);
+  // 202 when Redis is unreachable and the label is buffered on this replica.
+  json shared_feedback(const std::string& id, bool acceptable, httplib::Response& res) {
+    using F = state::RedisState::Feedback;
+    switch (shared_state->feedback(id, acceptable)) {
+      case F::recorded:
+        return json{{"recorded", true}, {"request_id", id}};
+      case F::duplicate:
+        return json{{"recorded", true}, {"duplicate", true}, {"request_id", id}};
+      case F::queued:
+        res.status = 202;
+        return json{{"recorded", false}, {"queued", true}, {"request_id", id}};
+      case F::unknown:
+        break;
+      case F::unavailable:
+        res.set_header("Retry-After", "1");
+        throw HttpError{503, "request_id '" + id + "': the shared state (Redis) is unreachable and this replica does not hold the request; retry", "unavailable"};
+    }
+    throw HttpError{404, "request_id '" + id + "' is unknown (not audited, or too old)", "not_found"};
+  }
+
   void install_routes() {
     svr.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, "/health", [this](const json&, httplib::Response&) {
@@ -429,7 +501,8 @@ struct RouteServer::Impl {
                        for (const auto& kv : routers_by_name) r.push_back(kv.first);
                        return r;
                      }()},
-                    {"execute", engine != nullptr}};
+                    {"execute", engine != nullptr},
+                    {"state", state_json()}};
       });
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
@@ -512,11 +585,12 @@ struct RouteServer::Impl {
       });
     });
     svr.Post("/feedback", [this](const httplib::Request& req, httplib::Response& res) {
-      handle(req, res, "/feedback", [this](const json& in, httplib::Response&) {
+      handle(req, res, "/feedback", [this](const json& in, httplib::Response& res) {
         require_engine();
         std::string id = get_string(in, "request_id", "");
         const json* acc = field(in, "acceptable");
         if (acc == nullptr || !acc->is_boolean()) throw bad_request("acceptable: required true or false");
+        if (shared_state) return shared_feedback(id, acc->get<bool>(), res);
         if (!engine->record_outcome(id, acc->get<bool>()))
           throw HttpError{404, "request_id '" + id + "' is unknown (not audited, or too old)", "not_found"};
         return json{{"recorded", true}, {"request_id", id}};
@@ -851,6 +925,7 @@ struct RouteServer::Impl {
     s += access_metrics_text();
     s += svr.metrics_text();
     if (engine) s += engine->metrics_prometheus();
+    if (shared_state) s += shared_state->metrics_prometheus();
     return s;
   }
 };

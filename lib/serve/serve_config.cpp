@@ -81,7 +81,8 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   } catch (const YAML::Exception& e) {
     throw Error(Status::parse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  r.check_keys(root, "", {"pipeline", "portfolio", "router", "routers", "calibration", "tiers", "server", "auth"});
+  r.check_keys(root, "", {"pipeline", "portfolio", "router", "routers", "calibration", "tiers", "server", "auth",
+                         "state", "state_on_start_failure"});
   ServeConfig cfg;
   // Where a neural router runs (read first: loading the router needs it).
   RouterRuntime runtime;
@@ -267,6 +268,59 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
     }
     if (cfg.setup.api_keys.empty()) r.fail(a, "auth", "no API keys (give keys_file or keys_env with at least one key)");
   }
+
+  // Shared online state: `state: redis://...` or `state: {url | url_env, prefix, ...}`. The URL
+  // may hold a password: errors never quote it.
+  if (YAML::Node st = root["state"]) {
+    auto& so = cfg.setup.state;
+    auto check_url = [&](const YAML::Node& n, const std::string& field, const std::string& url) {
+      if (url.rfind("redis://", 0) != 0)
+        r.fail(n, field, "expected a redis://[[user]:password@]host[:port][/db] URL");
+      so.url = url;
+    };
+    if (st.IsScalar()) {
+      check_url(st, "state", r.string(st, "state"));
+    } else {
+      r.check_keys(st, "state", {"url", "url_env", "prefix", "on_start_failure", "queue_max", "checkpoint_every",
+                                 "checkpoint_interval_s", "note_ttl_s", "feedback_ttl_s", "timeout_ms"});
+      if (st["url"] && st["url_env"]) r.fail(st, "state", "give url or url_env, not both");
+      if (st["url"]) {
+        check_url(st["url"], "state.url", r.string(st["url"], "state.url"));
+      } else if (st["url_env"]) {
+        const std::string var = r.string(st["url_env"], "state.url_env");
+        const char* v = std::getenv(var.c_str());
+        if (v == nullptr || !*v) r.fail(st["url_env"], "state.url_env", "environment variable " + var + " is not set");
+        check_url(st["url_env"], "state.url_env (" + var + ")", v);
+      } else {
+        r.fail(st, "state.url", "required (or url_env)");
+      }
+      if (st["prefix"]) so.prefix = r.string(st["prefix"], "state.prefix");
+      if (st["on_start_failure"]) {
+        const std::string v = r.string(st["on_start_failure"], "state.on_start_failure");
+        if (v != "error" && v != "degraded") r.fail(st["on_start_failure"], "state.on_start_failure", "expected error or degraded");
+        so.degraded_on_start_failure = v == "degraded";
+      }
+      if (st["queue_max"]) so.queue_max = static_cast<size_t>(r.integer(st["queue_max"], "state.queue_max", 0, 100000000));
+      if (st["checkpoint_every"])
+        so.checkpoint_every = static_cast<uint64_t>(r.integer(st["checkpoint_every"], "state.checkpoint_every", 1, 1L << 40));
+      if (st["checkpoint_interval_s"]) {
+        so.checkpoint_interval_s = r.number(st["checkpoint_interval_s"], "state.checkpoint_interval_s");
+        if (!(so.checkpoint_interval_s > 0 && so.checkpoint_interval_s <= 86400))
+          r.fail(st["checkpoint_interval_s"], "state.checkpoint_interval_s", "must be in (0, 86400]");
+      }
+      if (st["note_ttl_s"]) so.note_ttl_s = static_cast<int>(r.integer(st["note_ttl_s"], "state.note_ttl_s", 1, 1L << 30));
+      if (st["feedback_ttl_s"])
+        so.feedback_ttl_s = static_cast<int>(r.integer(st["feedback_ttl_s"], "state.feedback_ttl_s", 1, 1L << 30));
+      if (st["timeout_ms"]) so.timeout_ms = static_cast<int>(r.integer(st["timeout_ms"], "state.timeout_ms", 10, 600000));
+    }
+  }
+  if (YAML::Node sf = root["state_on_start_failure"]) {
+    const std::string v = r.string(sf, "state_on_start_failure");
+    if (v != "error" && v != "degraded") r.fail(sf, "state_on_start_failure", "expected error or degraded");
+    cfg.setup.state.degraded_on_start_failure = v == "degraded";
+  }
+  if (!cfg.setup.state.url.empty() && !root["tiers"])
+    r.fail(root["state"], "state", "shared state needs tiers (the online state is the cascade's)");
 
   // Tier endpoints: tiers[] = {name, endpoint: {...}}; tiers without one fail when called.
   if (YAML::Node ts = root["tiers"]) {

@@ -61,6 +61,20 @@ struct ApiKey {
   double burst = 0;            // bucket size; 0: max(1, rate_per_s)
 };
 
+// Online state shared by replicas (serve config `state:`; docs/serving.md "Replicas sharing
+// state through Redis"). An empty url keeps this process's own state (the default).
+struct StateOptions {
+  std::string url;                    // redis://[[user]:password@]host[:port][/db]; never logged with its password
+  std::string prefix = "routenlp:";   // key prefix: one fleet (one pipeline) per prefix
+  bool degraded_on_start_failure = false;  // Redis down at start: exit with an error (false) or serve degraded
+  size_t queue_max = 10000;           // feedback buffered while Redis is unreachable (oldest dropped, counted)
+  uint64_t checkpoint_every = 1000;   // applied events between threshold-state checkpoints
+  double checkpoint_interval_s = 10;  // ... or this long when anything was applied
+  int note_ttl_s = 86400;             // how long an audited request accepts feedback on any replica
+  int feedback_ttl_s = 7 * 86400;     // how long a feedback id is remembered (duplicates ignored)
+  int timeout_ms = 1000;              // Redis connect / command timeout
+};
+
 // What the server serves. The router's tiers() must equal the portfolio's tier names.
 struct ServeSetup {
   // When set, the portfolio, router, thresholds and acceptance score are the pipeline's (the
@@ -82,6 +96,7 @@ struct ServeSetup {
   std::vector<ApiKey> api_keys;
   std::string access_log;  // JSONL access log path ("" = none): one line per request
   bool access_log_prompts = false;  // also log the query / last user message (off: no prompt text)
+  StateOptions state;      // shared online state (needs tiers); empty url: in-process
 };
 
 // A serve config file (YAML, docs/serving.md) resolved into a setup and options.

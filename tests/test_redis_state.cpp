@@ -1,0 +1,253 @@
+// The replicated online state without Redis (issue #15): replicas that apply the same feedback
+// events in the same order reach bit-identical states, state_json()/restore_state() round-trip
+// exactly and refuse another table's state, the engine's apply path matches record_outcome, and
+// the redis:// URL parser never lets the password out. The process-level test with a real
+// redis-server and 3 replicas is tests/test_redis_replicas.py.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "routenlp/calibration/online.hpp"
+#include "routenlp/cascade/engine.hpp"
+#include "routenlp/error.hpp"
+#include "state/redis_state.hpp"
+
+using namespace routenlp;
+
+namespace {
+
+std::shared_ptr<const ThresholdTable> table(double d0 = 0.3) {
+  auto t = std::make_shared<ThresholdTable>();
+  t->reset_shape({"small", "mid", "large"}, {"a", "b", "*"}, {0.05}, 0);
+  for (size_t k = 0; k < 2; ++k)
+    for (size_t c = 0; c < 3; ++c) t->at(0, k, c) = d0 + 0.01 * static_cast<double>(k + c);
+  return t;
+}
+
+std::unique_ptr<OnlineRecalibrator> make_rec(double d0 = 0.3, double gamma = 0.01) {
+  OnlineOptions o;
+  o.aci.gamma = gamma;
+  o.audit_rate = 1.0;
+  o.cusum_h = 2.0;  // alarms within the run below
+  o.window = 50;
+  o.window_alarm = 5;
+  auto rec = std::make_unique<OnlineRecalibrator>(table(d0), o);
+  ThresholdCurve c;
+  c.step = 0.005;
+  for (double a : ThresholdCurve::grid(0.005, 0.5)) c.delta.push_back(a * 4);
+  rec->set_curve(0, "a", c);
+  rec->set_curve(1, "b", c);
+  return rec;
+}
+
+struct Event {
+  DecisionNote note;
+  bool ok;
+  double t;
+};
+
+// A fixed, seeded sequence of labels over every kind of note (rejections, accepted answers,
+// forced last answers, an unknown task).
+std::vector<Event> events(size_t n, uint64_t seed) {
+  std::vector<Event> out;
+  uint64_t s = seed;
+  auto next = [&] {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return s >> 33;
+  };
+  const char* tasks[] = {"a", "b", "zzz"};
+  for (size_t i = 0; i < n; ++i) {
+    Event e;
+    e.note.task = tasks[next() % 3];
+    const int tier = static_cast<int>(next() % 3);
+    for (int k = 0; k < tier; ++k) e.note.rejected_tiers.push_back(k);
+    e.note.answer_tier = tier;
+    e.note.answer_accepted = next() % 4 != 0;
+    e.ok = next() % 5 != 0;
+    e.t = 1.7e9 + static_cast<double>(i);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("replicas applying the same ordered events have identical states", "[redis][state]") {
+  auto ev = events(3000, 15);
+  auto r1 = make_rec(), r2 = make_rec();
+  for (const auto& e : ev) r1->apply_outcome(e.note, e.ok, e.t);
+  for (const auto& e : ev) r2->apply_outcome(e.note, e.ok, e.t);
+  CHECK(r1->state_json() == r2->state_json());
+  CHECK(r1->state_digest() == r2->state_digest());
+  CHECK(r1->snapshot()->delta == r2->snapshot()->delta);
+  // The events moved something: thresholds and alarms.
+  auto fresh = make_rec();
+  CHECK(r1->state_digest() != fresh->state_digest());
+  CHECK(r1->snapshot()->delta != fresh->snapshot()->delta);
+  uint64_t alarms = 0;
+  for (const auto& c : r1->cells()) alarms += c.cusum_alarms + c.window_alarms;
+  CHECK(alarms > 0);
+  // Alarm times are the events' times, not the wall clock.
+  bool stamped = false;
+  for (const auto& c : r1->cells())
+    if (!c.last_alarm.empty()) stamped = stamped || (c.last_alarm_unix_s >= 1.7e9 && c.last_alarm_unix_s < 1.7e9 + 3000);
+  CHECK(stamped);
+
+  // Another order of the same events is another state (why the stream fixes one order).
+  auto r3 = make_rec();
+  for (size_t i = ev.size(); i-- > 0;) r3->apply_outcome(ev[i].note, ev[i].ok, ev[i].t);
+  CHECK(r3->state_digest() != r1->state_digest());
+}
+
+TEST_CASE("record_outcome is apply_outcome of the recorded note", "[redis][state]") {
+  auto ev = events(500, 7);
+  auto a = make_rec(), b = make_rec();
+  for (size_t i = 0; i < ev.size(); ++i) {
+    const std::string id = "r" + std::to_string(i);
+    a->record_decision(id, ev[i].note);
+    REQUIRE(a->record_outcome(id, ev[i].ok));
+    CHECK_FALSE(a->record_outcome(id, ev[i].ok));  // consumed: a repeat changes nothing
+    b->apply_outcome(ev[i].note, ev[i].ok);
+  }
+  // Same thresholds and counters (alarm times differ: both are "now").
+  CHECK(a->snapshot()->delta == b->snapshot()->delta);
+  auto ca = a->cells(), cb = b->cells();
+  REQUIRE(ca.size() == cb.size());
+  for (size_t i = 0; i < ca.size(); ++i) {
+    CHECK(ca[i].alpha_t == cb[i].alpha_t);
+    CHECK(ca[i].labels == cb[i].labels);
+    CHECK(ca[i].cusum == cb[i].cusum);
+    CHECK(ca[i].cusum_alarms == cb[i].cusum_alarms);
+  }
+  a->record_decision("x", ev[0].note);
+  CHECK(a->pending() == 1);
+  CHECK(a->discard_decision("x"));
+  CHECK_FALSE(a->discard_decision("x"));
+  CHECK(a->pending() == 0);
+}
+
+TEST_CASE("state_json / restore_state round trip is exact and resumable", "[redis][state]") {
+  auto ev = events(2000, 99);
+  auto full = make_rec();
+  for (const auto& e : ev) full->apply_outcome(e.note, e.ok, e.t);
+
+  // A replica that restores a checkpoint taken at event 1234 and applies the rest ends where
+  // one that applied everything ends: bit for bit.
+  auto first = make_rec();
+  for (size_t i = 0; i < 1234; ++i) first->apply_outcome(ev[i].note, ev[i].ok, ev[i].t);
+  const std::string checkpoint = first->state_json();
+  auto resumed = make_rec();
+  resumed->restore_state(checkpoint);
+  CHECK(resumed->state_json() == checkpoint);
+  CHECK(resumed->snapshot()->delta == first->snapshot()->delta);
+  for (size_t i = 1234; i < ev.size(); ++i) resumed->apply_outcome(ev[i].note, ev[i].ok, ev[i].t);
+  CHECK(resumed->state_json() == full->state_json());
+
+  // -inf thresholds survive (alpha_t driven to <= 0 on a cell without a curve).
+  auto stalled = make_rec();
+  DecisionNote bad{"b", {}, 0, true};
+  for (int i = 0; i < 200; ++i) stalled->apply_outcome(bad, false, 1.7e9);
+  REQUIRE(std::isinf(stalled->cell_state(0, "b").delta));
+  auto back = make_rec();
+  back->restore_state(stalled->state_json());
+  CHECK(std::isinf(back->cell_state(0, "b").delta));
+  CHECK(back->state_json() == stalled->state_json());
+}
+
+TEST_CASE("restore_state refuses another table's state and malformed text", "[redis][state]") {
+  auto a = make_rec(0.3), other = make_rec(0.31), other_gamma = make_rec(0.3, 0.02);
+  CHECK(a->table_fingerprint() == make_rec(0.3)->table_fingerprint());
+  CHECK(a->table_fingerprint() != other->table_fingerprint());
+  CHECK(a->table_fingerprint() != other_gamma->table_fingerprint());
+  auto ev = events(100, 3);
+  for (const auto& e : ev) a->apply_outcome(e.note, e.ok, e.t);
+  const std::string before = other->state_json();
+  try {
+    other->restore_state(a->state_json());
+    FAIL("restored another table's state");
+  } catch (const Error& e) {
+    CHECK(e.code() == Status::invalid_argument);
+    CHECK(std::string(e.what()).find("another threshold table") != std::string::npos);
+  }
+  CHECK(other->state_json() == before);  // unchanged
+  CHECK_THROWS_AS(other->restore_state("not json"), Error);
+  CHECK_THROWS_AS(other->restore_state("{\"format\":\"routenlp-online-state\",\"version\":2}"), Error);
+  std::string cut = a->state_json();
+  auto pos = cut.find("\"alpha_t\"");
+  REQUIRE(pos != std::string::npos);
+  cut.replace(pos, 9, "\"alpha_x\"");
+  auto fresh = make_rec();
+  const std::string fresh_before = fresh->state_json();
+  CHECK_THROWS_AS(fresh->restore_state(cut), Error);
+  CHECK(fresh->state_json() == fresh_before);
+}
+
+TEST_CASE("engine apply_outcome: audited metrics and thresholds as record_outcome", "[redis][state]") {
+  std::vector<std::shared_ptr<ModelTier>> tiers;
+  for (const char* n : {"small", "mid", "large"})
+    tiers.push_back(std::make_shared<CallbackTier>(n, [](const TierRequest&) {
+      TierResponse r;
+      r.text = "x";
+      r.confidence = 0.9;
+      return r;
+    }));
+  auto rec = std::shared_ptr<OnlineRecalibrator>(make_rec().release());
+  std::vector<std::pair<std::string, std::string>> noted;
+  CascadeOptions co;
+  co.online = rec;
+  co.on_audit = [&](const std::string& id, const DecisionNote& n) { noted.emplace_back(id, state::note_to_json(n)); };
+  CascadeEngine engine(tiers, rec->snapshot(), co);
+  CascadeRequest req;
+  req.id = "req-1";
+  req.task = "a";
+  req.query = "q";
+  auto res = engine.run(req);
+  REQUIRE(res.audited);
+  REQUIRE(noted.size() == 1);
+  CHECK(noted[0].first == "req-1");
+  DecisionNote note;
+  REQUIRE(state::note_from_json(noted[0].second, note));
+  CHECK(note.task == "a");
+  CHECK(note.answer_tier == res.tier);
+  // The label applied from the stream: counted once, the local pending note dropped.
+  engine.apply_outcome("req-1", note, false, 1.7e9);
+  CHECK(rec->pending() == 0);
+  CHECK_FALSE(engine.record_outcome("req-1", false));
+  const std::string m = engine.metrics_prometheus();
+  CHECK(m.find("audited") != std::string::npos);
+}
+
+TEST_CASE("redis:// URLs: parts, defaults, and the password never shown", "[redis][url]") {
+  auto u = state::parse_redis_url("redis://:s3cret-pw@10.0.0.5:6380/2");
+  CHECK(u.host == "10.0.0.5");
+  CHECK(u.port == 6380);
+  CHECK(u.db == 2);
+  CHECK(u.password == "s3cret-pw");
+  CHECK(u.redacted() == "redis://:***@10.0.0.5:6380/2");
+  CHECK(u.redacted().find("s3cret") == std::string::npos);
+  auto v = state::parse_redis_url("redis://alice:pw@redis");
+  CHECK(v.user == "alice");
+  CHECK(v.port == 6379);
+  CHECK(v.redacted() == "redis://alice:***@redis:6379/0");
+  auto w = state::parse_redis_url("redis://127.0.0.1");
+  CHECK(w.password.empty());
+  CHECK(w.redacted() == "redis://127.0.0.1:6379/0");
+  for (const char* bad : {"http://x", "redis://:pw-secret@h:99999", "redis://:pw-secret@h:1/x", "rediss://:pw-secret@h"}) {
+    try {
+      state::parse_redis_url(bad);
+      FAIL(std::string("accepted ") + bad);
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("pw-secret") == std::string::npos);
+    }
+  }
+  DecisionNote n{"t/x", {0, 1}, 2, true}, back;
+  REQUIRE(state::note_from_json(state::note_to_json(n), back));
+  CHECK(back.task == n.task);
+  CHECK(back.rejected_tiers == n.rejected_tiers);
+  CHECK(back.answer_tier == 2);
+  CHECK(back.answer_accepted);
+  CHECK_FALSE(state::note_from_json("{\"task\":1}", back));
+  CHECK_FALSE(state::note_from_json("[]", back));
+}
