@@ -6,12 +6,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "routenlp/calibration/online.hpp"
 #include "routenlp/cascade/engine.hpp"
 #include "routenlp/error.hpp"
+#include "routenlp/serve/serve.hpp"
 #include "state/redis_state.hpp"
 
 using namespace routenlp;
@@ -250,4 +253,104 @@ TEST_CASE("redis:// URLs: parts, defaults, and the password never shown", "[redi
   CHECK(back.answer_accepted);
   CHECK_FALSE(state::note_from_json("{\"task\":1}", back));
   CHECK_FALSE(state::note_from_json("[]", back));
+}
+
+namespace {
+// A serve config (portfolio + always router + two tier endpoints) with the given state part.
+std::string write_config(const std::string& name, const std::string& state_part, bool tiers = true) {
+  const std::string path = std::string(RN_BINARY_DIR) + "/redis_state_" + name + ".yaml";
+  std::ofstream f(path);
+  f << "portfolio: " << RN_TEST_DATA_DIR << "/portfolio/good.yaml\n"
+    << "router: {kind: always, tier: small}\n";
+  if (tiers)
+    f << "tiers:\n  - {name: small, endpoint: {base_url: \"http://127.0.0.1:9\"}}\n"
+      << "  - {name: large, endpoint: {base_url: \"http://127.0.0.1:9\"}}\n";
+  f << state_part;
+  return path;
+}
+
+std::string load_error(const std::string& path) {
+  try {
+    load_serve_config(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("serve config: state as a URL or a map; errors never quote the password", "[redis][config]") {
+  auto none = load_serve_config(write_config("none", ""));
+  CHECK(none.setup.state.url.empty());  // absent: in-process state, the default
+  CHECK_FALSE(none.setup.state.degraded_on_start_failure);
+
+  auto plain = load_serve_config(write_config("plain", "state: redis://:pw-hidden@127.0.0.1:6390/1\n"
+                                                       "state_on_start_failure: degraded\n"));
+  CHECK(plain.setup.state.url == "redis://:pw-hidden@127.0.0.1:6390/1");
+  CHECK(plain.setup.state.degraded_on_start_failure);
+
+  auto map = load_serve_config(write_config(
+      "map", "state:\n  url: redis://127.0.0.1\n  prefix: \"fleet-a:\"\n  on_start_failure: error\n"
+             "  queue_max: 7\n  checkpoint_every: 3\n  checkpoint_interval_s: 0.25\n  note_ttl_s: 60\n"
+             "  feedback_ttl_s: 120\n  timeout_ms: 50\n"));
+  const auto& s = map.setup.state;
+  CHECK(s.prefix == "fleet-a:");
+  CHECK(s.queue_max == 7);
+  CHECK(s.checkpoint_every == 3);
+  CHECK(s.checkpoint_interval_s == 0.25);
+  CHECK(s.note_ttl_s == 60);
+  CHECK(s.feedback_ttl_s == 120);
+  CHECK(s.timeout_ms == 50);
+  CHECK_FALSE(s.degraded_on_start_failure);
+
+  ::setenv("RN_TEST_REDIS_URL", "redis://:pw-hidden@10.1.2.3:6379/0", 1);
+  auto env = load_serve_config(write_config("env", "state: {url_env: RN_TEST_REDIS_URL}\n"));
+  CHECK(env.setup.state.url == "redis://:pw-hidden@10.1.2.3:6379/0");
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"state: http://:pw-hidden@host\n", "expected a redis://"},
+      {"state: {url: \"rediss://:pw-hidden@host\"}\n", "expected a redis://"},
+      {"state: {url: redis://h, on_start_failure: maybe}\n", "expected error or degraded"},
+      {"state: {url: redis://h, bogus: 1}\n", "bogus"},
+      {"state: {prefix: x}\n", "required"},
+      {"state: {url_env: RN_TEST_UNSET_VARIABLE_15}\n", "is not set"},
+      {"state: redis://h\nstate_on_start_failure: sometimes\n", "expected error or degraded"},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const std::string msg = load_error(write_config("bad" + std::to_string(i), bad[i].first));
+    INFO(bad[i].first << " -> " << msg);
+    CHECK(msg.find(bad[i].second) != std::string::npos);
+    CHECK(msg.find("pw-hidden") == std::string::npos);
+  }
+  const std::string no_tiers = load_error(write_config("notiers", "state: redis://h\n", false));
+  CHECK(no_tiers.find("shared state needs tiers") != std::string::npos);
+}
+
+TEST_CASE("serve: Redis down at start is a clear error naming the redacted URL", "[redis][config]") {
+  if (!state::redis_available()) {
+    auto cfg = load_serve_config(write_config("nosupport", "state: redis://127.0.0.1:1\n"));
+    try {
+      RouteServer server(cfg.setup, cfg.options);
+      FAIL("started without Redis support");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("built without Redis support") != std::string::npos);
+    }
+    return;
+  }
+  // Port 1 on loopback: nothing listens there (connection refused at once).
+  auto cfg = load_serve_config(write_config("down", "state: {url: \"redis://:pw-hidden@127.0.0.1:1/0\", timeout_ms: 200}\n"));
+  cfg.options.port = 0;
+  try {
+    RouteServer server(cfg.setup, cfg.options);
+    FAIL("started with Redis down");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(e.code() == Status::io);
+    CHECK(msg.find("cannot reach Redis at redis://:***@127.0.0.1:1/0") != std::string::npos);
+    CHECK(msg.find("pw-hidden") == std::string::npos);
+    CHECK(msg.find("on_start_failure: degraded") != std::string::npos);
+  }
+  cfg.setup.state.degraded_on_start_failure = true;
+  RouteServer degraded(cfg.setup, cfg.options);  // serves on local state
+  CHECK(degraded.metrics_text().find("routenlp_state_connected 0") != std::string::npos);
 }
