@@ -19,6 +19,8 @@ PACKAGES=(
   libyaml-cpp-dev
   libcurl4-openssl-dev    # OpenAI-compatible HTTP tier client (lib/tiers)
   libcpp-httplib-dev      # `routenlp serve` HTTP server and loopback tests (lib/serve)
+  libhiredis-dev          # replicas of `routenlp serve` sharing online state (lib/state, 0.14)
+  redis-server            # the real Redis (7.0) the redis_replicas ctest and bench/serve start
   python3                 # ctypes example package over the C ABI and its ctest
   python3-pip             # `pip install ./python` (the routenlp Python package) and the
   python3-setuptools      # python_package ctest: offline --no-build-isolation builds need the
