@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "routenlp/error.hpp"
 
@@ -60,6 +61,47 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   AtomicFileWriter w(path);
   w.stream().write(content.data(), static_cast<std::streamsize>(content.size()));
   w.commit();
+}
+
+void write_dir_atomic(const std::string& dir, const std::string& who,
+                      const std::function<void(const std::string& tmp_dir)>& fill) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) throw Error(Status::invalid_argument, who + ": empty directory name");
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw Error(Status::io, who + ": cannot create directory " + parent.string() + ": " + ec.message());
+  const std::string tag = "." + std::to_string(::getpid()) + "." + std::to_string(g_counter++);
+  const fs::path tmp = target.string() + ".tmp" + tag;
+  fs::remove_all(tmp, ec);
+  if (!fs::create_directory(tmp, ec) || ec)
+    throw Error(Status::io, who + ": cannot create directory " + tmp.string() + ": " + ec.message());
+  try {
+    fill(tmp.string());
+    // Swap into place: an existing directory moves aside first and is removed last.
+    const fs::path old = target.string() + ".old" + tag;
+    const bool had = fs::exists(target, ec);
+    if (had) {
+      fs::rename(target, old, ec);
+      if (ec) throw Error(Status::io, who + ": cannot replace " + target.string() + ": " + ec.message());
+    }
+    fs::rename(tmp, target, ec);
+    if (ec) {
+      std::error_code ec2;
+      if (had) fs::rename(old, target, ec2);
+      throw Error(Status::io, who + ": cannot rename " + tmp.string() + " to " + target.string() +
+                                  ": " + ec.message());
+    }
+    if (had) fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    throw Error(Status::io, who + ": cannot write " + target.string() + ": " + e.what());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
 }
 
 }  // namespace routenlp::detail

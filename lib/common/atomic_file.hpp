@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <string>
 
 namespace routenlp::detail {
@@ -29,5 +30,13 @@ class AtomicFileWriter {
 
 // Convenience: atomically replace `path` with `content`.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// Writes a directory (a saved router, tier or pipeline) as one step: `fill` writes its files
+// into a fresh "<dir>.tmp.<pid>.<n>" beside it, then an existing `dir` is moved aside, the
+// temporary takes its name and the old one is removed (put back if the swap fails). On any
+// error the temporary is removed and `dir` is left as it was; filesystem errors become
+// Error(io) prefixed with `who`. Creates missing parent directories.
+void write_dir_atomic(const std::string& dir, const std::string& who,
+                      const std::function<void(const std::string& tmp_dir)>& fill);
 
 }  // namespace routenlp::detail

@@ -3,12 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <optional>
-#include <unistd.h>
 
 #include "common/utc_time.hpp"
 #include "common/atomic_file.hpp"
@@ -122,23 +120,17 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
   std::error_code ec;
   if (fs::exists(dest, ec) && !overwrite)
     throw Error(Status::io, dest.string() + ": exists (pass overwrite to replace it)");
-  static std::atomic<unsigned> counter{0};
-  const std::string tag = "." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const fs::path tmp = dest.string() + ".tmp" + tag;
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directories(tmp, ec) || ec)
-    throw Error(Status::io, tmp.string() + ": cannot create directory: " + ec.message());
-  try {
-    detail::write_file_atomic((tmp / "portfolio.yaml").string(), portfolio_to_yaml(I.parts.portfolio));
-    if (I.parts.router) save_router(*I.parts.router, (tmp / "router").string());
+  detail::write_dir_atomic(dest.string(), "pipeline save", [&](const std::string& tmp) {
+    detail::write_file_atomic((fs::path(tmp) / "portfolio.yaml").string(), portfolio_to_yaml(I.parts.portfolio));
+    if (I.parts.router) save_router(*I.parts.router, (fs::path(tmp) / "router").string());
     if (I.parts.calibration)
-      detail::write_file_atomic((tmp / "calibration.json").string(), I.parts.calibration->to_json());
+      detail::write_file_atomic((fs::path(tmp) / "calibration.json").string(), I.parts.calibration->to_json());
     if (I.parts.acceptance)
-      detail::write_file_atomic((tmp / "acceptance.json").string(), I.parts.acceptance->to_json());
+      detail::write_file_atomic((fs::path(tmp) / "acceptance.json").string(), I.parts.acceptance->to_json());
     if (I.parts.strong_share)
-      detail::write_file_atomic((tmp / "rule.json").string(), rule_json(*I.parts.strong_share));
+      detail::write_file_atomic((fs::path(tmp) / "rule.json").string(), rule_json(*I.parts.strong_share));
     json files = json::object();
-    for (const auto& rel : files_under(tmp)) files[rel] = detail::sha256_file_hex((tmp / rel).string());
+    for (const auto& rel : files_under(tmp)) files[rel] = detail::sha256_file_hex((fs::path(tmp) / rel).string());
     json m = {{"format_version", kPipelineFormatVersion},
               {"library_version", library_version_string()},
               {"created_utc", detail::utc_now_iso8601()},
@@ -147,20 +139,8 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
               {"training_data_hash", I.manifest.training_data_hash},
               {"router_kind", I.manifest.router_kind},
               {"files", files}};
-    detail::write_file_atomic((tmp / kManifest).string(), m.dump(2) + "\n");
-    // Swap into place: the old artifact (if any) moves aside first and is removed last.
-    const fs::path old = dest.string() + ".old" + tag;
-    const bool had_old = fs::exists(dest, ec);
-    if (had_old) fs::rename(dest, old);
-    fs::rename(tmp, dest);
-    if (had_old) fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(tmp, ec);
-    throw Error(Status::io, dest.string() + ": cannot write artifact: " + e.what());
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+    detail::write_file_atomic((fs::path(tmp) / kManifest).string(), m.dump(2) + "\n");
+  });
 }
 
 Pipeline Pipeline::load(const std::string& dir) { return load(dir, RouterRuntime{}); }

@@ -2,11 +2,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "common/atomic_file.hpp"
 #include "common/text_io.hpp"
@@ -233,8 +231,6 @@ json metadata(const NeuralRouter::Impl& m) {
   return j;
 }
 
-std::atomic<unsigned> g_tmp_counter{0};
-
 }  // namespace
 
 std::string NeuralRouter::metadata_json() const { return metadata(*impl_).dump(2); }
@@ -245,45 +241,16 @@ void NeuralRouter::save(const std::string& dir) const {
     throw Error(Status::invalid_argument,
                 "NeuralRouter::save: this router was loaded with a reduced-precision encoder for "
                 "inference (its weights are rounded); save the fp32 checkpoint it came from");
-  fs::path target = fs::path(dir);
-  if (target.filename().empty()) target = target.parent_path();
-  fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) throw Error(Status::io, "cannot create directory " + parent.string() + ": " + ec.message());
-  const std::string suffix =
-      ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
-  fs::path tmp = target.string() + suffix;
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directory(tmp, ec) || ec)
-    throw Error(Status::io, "cannot create directory " + tmp.string() + ": " + ec.message());
-  try {
+  detail::write_dir_atomic(dir, "NeuralRouter::save", [&](const std::string& tmp) {
     // Weights: every parameter by name, fp32.
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (const auto& kv : impl_->net->named_parameters(true))
       ts.emplace_back(kv.key(), kv.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
     std::map<std::string, std::string> meta{{"format", "pt"}, {"routenlp", "router"}};
-    write_safetensors((tmp / kWeights).string(), detail::tensor_views(ts), meta);
-    detail::write_file_atomic((tmp / kVocab).string(), impl_->vocab_text);
-    detail::write_file_atomic((tmp / kMeta).string(), metadata(*impl_).dump(2) + "\n");
-    // Swap into place: an existing checkpoint is moved aside first, then removed.
-    fs::path old = target.string() + ".old" + suffix;
-    bool had = fs::exists(target);
-    if (had) {
-      fs::rename(target, old, ec);
-      if (ec) throw Error(Status::io, "cannot replace " + target.string() + ": " + ec.message());
-    }
-    fs::rename(tmp, target, ec);
-    if (ec) {
-      if (had) fs::rename(old, target);
-      throw Error(Status::io, "cannot rename " + tmp.string() + " to " + target.string() + ": " +
-                                  ec.message());
-    }
-    if (had) fs::remove_all(old, ec);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+    write_safetensors((fs::path(tmp) / kWeights).string(), detail::tensor_views(ts), meta);
+    detail::write_file_atomic((fs::path(tmp) / kVocab).string(), impl_->vocab_text);
+    detail::write_file_atomic((fs::path(tmp) / kMeta).string(), metadata(*impl_).dump(2) + "\n");
+  });
 }
 
 std::shared_ptr<NeuralRouter::Impl> make_router_impl(const RouterTrainConfig& config,

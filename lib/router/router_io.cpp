@@ -5,9 +5,6 @@
 // may hold bytes that are not UTF-8, which JSON cannot carry). Layouts: docs/router.md.
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -286,8 +283,6 @@ void write_dir(const RouterModel& r, const std::string& kind, const fs::path& di
   }
   detail::write_file_atomic((dir / kMeta).string(), text);
 }
-
-std::atomic<unsigned> g_tmp_counter{0};
 
 // ---- reading -----------------------------------------------------------------------------------
 
@@ -786,40 +781,7 @@ void save_router(const RouterModel& router, const std::string& dir) {
   const std::string kind = kind_of(router, why);
   if (kind.empty())
     throw Error(Status::not_supported, "save_router: router '" + router.name() + "': " + why);
-  if (dir.empty()) throw Error(Status::invalid_argument, "save_router: empty directory");
-  fs::path target = fs::path(dir);
-  if (target.filename().empty()) target = target.parent_path();
-  fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) throw Error(Status::io, "cannot create directory " + parent.string() + ": " + ec.message());
-  const std::string suffix =
-      ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
-  fs::path tmp = target.string() + suffix;
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directory(tmp, ec) || ec)
-    throw Error(Status::io, "cannot create directory " + tmp.string() + ": " + ec.message());
-  try {
-    write_dir(router, kind, tmp);
-    // Swap into place: an existing directory is moved aside first, then removed.
-    fs::path old = target.string() + ".old" + suffix;
-    const bool had = fs::exists(target);
-    if (had) {
-      fs::rename(target, old, ec);
-      if (ec) throw Error(Status::io, "cannot replace " + target.string() + ": " + ec.message());
-    }
-    fs::rename(tmp, target, ec);
-    if (ec) {
-      std::error_code ec2;
-      if (had) fs::rename(old, target, ec2);
-      throw Error(Status::io, "cannot rename " + tmp.string() + " to " + target.string() + ": " +
-                                  ec.message());
-    }
-    if (had) fs::remove_all(old, ec);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  detail::write_dir_atomic(dir, "save_router", [&](const std::string& tmp) { write_dir(router, kind, tmp); });
 }
 
 std::shared_ptr<const RouterModel> load_router(const std::string& dir) {

@@ -2,8 +2,6 @@
 // linear head, trained with AdamW; the one torch translation unit of the co-optimization code.
 #include "routenlp/tiers/local_classifier_tier.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -387,41 +385,22 @@ TierResponse LocalClassifierTier::call(const TierRequest& request) {
 
 void LocalClassifierTier::save(const std::string& dir) const {
   impl_->need_fp32("save");
-  fs::path target(dir);
-  fs::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directories(tmp, ec) && ec)
-    throw Error(Status::io, "LocalClassifierTier::save: cannot create " + tmp.string() + ": " + ec.message());
-  try {
-    detail::write_file_atomic((tmp / "config.json").string(), impl_->ec.to_hf_config_json());
-    detail::write_file_atomic((tmp / "vocab.txt").string(), impl_->vocab_text);
+  detail::write_dir_atomic(dir, "LocalClassifierTier::save", [&](const std::string& tmp) {
+    detail::write_file_atomic((fs::path(tmp) / "config.json").string(), impl_->ec.to_hf_config_json());
+    detail::write_file_atomic((fs::path(tmp) / "vocab.txt").string(), impl_->vocab_text);
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (auto& [n, t] : detail::export_weights(*impl_->net->encoder)) ts.emplace_back("distilbert." + n, t);
     ts.emplace_back("classifier.weight", impl_->net->classifier->weight.detach().to(torch::kCPU, torch::kFloat32).contiguous());
     ts.emplace_back("classifier.bias", impl_->net->classifier->bias.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-    write_safetensors((tmp / "model.safetensors").string(), detail::tensor_views(ts), {{"format", "pt"}});
+    write_safetensors((fs::path(tmp) / "model.safetensors").string(), detail::tensor_views(ts), {{"format", "pt"}});
     nlohmann::json j = {{"format", "routenlp-local-classifier-v1"},
                         {"labels", impl_->labels},
                         {"max_length", impl_->cfg.max_length},
                         {"cost_per_query", impl_->cfg.cost_per_query},
                         {"name", impl_->cfg.name},
                         {"pooling", "mean"}};
-    detail::write_file_atomic((tmp / "labels.json").string(), j.dump(2) + "\n");
-    fs::path old = target;
-    old += ".old." + std::to_string(::getpid());
-    bool had = fs::exists(target);
-    if (had) fs::rename(target, old);
-    fs::rename(tmp, target);
-    if (had) fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(tmp, ec);
-    throw Error(Status::io, std::string("LocalClassifierTier::save: ") + e.what());
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+    detail::write_file_atomic((fs::path(tmp) / "labels.json").string(), j.dump(2) + "\n");
+  });
 }
 
 std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string& dir) {
