@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "encoder/cpu_int8_kernels.hpp"
 #include "encoder/cpu_pool.hpp"
 #include "routenlp/error.hpp"
 
@@ -159,9 +160,15 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
       k.add_layernorm(tmp + r0 * D, x + r0 * D, gamma, beta, x + r0 * D, r1 - r0, D, sh.ln_eps);
     });
   };
+  // One GEMM of the block: int8 when the block has packed weights for it, else fp32.
+  auto gemm = [&](const CpuInt8Weights* q, const float* in, const float* wt, const float* b, float* out,
+                  int64_t N, int64_t K, bool gelu) {
+    if (q) cpu_int8_linear(*q, in, BT, out, gelu, threads);
+    else linear_with(k, in, wt, b, out, BT, N, K, gelu, threads);
+  };
   for (int l = 0; l < n_blocks; ++l) {
     const CpuBlockWeights& w = blocks[l];
-    linear_with(k, x, w.qkv_w, w.qkv_b, qkv, BT, 3 * D, D, false, threads);
+    gemm(w.qkv_q, x, w.qkv_w, w.qkv_b, qkv, 3 * D, D, false);
     // Attention: one chunk per (sequence, head), scratch per thread slot.
     cpu_pool_for(B * H, team, [&](int64_t p, int slot) {
       const int64_t b = p / H, h = p % H;
@@ -169,10 +176,10 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
       k.attention_head(q, q + D, q + 2 * D, 3 * D, key_valid ? key_valid + b * T : nullptr, T, Dh, scale,
                        ctx + b * T * D + h * Dh, D, scratch + slot * scratch_per);
     });
-    linear_with(k, ctx, w.out_w, w.out_b, tmp, BT, D, D, false, threads);
+    gemm(w.out_q, ctx, w.out_w, w.out_b, tmp, D, D, false);
     add_ln(w.sa_ln_w, w.sa_ln_b);  // x = LN(attn + x)
-    linear_with(k, x, w.lin1_w, w.lin1_b, ff, BT, F, D, true, threads);
-    linear_with(k, ff, w.lin2_w, w.lin2_b, tmp, BT, D, F, false, threads);
+    gemm(w.lin1_q, x, w.lin1_w, w.lin1_b, ff, F, D, true);
+    gemm(w.lin2_q, ff, w.lin2_w, w.lin2_b, tmp, D, F, false);
     add_ln(w.out_ln_w, w.out_ln_b);  // x = LN(ffn + x)
   }
 }

@@ -50,6 +50,8 @@ struct CpuKernels {
   // stride D. out may equal x or res.
   void (*add_layernorm)(const float* x, const float* res, const float* gamma, const float* beta,
                         float* out, int64_t rows, int64_t D, float eps);
+  // p[i] = exact GELU(p[i]) for i in [0, n) (the int8 GEMM's epilogue uses it).
+  void (*gelu)(float* p, int64_t n);
 };
 
 // The kernel table for a supported ISA; Error(not_supported) otherwise.
@@ -60,6 +62,8 @@ const CpuKernels& cpu_kernels(CpuIsa isa);
 // products, or a pool busy with another caller run on the calling thread.
 void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, float* y, int64_t M,
                 int64_t N, int64_t K, bool gelu, int threads);
+
+struct CpuInt8Weights;  // cpu_int8_kernels.hpp
 
 // The weights of one DistilBERT block, as raw pointers into contiguous fp32 tensors.
 struct CpuBlockWeights {
@@ -75,6 +79,12 @@ struct CpuBlockWeights {
   const float* lin2_b;
   const float* out_ln_w;  // output_layer_norm
   const float* out_ln_b;
+  // When set, that GEMM runs on the int8 kernels (cpu_int8_kernels.hpp) with these packed
+  // weights and their bias; the fp32 weight and bias pointers above are then not read.
+  const CpuInt8Weights* qkv_q = nullptr;
+  const CpuInt8Weights* out_q = nullptr;
+  const CpuInt8Weights* lin1_q = nullptr;
+  const CpuInt8Weights* lin2_q = nullptr;
 };
 
 struct CpuBlockShape {

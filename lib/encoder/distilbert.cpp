@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <set>
 
+#include "encoder/cpu_int8_kernels.hpp"
 #include "encoder/cpu_kernels.hpp"
 #include "encoder/cpu_pool.hpp"
 #include "routenlp/error.hpp"
@@ -158,8 +159,8 @@ namespace {
 
 // CPU fp32 inference: every block through routenlp's own kernels (cpu_kernels.hpp) in one call,
 // instead of ~15 libtorch ops per block. Returns an undefined tensor when they do not apply
-// (training or autograd, another device or dtype, int8, unfused q/k/v, ROUTENLP_CPU_KERNELS=off,
-// a CPU without AVX2/FMA), and the caller takes the libtorch path.
+// (training or autograd, another device or dtype, int8 without own int8 packs, unfused q/k/v,
+// ROUTENLP_CPU_KERNELS=off, a CPU without AVX2/FMA), and the caller takes the libtorch path.
 torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x, const torch::Tensor& attention_mask) {
   const CpuIsa isa = cpu_isa_active();
   if (isa == CpuIsa::none || m.is_training() || torch::GradMode::is_enabled() || !x.is_cpu() ||
@@ -171,16 +172,38 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
     usable = false;
     return nullptr;
   };
+  // int8_dynamic: every GEMM on the own int8 kernels, with packs made for the active ISA's
+  // int8 kernels; anything else (packs missing or for another ISA) takes libtorch's int8 path.
+  const Int8Isa want_int8 = int8_isa_for(isa);
+  auto own_int8 = [&](const std::shared_ptr<const CpuInt8Weights>& p) {
+    if (!p || p->isa != want_int8) usable = false;
+    return p.get();
+  };
   std::vector<CpuBlockWeights> blocks;
   for (const auto& mod : *m.transformer->layer) {
     auto* blk = mod->as<TransformerBlockImpl>();
     auto& att = *blk->attention;
     auto& ffn = *blk->ffn;
-    if (!att.q_int8.isNone() || !ffn.lin1_int8.isNone()) return {};
-    const CpuBlockWeights w{f32(att.qkv_weight), f32(att.qkv_bias), f32(att.out_lin->weight), f32(att.out_lin->bias),
-                            f32(blk->sa_layer_norm->weight), f32(blk->sa_layer_norm->bias), f32(ffn.lin1->weight),
-                            f32(ffn.lin1->bias), f32(ffn.lin2->weight), f32(ffn.lin2->bias),
-                            f32(blk->output_layer_norm->weight), f32(blk->output_layer_norm->bias)};
+    CpuBlockWeights w{};
+    if (!att.q_int8.isNone() || !ffn.lin1_int8.isNone()) {
+      w.qkv_q = own_int8(att.qkv_own_int8);
+      w.out_q = own_int8(att.out_own_int8);
+      w.lin1_q = own_int8(ffn.lin1_own_int8);
+      w.lin2_q = own_int8(ffn.lin2_own_int8);
+    } else {
+      w.qkv_w = f32(att.qkv_weight);
+      w.qkv_b = f32(att.qkv_bias);
+      w.out_w = f32(att.out_lin->weight);
+      w.out_b = f32(att.out_lin->bias);
+      w.lin1_w = f32(ffn.lin1->weight);
+      w.lin1_b = f32(ffn.lin1->bias);
+      w.lin2_w = f32(ffn.lin2->weight);
+      w.lin2_b = f32(ffn.lin2->bias);
+    }
+    w.sa_ln_w = f32(blk->sa_layer_norm->weight);
+    w.sa_ln_b = f32(blk->sa_layer_norm->bias);
+    w.out_ln_w = f32(blk->output_layer_norm->weight);
+    w.out_ln_b = f32(blk->output_layer_norm->bias);
     if (!usable) return {};
     blocks.push_back(w);
   }
@@ -381,6 +404,7 @@ void quantize_int8_dynamic(DistilBertImpl& m) {
     else throw Error(Status::not_supported, "int8_dynamic: libtorch was built without a quantized engine");
   }
   torch::NoGradGuard ng;
+  const CpuIsa own = cpu_isa_active();
   for (const auto& mod : *m.transformer->layer) {
     auto* blk = mod->as<TransformerBlockImpl>();
     auto& a = *blk->attention;
@@ -390,6 +414,19 @@ void quantize_int8_dynamic(DistilBertImpl& m) {
     a.out_int8 = prepack_int8(a.out_lin);
     blk->ffn->lin1_int8 = prepack_int8(blk->ffn->lin1);
     blk->ffn->lin2_int8 = prepack_int8(blk->ffn->lin2);
+    if (own != CpuIsa::none) {
+      const Int8Isa qi = int8_isa_for(own);
+      auto pack = [qi](const torch::Tensor& w, const torch::Tensor& b) {
+        auto wc = w.detach().to(torch::kFloat).contiguous();
+        auto bc = b.detach().to(torch::kFloat).contiguous();
+        return cpu_int8_pack(qi, wc.data_ptr<float>(), bc.data_ptr<float>(), wc.size(0), wc.size(1));
+      };
+      a.qkv_own_int8 = pack(torch::cat({a.q_lin->weight, a.k_lin->weight, a.v_lin->weight}, 0),
+                            torch::cat({a.q_lin->bias, a.k_lin->bias, a.v_lin->bias}, 0));
+      a.out_own_int8 = pack(a.out_lin->weight, a.out_lin->bias);
+      blk->ffn->lin1_own_int8 = pack(blk->ffn->lin1->weight, blk->ffn->lin1->bias);
+      blk->ffn->lin2_own_int8 = pack(blk->ffn->lin2->weight, blk->ffn->lin2->bias);
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "routenlp/encoder/safetensors.hpp"
 
 namespace routenlp::detail {
+
+struct CpuInt8Weights;  // cpu_int8_kernels.hpp
 
 // Sets libtorch's intra-op thread count for a scope (n <= 0: leave it) and restores it.
 // Used by the trainers; process-wide, so not for concurrent use with other settings.
@@ -48,6 +51,9 @@ struct MultiHeadSelfAttentionImpl : torch::nn::Module {
   torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
   torch::nn::Dropout dropout{nullptr};
   c10::IValue q_int8, k_int8, v_int8, out_int8;  // packed int8 weights (quantize_int8_dynamic)
+  // The same weights for routenlp's own int8 kernels (q/k/v fused), used by the fused CPU block
+  // forward; null unless quantize_int8_dynamic ran with the own kernels active.
+  std::shared_ptr<const CpuInt8Weights> qkv_own_int8, out_own_int8;
   // Inference-only fused [3*dim, dim] q/k/v projection (one GEMM instead of three): a snapshot
   // of the current weights made by fuse_qkv(), used only in eval mode.
   torch::Tensor qkv_weight, qkv_bias;
@@ -61,6 +67,7 @@ struct FFNImpl : torch::nn::Module {
   torch::nn::Linear lin1{nullptr}, lin2{nullptr};
   torch::nn::Dropout dropout{nullptr};
   c10::IValue lin1_int8, lin2_int8;
+  std::shared_ptr<const CpuInt8Weights> lin1_own_int8, lin2_own_int8;  // see MultiHeadSelfAttentionImpl
 };
 TORCH_MODULE(FFN);
 
@@ -112,6 +119,9 @@ void fill_sinusoidal(torch::Tensor out);
 
 // Dynamic int8 quantization of every Linear (CPU, eval only): weights int8 per output channel,
 // activations quantized per call (quantized::linear_dynamic via the FBGEMM/x86/oneDNN engine).
+// With the own CPU kernels active (cpu_isa_active()), also packs every block's weights for the
+// own int8 GEMM (cpu_int8_kernels.hpp), which the fused block forward then uses; the libtorch
+// packs stay for the op-by-op path (ROUTENLP_CPU_KERNELS=off, or an ISA changed by a test).
 // Throws Error(not_supported) when libtorch has no suitable quantized engine.
 void quantize_int8_dynamic(DistilBertImpl& m);
 // Calls fuse_qkv() on every layer (after loading weights and moving to the final device/dtype).

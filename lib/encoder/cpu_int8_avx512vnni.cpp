@@ -1,0 +1,150 @@
+// AVX-512 VNNI int8 kernels (cpu_int8_kernels.hpp). Compiled with -mavx512f -mavx512bw
+// -mavx512vnni (see CMakeLists.txt); entered only after int8_isa_supported(avx512vnni).
+//
+// Inner loop: vpdpbusd multiplies 4 u8 activations by 4 s8 weights and adds the four products
+// to one int32 lane. A strip of 64 output columns is packed [k / 4][64 columns][4 k] (4 zmm per
+// k group), so one broadcast of a row's 4 activations feeds 4 vpdpbusd and every lane is one
+// output column: no horizontal sums. A tile is 6 rows x 64 columns: 24 accumulators, 4 weight
+// vectors and a broadcast of the 32 zmm registers. u8 x s8 products (<= 255 x 127) and their
+// sums over K <= 65K stay within int32.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "encoder/cpu_int8_kernels.hpp"
+
+namespace routenlp::detail {
+namespace {
+
+constexpr int kStrip = 64;  // columns per packed strip (4 zmm of 16 int32)
+constexpr int kMR = 6;      // rows per tile
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+inline __mmask16 first(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u); }
+
+void minmax_rows(const float* x, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* r = x + m * ldx;
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m512 v = _mm512_loadu_ps(r + k);
+      a = _mm512_min_ps(a, v);
+      b = _mm512_max_ps(b, v);
+    }
+    if (k < K) {  // masked-off lanes load 0, which the range includes anyway
+      const __m512 v = _mm512_maskz_loadu_ps(first(K - k), r + k);
+      a = _mm512_min_ps(a, v);
+      b = _mm512_max_ps(b, v);
+    }
+    lo[m] = _mm512_reduce_min_ps(a);
+    hi[m] = _mm512_reduce_max_ps(b);
+  }
+}
+
+void quantize_rows(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t Kp, const float* inv,
+                   const int32_t* zp, void* xq, int64_t ldxq) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* r = x + m * ldx;
+    auto* q = static_cast<uint8_t*>(xq) + m * ldxq;
+    const __m512 s = _mm512_set1_ps(inv[m]);
+    const __m512i z = _mm512_set1_epi32(zp[m]);
+    const __m512i lo = _mm512_setzero_si512(), hi = _mm512_set1_epi32(255);
+    for (int64_t k = 0; k < K; k += 16) {
+      const __mmask16 mk = first(K - k);
+      // cvtps_epi32 rounds to nearest even (the MXCSR default), as nearbyint does.
+      __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, r + k), s));
+      v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, z), lo), hi);
+      _mm512_mask_cvtusepi32_storeu_epi8(q + k, mk, v);
+    }
+    if (Kp > K) std::memset(q + K, 0, static_cast<size_t>(Kp - K));
+  }
+}
+
+// Rows [0, MR) of x (MR <= kMR) times one packed strip; writes columns [n0, n0 + nc) of y.
+template <int MR>
+inline void tile(const uint8_t* a, int64_t lda, const int8_t* wp, int64_t groups, const float* xs, const int32_t* zp,
+                 const CpuInt8Weights& w, int64_t n0, int64_t nc, float* y, int64_t ldy) {
+  __m512i acc[MR][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g, wp += 4 * 64) {
+    const __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 64);
+    const __m512i w2 = _mm512_load_si512(wp + 128), w3 = _mm512_load_si512(wp + 192);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      int32_t four;
+      std::memcpy(&four, a + r * lda + 4 * g, 4);
+      const __m512i b = _mm512_set1_epi32(four);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b, w0);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b, w1);
+      acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], b, w2);
+      acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], b, w3);
+    }
+  }
+  // Epilogue: fma(float(acc - zp * colsum), x_scale * w_scale, bias), the scalar reference's order.
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const int64_t n = n0 + 16 * j;
+    if (n - n0 >= nc) break;
+    const __mmask16 mk = first(nc - (n - n0));
+    const __m512i cs = _mm512_loadu_si512(w.colsum.data() + n);
+    const __m512 ws = _mm512_loadu_ps(w.scale.data() + n);
+    const __m512 bias = _mm512_loadu_ps(w.bias.data() + n);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i v = _mm512_sub_epi32(acc[r][j], _mm512_mullo_epi32(_mm512_set1_epi32(zp[r]), cs));
+      const __m512 s = _mm512_mul_ps(_mm512_set1_ps(xs[r]), ws);
+      _mm512_mask_storeu_ps(y + r * ldy + n, mk, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), s, bias));
+    }
+  }
+}
+
+template <int MR>
+inline void tile_edge(int mr, const uint8_t* a, int64_t lda, const int8_t* wp, int64_t groups, const float* xs,
+                      const int32_t* zp, const CpuInt8Weights& w, int64_t n0, int64_t nc, float* y, int64_t ldy) {
+  if constexpr (MR > 1)
+    if (mr < MR) return tile_edge<MR - 1>(mr, a, lda, wp, groups, xs, zp, w, n0, nc, y, ldy);
+  tile<MR>(a, lda, wp, groups, xs, zp, w, n0, nc, y, ldy);
+}
+
+void gemm_strips(const void* xq, int64_t ldxq, const float* xs, const int32_t* zp, int64_t M,
+                 const CpuInt8Weights& w, int64_t s0, int64_t s1, float* y, int64_t ldy,
+                 void (*gelu)(float*, int64_t)) {
+  const auto* a = static_cast<const uint8_t*>(xq);
+  const auto* packed = static_cast<const int8_t*>(w.data());
+  const int64_t groups = w.Kp / 4;
+  // Rows per block: its activations (~256 KB) stay in L2 while the strips sweep over them.
+  const int64_t mc = std::max<int64_t>(kMR, (int64_t{1} << 18) / ldxq / kMR * kMR);
+  for (int64_t m0 = 0; m0 < M; m0 += mc) {
+    const int64_t m1 = min64(M, m0 + mc);
+    for (int64_t s = s0; s < s1; ++s) {
+      const int8_t* wp = packed + s * groups * 4 * kStrip;
+      const int64_t n0 = s * kStrip, nc = min64(kStrip, w.N - n0);
+      for (int64_t i = m0; i < m1; i += kMR) {
+        const int mr = static_cast<int>(min64(kMR, m1 - i));
+        if (mr == kMR) tile<kMR>(a + i * ldxq, ldxq, wp, groups, xs + i, zp + i, w, n0, nc, y + i * ldy, ldy);
+        else tile_edge<kMR>(mr, a + i * ldxq, ldxq, wp, groups, xs + i, zp + i, w, n0, nc, y + i * ldy, ldy);
+        if (gelu)  // while the tile is in L1
+          for (int r = 0; r < mr; ++r) gelu(y + (i + r) * ldy + n0, nc);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const CpuInt8Kernels& cpu_int8_kernels_avx512vnni() {
+  static const CpuInt8Kernels k{kStrip, 4, 1, 1, &minmax_rows, &quantize_rows, &gemm_strips};
+  return k;
+}
+
+}  // namespace routenlp::detail
