@@ -291,9 +291,13 @@ def run(env):
         fail(f"chat on r0: {status} {out}")
     t0 = time.monotonic()
     status, out = feedback(env.url("r1"), "q-first", False)
-    if status != 200 or out.get("recorded") is not True or out.get("duplicate"):
+    if status != 200 or out.get("recorded") is not True or out.get("duplicate") or not out.get("stream_id"):
         fail(f"feedback on r1 for r0's request: {status} {out}")
+    first_id = out["stream_id"]
     after = wait_until("every replica applied the label", lambda: converged(env, names, want_seq=1))
+    for n in names:
+        if env.health(n)["last_id"] != first_id:
+            fail(f"{n}: last_id {env.health(n)['last_id']} is not the label's stream_id {first_id}")
     print(f"1 label -> 3 replicas converged in {time.monotonic() - t0:.3f} s", flush=True)
     if after == initial:
         fail("the label did not change the replicas' state")

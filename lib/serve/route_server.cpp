@@ -468,9 +468,10 @@ struct RouteServer::Impl {
   // 202 when Redis is unreachable and the label is buffered on this replica.
   json shared_feedback(const std::string& id, bool acceptable, httplib::Response& res) {
     using F = state::RedisState::Feedback;
-    switch (shared_state->feedback(id, acceptable)) {
+    std::string stream_id;
+    switch (shared_state->feedback(id, acceptable, &stream_id)) {
       case F::recorded:
-        return json{{"recorded", true}, {"request_id", id}};
+        return json{{"recorded", true}, {"request_id", id}, {"stream_id", stream_id}};
       case F::duplicate:
         return json{{"recorded", true}, {"duplicate", true}, {"request_id", id}};
       case F::queued:

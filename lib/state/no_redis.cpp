@@ -17,7 +17,9 @@ RedisState::~RedisState() = default;
 void RedisState::start() {}
 void RedisState::stop() {}
 void RedisState::note_decision(const std::string&, const DecisionNote&) {}
-RedisState::Feedback RedisState::feedback(const std::string&, bool) { return Feedback::unavailable; }
+RedisState::Feedback RedisState::feedback(const std::string&, bool, std::string*) {
+  return Feedback::unavailable;
+}
 RedisState::Stats RedisState::stats() const { return {}; }
 std::string RedisState::url_redacted() const { return {}; }
 std::string RedisState::metrics_prometheus() const { return {}; }

@@ -543,7 +543,8 @@ void RedisState::note_decision(const std::string& request_id, const DecisionNote
   if (!r || r->type == REDIS_REPLY_ERROR) I.notes_local_only.fetch_add(1, std::memory_order_relaxed);
 }
 
-RedisState::Feedback RedisState::feedback(const std::string& request_id, bool acceptable) {
+RedisState::Feedback RedisState::feedback(const std::string& request_id, bool acceptable,
+                                          std::string* stream_id) {
   auto& I = *impl_;
   Impl::Queued q;
   q.id = request_id;
@@ -583,6 +584,7 @@ RedisState::Feedback RedisState::feedback(const std::string& request_id, bool ac
     Reply r = I.eval_feedback(q);
     if (r && r->type == REDIS_REPLY_STRING) {
       I.recorded.fetch_add(1, std::memory_order_relaxed);
+      if (stream_id) *stream_id = reply_str(r.get());
       return Feedback::recorded;
     }
     if (r && r->type == REDIS_REPLY_NIL) {

@@ -77,7 +77,9 @@ class RedisState {
     unknown,      // no note for this request id (not audited, too old) (404)
     unavailable,  // Redis unreachable and the note is not on this replica (503)
   };
-  Feedback feedback(const std::string& request_id, bool acceptable);
+  // stream_id (optional): the label's stream id when recorded; a replica whose /health last_id
+  // is at or past it has applied it.
+  Feedback feedback(const std::string& request_id, bool acceptable, std::string* stream_id = nullptr);
 
   struct Stats {
     bool connected = false, synced = false;
