@@ -649,6 +649,50 @@ TEST_CASE("neural router: bf16 encoder on the CPU keeps fp32 heads and refuses t
   CHECK(status_of([&] { b.save(temp_dir("device-bf16-save")); }) == Status::invalid_argument);
 }
 
+TEST_CASE("neural router: int8 encoder on the CPU stays close to fp32 and refuses to save",
+          "[router][neural][device][int8]") {
+  const auto& t = trained();
+  auto dir = temp_dir("device-int8");
+  t.router->save(dir);
+  RouterRuntime r8 = rt("cpu");
+  r8.int8_dynamic = true;
+  auto b = NeuralRouter::load(dir, r8);
+  CHECK(b.device() == "cpu");
+  CHECK(b.runtime().int8_dynamic);
+  CHECK(b.runtime().dtype == EncoderDType::fp32);
+  auto te = make_labels(t.data, t.pf, Split::test);
+  std::vector<RouteQuery> qs(te.queries.begin(), te.queries.begin() + 40);
+  auto a = t.router->score(qs), s = b.score(qs);
+  double worst = 0.0, moved = 0.0;
+  for (size_t i = 0; i < qs.size(); ++i)
+    for (size_t k = 0; k < a[i].p_acceptable.size(); ++k) {
+      worst = std::max(worst, std::fabs(a[i].p_acceptable[k] - s[i].p_acceptable[k]));
+      moved += std::fabs(a[i].p_acceptable[k] - s[i].p_acceptable[k]);
+    }
+  CHECK(worst < 0.05);  // int8 rounding of the encoder's Linear layers only
+  CHECK(moved > 0.0);   // really quantized
+  // Batch 1 and a batch agree (activations are quantized per token row, so padding and the other
+  // queries do not change a query's quantization; the fp32 heads' GEMM may differ in the last bits).
+  for (size_t i = 0; i < 3; ++i) {
+    const auto one = b.score({qs[i]}).front().p_acceptable;
+    for (size_t k = 0; k < one.size(); ++k) CHECK(std::fabs(one[k] - s[i].p_acceptable[k]) < 1e-6);
+  }
+  CHECK(status_of([&] { b.save(temp_dir("device-int8-save")); }) == Status::invalid_argument);
+  // int8 is a CPU fp32 setting: refused with another dtype or an explicit CUDA device.
+  RouterRuntime bad = rt("cpu", EncoderDType::bf16);
+  bad.int8_dynamic = true;
+  CHECK(status_of([&] { NeuralRouter::load(dir, bad); }) == Status::invalid_argument);
+  bad = rt("cuda");
+  bad.int8_dynamic = true;
+  CHECK(status_of([&] { NeuralRouter::load(dir, bad); }) == Status::not_supported);
+  // "auto" on a CPU host keeps it.
+  if (!torch::cuda::is_available()) {
+    RouterRuntime au = rt("auto");
+    au.int8_dynamic = true;
+    CHECK(NeuralRouter::load(dir, au).runtime().int8_dynamic);
+  }
+}
+
 TEST_CASE("neural router: same seed gives bitwise identical weights", "[router][neural]") {
   auto data = synthetic(300, 12);
   auto pf = synthetic_portfolio();

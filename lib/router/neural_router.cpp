@@ -147,7 +147,8 @@ std::string NeuralRouter::device() const { return impl_->runtime.device; }
 RouterRuntime NeuralRouter::runtime() const { return impl_->runtime; }
 
 std::string NeuralRouter::resolve_device(const RouterRuntime& runtime) {
-  return detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "neural router")
+  return detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs,
+                                            runtime.int8_dynamic, "neural router")
       .device.str();
 }
 
@@ -237,7 +238,7 @@ std::string NeuralRouter::metadata_json() const { return metadata(*impl_).dump(2
 
 void NeuralRouter::save(const std::string& dir) const {
   if (dir.empty()) throw Error(Status::invalid_argument, "NeuralRouter::save: empty directory");
-  if (impl_->placed.dtype != torch::kFloat)
+  if (impl_->placed.dtype != torch::kFloat || impl_->placed.int8)
     throw Error(Status::invalid_argument,
                 "NeuralRouter::save: this router was loaded with a reduced-precision encoder for "
                 "inference (its weights are rounded); save the fp32 checkpoint it came from");
@@ -294,7 +295,8 @@ NeuralRouter NeuralRouter::load(const std::string& dir) { return load(dir, Route
 
 NeuralRouter NeuralRouter::load(const std::string& dir, const RouterRuntime& runtime) {
   // The runtime first: a device this host cannot use fails before any file is read.
-  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "neural router");
+  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs,
+                                            runtime.int8_dynamic, "neural router");
   fs::path d(dir);
   const std::string meta_path = (d / kMeta).string();
   json j;

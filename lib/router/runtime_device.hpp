@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "encoder/distilbert.hpp"
 #include "routenlp/encoder/encoder.hpp"
 #include "routenlp/error.hpp"
 
@@ -28,13 +29,14 @@ struct ResolvedRuntime {
   torch::ScalarType dtype = torch::kFloat;  // the encoder's; heads stay fp32
   EncoderDType encoder_dtype = EncoderDType::fp32;
   bool cuda_graphs = false;
+  bool int8 = false;  // the encoder's Linear layers quantized (quantize_int8_dynamic)
 };
 
 // Same rules as the Encoder's options (docs/encoder.md "Devices, precision"), plus: "auto" that
 // lands on the CPU drops dtype and cuda_graphs, so one runtime fits CPU and GPU hosts. `who`
 // prefixes the messages ("neural router", "LocalClassifierTier").
 inline ResolvedRuntime resolve_runtime(const std::string& device, EncoderDType dtype, bool cuda_graphs,
-                                       const std::string& who) {
+                                       bool int8, const std::string& who) {
   ResolvedRuntime r;
   const std::string& d = device;
   const bool is_auto = d == "auto";
@@ -75,13 +77,19 @@ inline ResolvedRuntime resolve_runtime(const std::string& device, EncoderDType d
   }
   r.encoder_dtype = dtype;
   r.cuda_graphs = cuda_graphs;
+  r.int8 = int8;
   if (is_auto && r.device.is_cpu()) {
-    // "auto" on a CPU host: the default CPU path (fp32, routenlp's kernels), nothing to refuse.
+    // "auto" on a CPU host: the default CPU path (fp32, routenlp's kernels; int8 when asked).
     r.dtype = torch::kFloat;
     r.encoder_dtype = EncoderDType::fp32;
     r.cuda_graphs = false;
     return r;
   }
+  if (is_auto) r.int8 = false;  // int8 is a CPU setting; on the GPU dtype applies
+  if (r.int8 && !r.device.is_cpu())
+    throw Error(Status::not_supported, who + ": int8_dynamic runs on the CPU only (device '" + d + "')");
+  if (r.int8 && r.dtype != torch::kFloat)
+    throw Error(Status::invalid_argument, who + ": int8_dynamic needs dtype fp32 (the other ops stay fp32)");
   if (r.device.is_cpu() && r.dtype == torch::kHalf)
     throw Error(Status::not_supported, who + ": fp16 is supported on CUDA only; on the CPU use fp32 or bf16");
   if (r.cuda_graphs && !r.device.is_cuda())
@@ -157,8 +165,10 @@ void place_model(Model& m, const ResolvedRuntime& r) {
   m.runtime.device = r.device.str();
   m.runtime.dtype = r.encoder_dtype;
   m.runtime.cuda_graphs = r.cuda_graphs;
+  m.runtime.int8_dynamic = r.int8;
   if (!r.device.is_cpu()) m.net->to(r.device);
   if (r.dtype != torch::kFloat) m.net->encoder->to(r.dtype);
+  if (r.int8) quantize_int8_dynamic(*m.net->encoder);  // after eval(), before fuse_qkv's snapshot
   if (r.cuda_graphs) m.graphs = std::make_unique<GraphCache>();
 }
 

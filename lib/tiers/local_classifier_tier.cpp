@@ -84,7 +84,7 @@ struct LocalClassifierTier::Impl {
   }
   void place(const detail::ResolvedRuntime& r) { detail::place_model(*this, r); }
   void need_fp32(const char* what) const {
-    if (placed.dtype != torch::kFloat)
+    if (placed.dtype != torch::kFloat || placed.int8)
       throw Error(Status::invalid_argument,
                   std::string("LocalClassifierTier::") + what +
                       ": this tier was loaded with a reduced-precision encoder for inference (its "
@@ -410,7 +410,8 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string
 std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string& dir,
                                                                const LocalClassifierRuntime& runtime) {
   // The runtime first: a device this host cannot use fails before any file is read.
-  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs, "LocalClassifierTier");
+  const auto placed = detail::resolve_runtime(runtime.device, runtime.dtype, runtime.cuda_graphs,
+                                            runtime.int8_dynamic, "LocalClassifierTier");
   fs::path d(dir);
   EncoderConfig ec = EncoderConfig::from_hf_config_json((d / "config.json").string());
   const std::string lpath = (d / "labels.json").string();

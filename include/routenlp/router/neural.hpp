@@ -79,6 +79,11 @@ struct RouterRuntime {
   // CUDA only: capture the whole router forward as one CUDA graph per (batch, tokens) shape
   // and replay it. Needs a build with ROUTENLP_WITH_CUDA_GRAPHS (else Error(not_supported)).
   bool cuda_graphs = false;
+  // CPU, fp32 dtype only: the encoder's Linear layers in int8 (weights per output channel,
+  // activations quantized per call; routenlp's own VNNI/AVX2 kernels, docs/encoder.md). Scores
+  // move slightly (docs/results.md measures AUC parity); such a router cannot be saved. With an
+  // explicit CUDA device: Error(not_supported); with "auto" it applies only when the CPU is chosen.
+  bool int8_dynamic = false;
   // With device "auto" resolving to the CPU, dtype and cuda_graphs are ignored (the CPU fp32
   // default runs), so one runtime serves GPU and CPU hosts alike. With an explicit "cpu" they
   // are checked as given.
@@ -112,8 +117,8 @@ class RN_API NeuralRouter : public RouterModel {
   // load() makes; throws the same errors. Torch-free builds: "cpu" for "cpu"/"auto" with the
   // CPU defaults, else Error(not_supported).
   static std::string resolve_device(const RouterRuntime& runtime);
-  // Error(invalid_argument) for a router loaded with a dtype other than fp32 (its weights are
-  // rounded): save the fp32 checkpoint it was loaded from instead.
+  // Error(invalid_argument) for a router loaded with a dtype other than fp32 or with
+  // int8_dynamic (its weights are rounded): save the fp32 checkpoint it was loaded from instead.
   void save(const std::string& dir) const;
 
   NeuralRouter(NeuralRouter&&) noexcept;

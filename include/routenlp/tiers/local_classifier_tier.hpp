@@ -47,6 +47,7 @@ struct LocalClassifierRuntime {
   std::string device = "cpu";
   EncoderDType dtype = EncoderDType::fp32;
   bool cuda_graphs = false;
+  bool int8_dynamic = false;  // as RouterRuntime::int8_dynamic (CPU fp32 only; not savable)
 };
 
 struct ClassifierTrainReport {
