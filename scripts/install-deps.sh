@@ -36,7 +36,11 @@ PACKAGES=(
 # test — Python PyTorch eager and the ONNX export (bench/peers), Node + npm for onnxruntime-node,
 # the tokenizers peer and tests/openai_client (each then needs `npm ci` in its folder).
 if [ "${ROUTENLP_PEER_DEPS:-0}" = 1 ]; then
-  PACKAGES+=(python3-torch python3-onnx nodejs npm)
+  PACKAGES+=(python3-torch python3-onnx)
+  # Node from elsewhere (e.g. NodeSource's nodejs, which bundles npm) counts: Debian's npm
+  # package conflicts with it, so only a machine without node/npm gets Debian's.
+  command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 fi
 
 export DEBIAN_FRONTEND=noninteractive
