@@ -308,6 +308,14 @@ def run(env):
             fail(f"{n}: routenlp_online_labels_total is {labels} after a label posted to r1")
         if "routenlp_state_connected 1" not in m:
             fail(f"{n}: /metrics lacks routenlp_state_connected 1")
+    # Every metric the Grafana dashboard queries is one a replica exports.
+    dash = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "deploy", "grafana-dashboard.json")
+    if os.path.exists(dash):
+        wanted = set(re.findall(r"routenlp_[a-z_]+", open(dash).read()))
+        exported = set(re.findall(r"^(routenlp_[a-z_]+)", m, re.M))
+        missing = sorted(w for w in wanted if w not in exported)
+        if missing:
+            fail(f"the dashboard queries metrics no replica exports: {missing}")
 
     # -- 2. duplicates and unknown ids
     status, out = feedback(env.url("r2"), "q-first", True)

@@ -12,8 +12,8 @@
 #   C. 3 replicas, state: redis://
 # Prints per run: chat req/s, p50/p99 latency, feedback share, feedback-to-convergence p50/p99
 # (probe: one label every 100 ms, time until every replica's /health last_id reaches it), and
-# Redis commands per HTTP request (INFO stats total_commands_processed: Lua-internal calls not
-# included; the replicas' XREAD BLOCK polls are). Checks that C's replicas end on one digest.
+# Redis commands per HTTP request (INFO stats total_commands_processed: the commands inside the
+# Lua scripts count too, as do the replicas' XREADs and lag samples). Checks that C's replicas end on one digest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
