@@ -354,12 +354,17 @@ struct RedisState::Impl {
       rd = connect(std::max(opt.timeout_ms, 200 + 2000), &why);
       if (!rd) return false;
     }
+    bool need_cmd;
     {
       std::lock_guard<std::mutex> lock(cmd_mu);
-      if (!cmd) {
-        cmd = connect(opt.timeout_ms, &why);
-        if (!cmd) return false;
-      }
+      need_cmd = !cmd;
+    }
+    if (need_cmd) {
+      // Connect outside the lock: a hung Redis must not hold request threads on cmd_mu.
+      Context c = connect(opt.timeout_ms, &why);
+      if (!c) return false;
+      std::lock_guard<std::mutex> lock(cmd_mu);
+      if (!cmd) cmd = std::move(c);
     }
     if (!connected.exchange(true)) log("connected to Redis at " + url.redacted());
     return true;
