@@ -5,8 +5,18 @@
 // redis-server and 3 replicas is tests/test_redis_replicas.py.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -353,4 +363,161 @@ TEST_CASE("serve: Redis down at start is a clear error naming the redacted URL",
   cfg.setup.state.degraded_on_start_failure = true;
   RouteServer degraded(cfg.setup, cfg.options);  // serves on local state
   CHECK(degraded.metrics_text().find("routenlp_state_connected 0") != std::string::npos);
+}
+
+namespace {
+// A redis-server child on a free loopback port in its own directory; ok is false (and the
+// caller skips) when redis-server is not installed.
+struct RedisChild {
+  pid_t pid = -1;
+  int port = 0;
+  bool ok = false;
+  std::string dir;
+  RedisChild() {
+    if (std::system("command -v redis-server > /dev/null 2>&1") != 0) return;
+    for (int attempt = 0; attempt < 5 && !ok; ++attempt) {
+      port = free_port();
+      std::string tmpl = std::string(RN_BINARY_DIR) + "/redis_state_XXXXXX";
+      std::vector<char> buf(tmpl.begin(), tmpl.end());
+      buf.push_back('\0');
+      if (!::mkdtemp(buf.data())) return;
+      dir = buf.data();
+      pid = ::fork();
+      if (pid == 0) {
+        const std::string p = std::to_string(port), log = dir + "/redis.log";
+        ::execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--dir", dir.c_str(),
+                 "--save", "", "--appendonly", "no", "--logfile", log.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      for (int i = 0; i < 200 && !ok; ++i) {  // up to 10 s
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          pid = -1;
+          break;  // exited (port taken): try another
+        }
+        ok = pingable();
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+  ~RedisChild() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t n = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+    ::close(fd);
+    return ntohs(a.sin_port);
+  }
+  bool pingable() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      const char ping[] = "PING\r\n";
+      char buf[16] = {0};
+      up = ::write(fd, ping, sizeof ping - 1) == static_cast<ssize_t>(sizeof ping - 1) &&
+           ::read(fd, buf, sizeof buf - 1) > 0 && std::string(buf).rfind("+PONG", 0) == 0;
+    }
+    ::close(fd);
+    return up;
+  }
+};
+
+struct LiveReplica {
+  std::shared_ptr<OnlineRecalibrator> rec;
+  std::unique_ptr<state::RedisState> st;
+};
+
+LiveReplica live_replica(int port) {
+  LiveReplica r;
+  r.rec = std::shared_ptr<OnlineRecalibrator>(make_rec().release());
+  state::RedisStateOptions o;
+  o.url = "redis://127.0.0.1:" + std::to_string(port) + "/0";
+  o.prefix = "live:";
+  o.checkpoint_every = 25;
+  o.checkpoint_interval_s = 0.2;
+  auto rec = r.rec;
+  r.st = std::make_unique<state::RedisState>(
+      o, rec, [rec](const std::string&, const DecisionNote& n, bool ok, double t) { rec->apply_outcome(n, ok, t); });
+  r.st->start();
+  return r;
+}
+}  // namespace
+
+TEST_CASE("three in-process replicas converge through a real redis-server", "[redis][live]") {
+  if (!state::redis_available()) {
+    WARN("skipped: built without Redis support");
+    return;
+  }
+  RedisChild redis;
+  if (!redis.ok) {
+    WARN("skipped: redis-server is not installed (scripts/install-deps.sh)");
+    return;
+  }
+  std::vector<LiveReplica> reps;
+  for (int i = 0; i < 3; ++i) reps.push_back(live_replica(redis.port));
+  const auto ev = events(300, 5);
+  for (size_t i = 0; i < ev.size(); ++i) reps[i % 3].st->note_decision("id-" + std::to_string(i), ev[i].note);
+
+  // Four threads label every request twice, on two other replicas: exactly one label per id
+  // enters the stream, whichever thread wins.
+  std::atomic<int> recorded{0}, duplicate{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < 4; ++w)
+    ts.emplace_back([&, w] {
+      for (size_t i = static_cast<size_t>(w); i < ev.size(); i += 4)
+        for (size_t copy = 1; copy <= 2; ++copy) {
+          std::string sid;
+          auto f = reps[(i + copy) % 3].st->feedback("id-" + std::to_string(i), ev[i].ok, &sid);
+          if (f == state::RedisState::Feedback::recorded && !sid.empty()) ++recorded;
+          else if (f == state::RedisState::Feedback::duplicate) ++duplicate;
+          else ++other;
+        }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(recorded == 300);
+  CHECK(duplicate == 300);
+  CHECK(other == 0);
+  CHECK(reps[0].st->feedback("never-noted", true) == state::RedisState::Feedback::unknown);
+
+  auto all_applied = [&](const std::vector<LiveReplica*>& rs, uint64_t seq) {
+    for (int i = 0; i < 200; ++i) {  // up to 10 s
+      bool done = true;
+      for (auto* r : rs) done = done && r->st->stats().last_seq >= seq;
+      if (done) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  REQUIRE(all_applied({&reps[0], &reps[1], &reps[2]}, 300));
+  const std::string s0 = reps[0].rec->state_json();
+  CHECK(reps[1].rec->state_json() == s0);
+  CHECK(reps[2].rec->state_json() == s0);
+  CHECK(s0 != make_rec()->state_json());
+  for (auto& r : reps) CHECK(r.st->stats().applied == 300);
+
+  // A late replica resumes from the fleet's checkpoint, then the stream after it.
+  bool checkpointed = false;
+  for (int i = 0; i < 200 && !checkpointed; ++i) {
+    for (auto& r : reps) checkpointed = checkpointed || r.st->stats().checkpoints > 0;
+    if (!checkpointed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(checkpointed);
+  LiveReplica late = live_replica(redis.port);
+  REQUIRE(all_applied({&late}, 300));
+  CHECK(late.rec->state_json() == s0);
+  CHECK(late.st->stats().applied < 300);
+  CHECK(late.st->metrics_prometheus().find("routenlp_state_connected 1") != std::string::npos);
 }
