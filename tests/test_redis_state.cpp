@@ -289,7 +289,7 @@ std::string load_error(const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("serve config: state as a URL or a map; errors never quote the password", "[redis][config]") {
+TEST_CASE("serve config: state as a URL or a map, errors never quote the password", "[redis][config]") {
   auto none = load_serve_config(write_config("none", ""));
   CHECK(none.setup.state.url.empty());  // absent: in-process state, the default
   CHECK_FALSE(none.setup.state.degraded_on_start_failure);
