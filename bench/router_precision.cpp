@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
     std::string dir = argc > 3 ? argv[3] : "";
     const int rounds = argc > 4 ? std::max(1, std::atoi(argv[4])) : 5;
     if (dir.empty()) {
-      dir = (std::filesystem::temp_directory_path() / "routenlp-router-precision").string();
+      dir = (std::filesystem::temp_directory_path() /
+             ("routenlp-router-precision-" + std::filesystem::path(argv[1]).stem().string()))
+                .string();
       RouterTrainReport rep;
       const auto t0 = std::chrono::steady_clock::now();
       NeuralRouter::train(data, pf, RouterTrainConfig{}, nullptr, &rep).save(dir);
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
     for (double& x : mean) x /= double(std::max<size_t>(counted, 1));
     std::printf("| **mean** | | %.4f | %.4f | %.4f |\n", mean[0], mean[1], mean[2]);
 
-    std::printf("\n| precision | mean AUC - fp32 | max abs dp | mean abs dp | p>=.5 flips | [CLS] cosine mean | min |\n"
+    std::printf("\n| precision | mean AUC - fp32 | max abs dp | mean abs dp | p>=.5 flips | 1 - [CLS] cosine: mean | max |\n"
                 "|---|---|---|---|---|---|---|\n");
     for (size_t v = 1; v < vs.size(); ++v) {
       double worst = 0, sum = 0, cmin = 1, csum = 0;
@@ -133,8 +135,8 @@ int main(int argc, char** argv) {
         cmin = std::min(cmin, c);
         csum += c;
       }
-      std::printf("| %s | %+.4f | %.4f | %.5f | %zu of %zu | %.5f | %.5f |\n", vs[v].name.c_str(), mean[v] - mean[0],
-                  worst, sum / double(cells), flips, cells, csum / double(te.queries.size()), cmin);
+      std::printf("| %s | %+.5f | %.2e | %.2e | %zu of %zu | %.2e | %.2e |\n", vs[v].name.c_str(), mean[v] - mean[0],
+                  worst, sum / double(cells), flips, cells, 1.0 - csum / double(te.queries.size()), 1.0 - cmin);
     }
 
     // Timing: every round runs each precision once per batch size, order rotated per round.
