@@ -262,7 +262,14 @@ struct RedisState::Impl {
             t_s = static_cast<double>(std::stoll(t)) / 1000.0;
           } catch (...) {
           }
-          apply(id, dn, ok == "1", t_s);
+          try {
+            apply(id, dn, ok == "1", t_s);
+          } catch (const std::exception& e) {
+            // Deterministic code on the same event fails alike on every replica; count it and
+            // move on rather than stop the consumer.
+            errors.fetch_add(1, std::memory_order_relaxed);
+            log(std::string("applying stream event ") + sid + " failed: " + e.what());
+          }
           applied.fetch_add(1, std::memory_order_relaxed);
           ++since_checkpoint;
         } else {
