@@ -129,7 +129,7 @@ class Env:
     def __init__(self, args):
         self.args = args
         os.makedirs(args.work, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="run-", dir=args.work)
+        self.dir = os.path.abspath(tempfile.mkdtemp(prefix="run-", dir=args.work))  # redis-server chdirs to --dir
         self.redis_port = free_port()
         self.redis = Redis(self.redis_port)
         self.redis_proc = None
@@ -391,6 +391,20 @@ def run(env):
     if lost:
         fail(f"{len(lost)} acknowledged labels are missing from the stream: {lost[:5]}")
     digest = wait_until("replicas converge after kill -9 and restart", lambda: converged(env, names))
+    # The thresholds in force moved off the calibrated ones, identically on every replica.
+    deltas = []
+    for n in names:
+        status, m = http("GET", env.url(n) + "/metrics")
+        deltas.append(sorted(l for l in m.splitlines()
+                             if l.startswith(("routenlp_online_delta{", "routenlp_online_calibrated_delta{"))))
+    if deltas[1] != deltas[0] or deltas[2] != deltas[0]:
+        fail("replicas serve different thresholds after converging")
+    live = {l.split()[0][len("routenlp_online_delta"):]: l.split()[1] for l in deltas[0] if l.startswith("routenlp_online_delta{")}
+    base = {l.split()[0][len("routenlp_online_calibrated_delta"):]: l.split()[1] for l in deltas[0]
+            if l.startswith("routenlp_online_calibrated_delta{")}
+    if not live or live == base:
+        fail(f"{len(acked)} labels moved no threshold: {live} vs calibrated {base}")
+    print("thresholds in force (all replicas):", live, "calibrated:", base, flush=True)
     cp = env.redis.call("HGET", env.prefix + "checkpoint", "id")
     if not cp:
         fail("no checkpoint was written")
