@@ -429,6 +429,9 @@ def run(env):
         fail(f"feedback without Redis, note elsewhere: expected 503, got {status} {out}")
     if env.health("r0")["feedback_queued"] != 1:
         fail("r0 does not report the queued label")
+    status, m = http("GET", env.url("r1") + "/metrics")
+    if 'routenlp_state_feedback_total{result="unavailable"} 1' not in m:
+        fail("r1 does not count the 503")
     env.start_redis()  # same port, same dir: the AOF brings the stream and checkpoint back
     final = wait_until("replicas reconnect, flush and converge", lambda: converged(env, names))
     ids = stream_ids(env)

@@ -121,6 +121,7 @@ struct RedisState::Impl {
 
   std::atomic<uint64_t> applied{0}, lag{0}, dropped{0}, checkpoints{0}, errors{0};
   std::atomic<uint64_t> notes_local_only{0}, recorded{0}, duplicates{0}, queued_total{0}, unknown{0};
+  std::atomic<uint64_t> unavailable{0};
   mutable std::mutex pos_mu;
   std::string last_id = "0-0";  // written by the consumer under pos_mu
   uint64_t last_seq = 0;
@@ -387,12 +388,11 @@ struct RedisState::Impl {
       }
       Reply r = eval_feedback(q);
       if (!r) return;  // connection lost: keep it queued
-      {
-        std::lock_guard<std::mutex> lock(q_mu);
-        if (!queue.empty() && queue.front().id == q.id && queue.front().t_ms == q.t_ms) queue.pop_front();
-      }
-      if (r->type == REDIS_REPLY_STRING) recorded.fetch_add(1, std::memory_order_relaxed);
-      else if (r->type == REDIS_REPLY_NIL) duplicates.fetch_add(1, std::memory_order_relaxed);
+      // Sent (or a duplicate, or refused: an error reply would repeat forever). Counted once,
+      // as "queued", when /feedback answered 202.
+      if (r->type == REDIS_REPLY_ERROR) log("Redis refused a queued label: " + reply_str(r.get()));
+      std::lock_guard<std::mutex> lock(q_mu);
+      if (!queue.empty() && queue.front().id == q.id && queue.front().t_ms == q.t_ms) queue.pop_front();
     }
   }
 
@@ -590,6 +590,7 @@ RedisState::Feedback RedisState::feedback(const std::string& request_id, bool ac
       I.unknown.fetch_add(1, std::memory_order_relaxed);
       return Feedback::unknown;
     }
+    I.unavailable.fetch_add(1, std::memory_order_relaxed);
     return Feedback::unavailable;
   }
   if (reachable) {
@@ -638,6 +639,7 @@ RedisState::Stats RedisState::stats() const {
   s.duplicates = I.duplicates;
   s.queued_total = I.queued_total;
   s.unknown = I.unknown;
+  s.unavailable = I.unavailable;
   std::lock_guard<std::mutex> lock(I.pos_mu);
   s.last_id = I.last_id;
   s.last_seq = I.last_seq;
@@ -661,12 +663,13 @@ std::string RedisState::metrics_prometheus() const {
   one("routenlp_state_checkpoints_written_total", "counter", "Threshold-state checkpoints this replica wrote.", s.checkpoints);
   one("routenlp_state_redis_errors_total", "counter", "Failed Redis commands and connections.", s.errors);
   one("routenlp_state_notes_local_only_total", "counter", "Audited notes not shared (Redis unreachable): only this replica accepts their feedback.", s.notes_local_only);
-  o += "# HELP routenlp_state_feedback_total Feedback posted to this replica, by outcome.\n"
+  o += "# HELP routenlp_state_feedback_total Replies to /feedback on this replica, by outcome.\n"
        "# TYPE routenlp_state_feedback_total counter\n";
   o += "routenlp_state_feedback_total{result=\"recorded\"} " + std::to_string(s.recorded) + "\n";
   o += "routenlp_state_feedback_total{result=\"duplicate\"} " + std::to_string(s.duplicates) + "\n";
   o += "routenlp_state_feedback_total{result=\"queued\"} " + std::to_string(s.queued_total) + "\n";
   o += "routenlp_state_feedback_total{result=\"unknown\"} " + std::to_string(s.unknown) + "\n";
+  o += "routenlp_state_feedback_total{result=\"unavailable\"} " + std::to_string(s.unavailable) + "\n";
   return o;
 }
 

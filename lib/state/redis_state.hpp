@@ -85,6 +85,7 @@ class RedisState {
     bool connected = false, synced = false;
     uint64_t applied = 0, lag = 0, queued = 0, dropped = 0, checkpoints = 0, errors = 0;
     uint64_t notes_local_only = 0, recorded = 0, duplicates = 0, queued_total = 0, unknown = 0;
+    uint64_t unavailable = 0;
     uint64_t last_seq = 0;
     std::string last_id = "0-0";
   };
