@@ -633,6 +633,20 @@ TEST_CASE("load_serve_config: endpoints, server limits, and errors naming file:l
                                       "router: {kind: always, tier: small}\n"
                                       "server: {router_device: cpu}\n";
   CHECK_NOTHROW(load_serve_config(dir + "/cpu.yaml"));
+  // int8 routers: a boolean, and a CPU setting.
+  std::ofstream(dir + "/int8.yaml") << "portfolio: portfolio.yaml\n"
+                                       "router: {kind: always, tier: small}\n"
+                                       "server: {router_int8: true}\n";
+  CHECK_NOTHROW(load_serve_config(dir + "/int8.yaml"));
+  std::ofstream(dir + "/int8-bad.yaml") << "portfolio: portfolio.yaml\n"
+                                           "router: {kind: always, tier: small}\n"
+                                           "server: {router_int8: maybe}\n";
+  CHECK_THROWS_WITH(load_serve_config(dir + "/int8-bad.yaml"),
+                    Catch::Contains("int8-bad.yaml:3") && Catch::Contains("server.router_int8"));
+  std::ofstream(dir + "/int8-cuda.yaml") << "portfolio: portfolio.yaml\n"
+                                            "router: {kind: always, tier: small}\n"
+                                            "server: {router_device: cuda, router_int8: true}\n";
+  CHECK_THROWS_WITH(load_serve_config(dir + "/int8-cuda.yaml"), Catch::Contains("server.router_device"));
 }
 
 TEST_CASE("chat completions: usage summed over called tiers and routing headers", "[serve][http][chat]") {

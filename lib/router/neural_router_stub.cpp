@@ -36,6 +36,8 @@ std::string NeuralRouter::resolve_device(const RouterRuntime& rt) {
     throw Error(Status::invalid_argument, "neural router: unknown dtype");
   if (rt.cuda_graphs)
     throw Error(Status::not_supported, "neural router: cuda_graphs needs a CUDA device (device 'cpu')");
+  if (rt.int8_dynamic && rt.dtype != EncoderDType::fp32)
+    throw Error(Status::invalid_argument, "neural router: int8_dynamic needs dtype fp32 (the other ops stay fp32)");
   return "cpu";
 }
 void NeuralRouter::save(const std::string&) const { no_torch(); }

@@ -86,12 +86,14 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   ServeConfig cfg;
   // Where a neural router runs (read first: loading the router needs it).
   RouterRuntime runtime;
-  if (YAML::Node s = root["server"]; s && s.IsMap() && s["router_device"]) {
-    runtime.device = r.string(s["router_device"], "server.router_device");
+  if (YAML::Node s = root["server"]; s && s.IsMap() && (s["router_device"] || s["router_int8"])) {
+    if (s["router_device"]) runtime.device = r.string(s["router_device"], "server.router_device");
+    if (s["router_int8"]) runtime.int8_dynamic = r.boolean(s["router_int8"], "server.router_int8");
+    const YAML::Node at = s["router_device"] ? s["router_device"] : s["router_int8"];
     try {
       NeuralRouter::resolve_device(runtime);  // checked whatever the router kind
     } catch (const Error& e) {
-      r.fail(s["router_device"], "server.router_device", e.what());
+      r.fail(at, s["router_device"] ? "server.router_device" : "server.router_int8", e.what());
     }
   }
   if (root["pipeline"] || !pipeline_dir.empty()) {
@@ -148,7 +150,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
                          "write_timeout_s", "keep_alive_timeout_s", "default_deadline_ms",
                          "default_policy", "audit_rate", "decision_log", "request_read_timeout_s",
                          "max_connections_per_client", "reserve_threads", "keep_alive_max_count",
-                         "router_device", "listen_backlog", "access_log", "access_log_prompts"});
+                         "router_device", "router_int8", "listen_backlog", "access_log", "access_log_prompts"});
     auto& o = cfg.options;
     if (s["host"]) o.host = r.string(s["host"], "server.host");
     if (s["port"]) o.port = static_cast<int>(r.integer(s["port"], "server.port", 0, 65535));
