@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <thread>
@@ -23,6 +24,9 @@ namespace {
 // when the process's pool is created: set it before any test case runs (run as one process,
 // as the TSan stage does, an earlier case creates the pool).
 const bool kSmallJobLimitSet = ::setenv("ROUTENLP_CPU_POOL_SMALL_JOB_US", "1000", 1) == 0;
+// The free-core check would run jobs alone whenever the test machine is busy (ctest -j, CI):
+// the counts checked below need the pool to share. Its rule is tested on its own below.
+const bool kLoadCheckOff = ::setenv("ROUTENLP_CPU_POOL_LOADCHECK", "off", 1) == 0;
 
 // Runs one job and returns how often each chunk ran; records the largest slot seen.
 std::vector<int> run_counts(int64_t chunks, int threads, int* max_slot) {
@@ -170,4 +174,42 @@ TEST_CASE("cpu_pool: a job whose helper comes back late makes the next jobs of i
     shared = cpu_pool_stats().shared_jobs > s0;
   }
   CHECK(shared);
+}
+
+TEST_CASE("cpu_pool: the runnable count is read from /proc/loadavg's fourth field", "[cpu_pool]") {
+  CHECK(kLoadCheckOff);
+  CHECK(cpu_pool_parse_runnable("0.52 0.58 0.59 3/96 2369\n") == 3);
+  CHECK(cpu_pool_parse_runnable("12.00 9.10 4.00 17/1024 99") == 17);
+  CHECK(cpu_pool_parse_runnable("0.52 0.58 0.59 /96 2369") == 0);  // no number
+  CHECK(cpu_pool_parse_runnable("0.52 0.58 0.59 3 96") == 0);      // no '/'
+  CHECK(cpu_pool_parse_runnable("0.52 0.58") == 0);                 // truncated
+  CHECK(cpu_pool_parse_runnable("") == 0);
+  CHECK(cpu_pool_parse_runnable("0 0 0 99999999999/1 1") == 0);     // absurd
+#if defined(__linux__)
+  // The live file parses (this thread at least is running).
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char buf[128] = {0};
+    const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
+    std::fclose(f);
+    if (got) CHECK(cpu_pool_parse_runnable(buf) >= 1);
+  }
+#endif
+}
+
+TEST_CASE("cpu_pool: never more helpers than the cores other processes leave free", "[cpu_pool]") {
+  // Idle 2-core machine: the caller and one helper.
+  CHECK(cpu_pool_free_helpers(1, 2, 0.0) == 1);
+  // One other busy process on 2 cores: no core for a helper.
+  CHECK(cpu_pool_free_helpers(1, 2, 1.0) == 0);
+  CHECK(cpu_pool_free_helpers(1, 2, 6.0) == 0);
+  // A transient runnable thread in the smoothed estimate does not stop sharing; a steady one does.
+  CHECK(cpu_pool_free_helpers(1, 2, 0.3) == 1);
+  CHECK(cpu_pool_free_helpers(1, 2, 0.7) == 0);
+  // 16 cores, 5 taken by others: 10 helpers at most, never more than asked.
+  CHECK(cpu_pool_free_helpers(15, 16, 5.0) == 10);
+  CHECK(cpu_pool_free_helpers(3, 16, 5.0) == 3);
+  CHECK(cpu_pool_free_helpers(0, 16, 0.0) == 0);
+  CHECK(cpu_pool_free_helpers(-1, 16, 0.0) == 0);
+  CHECK(cpu_pool_free_helpers(3, 16, -2.0) == 3);  // a negative estimate counts as none
+  CHECK(cpu_pool_free_helpers(3, 1, 0.0) == 0);    // one core: the caller's
 }

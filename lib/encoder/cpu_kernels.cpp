@@ -143,6 +143,12 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
   const int64_t BT = B * T, Dh = D / H;
   if (BT == 0 || n_blocks <= 0) return;
   const int team = std::clamp(threads, 1, kCpuPoolMaxThreads);  // thread slots for scratch
+  // A small forward (the router encoder at batch 1: ~25 MFLOP) shares its jobs only with cores
+  // other processes leave free; a big one always shares (cpu_pool.hpp). 2e8 multiply-adds x2 is
+  // about a millisecond alone here.
+  const double flops = 2.0 * static_cast<double>(n_blocks) *
+                       (static_cast<double>(BT) * D * (3 * D + D + 2 * F) + 2.0 * B * H * T * T * Dh);
+  const CpuPoolCrowdCheck crowd(flops < 2e8);
   const int64_t scratch_per = T * T + Dh * T;
   // Workspace, uninitialised: qkv [BT x 3D], ctx [BT x D], tmp [BT x D], ff [BT x F], attention
   // scratch per thread slot.

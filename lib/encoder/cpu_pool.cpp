@@ -1,6 +1,7 @@
 // The encoder kernels' thread pool (cpu_pool.hpp): spin briefly, then park; dynamic chunks.
 #include "cpu_pool.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ constexpr double kLossFloorNs = 10000;
 // over work that sharing still speeds up (measured: backing off big GEMMs under load cost
 // 1.25-1.9x with a 200 us limit, bench/contention/run.sh).
 constexpr double kSmallJobNs = 50000;
+// Free-core check (see Pool::free_helpers): how often the caller samples the machine's runnable
+// count, and the weight of a new sample in the running estimate (time constant ~3 samples).
+constexpr auto kLoadSample = std::chrono::milliseconds(1);
+constexpr double kLoadWeight = 0.3;
+
+// Set by CpuPoolCrowdCheck on the calling thread: its jobs take the free-core check.
+thread_local bool t_crowd_check = false;
 
 template <class Pred>
 bool spin_until(const Pred& done) {
@@ -61,6 +69,14 @@ class Pool {
       const double v = std::atof(us);
       if (v > 0) small_job_ns_ = v * 1000.0;
     }
+    // Free-core check: only where /proc/loadavg exists and this process may use every online
+    // CPU (inside a cpuset the machine-wide runnable count says nothing about our CPUs).
+    // ROUTENLP_CPU_POOL_LOADCHECK=off disables it (A/B benchmarks).
+    const char* lc = std::getenv("ROUTENLP_CPU_POOL_LOADCHECK");
+    cores_ = workers + 1;
+    if (!(lc && std::string(lc) == "off") && cores_ == static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)))
+      loadavg_fd_ = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    awake_.store(workers, std::memory_order_relaxed);  // workers start spinning
     threads_.reserve(static_cast<size_t>(workers));
     for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w); });
   }
@@ -79,6 +95,11 @@ class Pool {
     if (site.solo_left > 0) {
       --site.solo_left;
       solo_jobs_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (t_crowd_check) helpers = free_helpers(helpers);
+    if (helpers == 0) {
+      crowded_jobs_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -127,7 +148,7 @@ class Pool {
 
   CpuPoolStats stats() const {
     return {shared_jobs_.load(std::memory_order_relaxed), late_jobs_.load(std::memory_order_relaxed),
-            solo_jobs_.load(std::memory_order_relaxed)};
+            solo_jobs_.load(std::memory_order_relaxed), crowded_jobs_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -144,7 +165,9 @@ class Pool {
       auto fresh = [&] { return job_.load(std::memory_order_acquire) != seen; };
       if (!spin_until(fresh)) {
         std::unique_lock<std::mutex> lock(mu_);
+        awake_.fetch_sub(1, std::memory_order_relaxed);
         wake_.wait(lock, fresh);
+        awake_.fetch_add(1, std::memory_order_relaxed);
       }
       seen = job_.load(std::memory_order_acquire);
       const int helpers = static_cast<int>(seen & 0xff);
@@ -199,7 +222,40 @@ class Pool {
   }
   bool backoff_ = true;
   double small_job_ns_ = kSmallJobNs;
-  std::atomic<uint64_t> shared_jobs_{0}, late_jobs_{0}, solo_jobs_{0};
+  std::atomic<uint64_t> shared_jobs_{0}, late_jobs_{0}, solo_jobs_{0}, crowded_jobs_{0};
+
+  // Never more helpers than cores other processes leave free: the runnable count of
+  // /proc/loadavg (4th field, machine-wide, instantaneous) minus this caller and the pool's
+  // awake workers estimates the other processes' runnable threads, smoothed over samples taken
+  // at most every kLoadSample. A helper on a core another process holds comes back a timeslice
+  // late (milliseconds), which costs more than the caller running its chunks alone. Touched
+  // only by the holder of busy_ (awake_ aside).
+  int free_helpers(int helpers) {
+    if (loadavg_fd_ < 0) return helpers;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_sample_ >= kLoadSample) {
+      last_sample_ = now;
+      char buf[128];
+      const ssize_t n = ::pread(loadavg_fd_, buf, sizeof buf - 1, 0);
+      int runnable = 0;
+      if (n > 0) {
+        buf[n] = 0;
+        runnable = cpu_pool_parse_runnable(buf);
+      }
+      if (runnable > 0) {
+        const double others = std::max(0, runnable - 1 - awake_.load(std::memory_order_relaxed));
+        others_ = sampled_ ? (1.0 - kLoadWeight) * others_ + kLoadWeight * others : others;
+        sampled_ = true;
+      }
+    }
+    return cpu_pool_free_helpers(helpers, cores_, others_);
+  }
+  int cores_ = 1;
+  int loadavg_fd_ = -1;
+  bool sampled_ = false;
+  double others_ = 0.0;
+  std::chrono::steady_clock::time_point last_sample_{};
+  std::atomic<int> awake_{0};  // workers not parked (spinning or working): runnable themselves
 };
 
 Pool* pool() {
@@ -234,6 +290,34 @@ int cpu_pool_default_threads() {
 }
 
 CpuPoolStats cpu_pool_stats() { return pool()->stats(); }
+
+CpuPoolCrowdCheck::CpuPoolCrowdCheck(bool on) : prev_(t_crowd_check) { t_crowd_check = on; }
+CpuPoolCrowdCheck::~CpuPoolCrowdCheck() { t_crowd_check = prev_; }
+
+int cpu_pool_parse_runnable(const char* loadavg) {
+  // "0.52 0.58 0.59 3/96 2369": the fourth field's numerator.
+  const char* p = loadavg;
+  for (int field = 0; field < 3; ++field) {
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  int r = 0;
+  bool any = false;
+  for (; *p >= '0' && *p <= '9'; ++p) {
+    r = r * 10 + (*p - '0');
+    any = true;
+    if (r > 1000000) return 0;
+  }
+  return any && *p == '/' ? r : 0;
+}
+
+int cpu_pool_free_helpers(int helpers, int cores, double others) {
+  // Cores left for helpers: all but the caller's and those the others occupy (rounded, so one
+  // transient runnable thread in a smoothed estimate does not stop sharing).
+  const double free = static_cast<double>(cores) - 1.0 - std::max(0.0, others);
+  const int n = free <= 0.0 ? 0 : static_cast<int>(free + 0.5);
+  return std::clamp(n, 0, std::max(helpers, 0));
+}
 
 void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context) {
   if (chunks <= 0) return;

@@ -11,7 +11,14 @@
 // when it took longer than the caller alone would have (the caller's time per chunk times every
 // chunk), the next jobs of the same site (kernel and chunk count) run on the caller alone, and
 // sharing is probed again after a span that doubles (16 .. 1024 jobs) while it keeps losing.
-// Bigger jobs always share: they amortize a late helper.
+// Bigger jobs always share: they amortize a late helper. Inside a CpuPoolCrowdCheck (the
+// encoder sets one for forwards that take about a millisecond or less alone) jobs also never
+// invite more helpers than the cores other processes leave free (the machine's runnable count
+// from /proc/loadavg, sampled at most every millisecond and smoothed; off inside a cpuset
+// smaller than the machine, and with ROUTENLP_CPU_POOL_LOADCHECK=off). Only there: in a big
+// forward a late helper is amortized, and under a fair-share scheduler two threads get more of
+// contended cores than one (measured: checking every job cost 1.14-1.28x on distilbert-base
+// batch 1 while it made the small router encoder's batch 1 0.55-0.69x, bench/contention/run.sh).
 // Torch-free; tested under ThreadSanitizer.
 #pragma once
 
@@ -37,10 +44,30 @@ void cpu_pool_run(int64_t chunks, int threads, CpuPoolBody body, void* context);
 
 // Jobs shared with workers, those among them where sharing lost (slower than the caller alone),
 // and jobs run on the caller alone while backing off (process-wide counters since the pool started).
+// crowded_jobs: jobs run on the caller alone because no core was free for a helper.
 struct CpuPoolStats {
-  uint64_t shared_jobs = 0, late_jobs = 0, solo_jobs = 0;
+  uint64_t shared_jobs = 0, late_jobs = 0, solo_jobs = 0, crowded_jobs = 0;
 };
+
+// The runnable count in /proc/loadavg's text (the 4th field's numerator); 0 when malformed.
+int cpu_pool_parse_runnable(const char* loadavg);
+// Helpers a job may invite (at most `helpers`) on `cores` CPUs when other processes are
+// estimated to keep `others` of them busy: the cores left after the caller's, rounded.
+int cpu_pool_free_helpers(int helpers, int cores, double others);
 CpuPoolStats cpu_pool_stats();
+
+// While alive, the calling thread's jobs take the free-core check above (restores the previous
+// setting when destroyed, so scopes nest).
+class CpuPoolCrowdCheck {
+ public:
+  explicit CpuPoolCrowdCheck(bool on);
+  ~CpuPoolCrowdCheck();
+  CpuPoolCrowdCheck(const CpuPoolCrowdCheck&) = delete;
+  CpuPoolCrowdCheck& operator=(const CpuPoolCrowdCheck&) = delete;
+
+ private:
+  bool prev_;
+};
 
 // Convenience for lambdas: cpu_pool_for(chunks, threads, [&](int64_t chunk, int slot) { ... }).
 template <class F>
