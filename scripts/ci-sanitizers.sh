@@ -2,7 +2,7 @@
 # CI's sanitizer and fuzzing stages (docs/testing.md), each in its own torch-free build:
 #   asan  build-asan: ASan + UBSan (every UBSan check fatal), the whole ctest suite
 #   tsan  build-tsan: ThreadSanitizer, the multi-threaded tests (serve, cascade, online recalibration,
-#         encoder CPU kernels and their pool)
+#         encoder CPU kernels and their pool, the Redis shared state's consumer threads)
 #   fuzz  build-fuzz: every libFuzzer target for FUZZ_SECONDS (default 20) s (scripts/run-fuzz.sh)
 # Usage: scripts/ci-sanitizers.sh [STAGE...]   (default: asan tsan fuzz)
 # Prints the wall time of each stage; exits non-zero when any stage failed (all stages still run).
@@ -56,7 +56,7 @@ stage_asan() {
 
 stage_tsan() {
   local dir=build-tsan
-  local tests=(test_serve test_cascade test_online test_cpu_kernels test_cpu_pool)
+  local tests=(test_serve test_cascade test_online test_cpu_kernels test_cpu_pool test_redis_state)
   cmake -S . -B "$dir" "${san_flags[@]}" -DROUTENLP_SANITIZE_THREAD=ON \
     -DROUTENLP_BUILD_EXAMPLES=OFF -DROUTENLP_BUILD_CLI=OFF >/dev/null || return 1
   cmake --build "$dir" --target "${tests[@]}" -j"$JOBS" || return 1
