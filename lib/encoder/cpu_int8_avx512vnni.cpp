@@ -23,6 +23,9 @@ namespace {
 
 constexpr int kStrip = 64;  // columns per packed strip (4 zmm of 16 int32)
 constexpr int kMR = 6;      // rows per tile
+constexpr int kKGroup = 4;  // k values per packed group
+using Act = uint8_t;
+using Wt = int8_t;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -108,42 +111,12 @@ inline void tile(const uint8_t* a, int64_t lda, const int8_t* wp, int64_t groups
   }
 }
 
-template <int MR>
-inline void tile_edge(int mr, const uint8_t* a, int64_t lda, const int8_t* wp, int64_t groups, const float* xs,
-                      const int32_t* zp, const CpuInt8Weights& w, int64_t n0, int64_t nc, float* y, int64_t ldy) {
-  if constexpr (MR > 1)
-    if (mr < MR) return tile_edge<MR - 1>(mr, a, lda, wp, groups, xs, zp, w, n0, nc, y, ldy);
-  tile<MR>(a, lda, wp, groups, xs, zp, w, n0, nc, y, ldy);
-}
-
-void gemm_strips(const void* xq, int64_t ldxq, const float* xs, const int32_t* zp, int64_t M,
-                 const CpuInt8Weights& w, int64_t s0, int64_t s1, float* y, int64_t ldy,
-                 void (*gelu)(float*, int64_t)) {
-  const auto* a = static_cast<const uint8_t*>(xq);
-  const auto* packed = static_cast<const int8_t*>(w.data());
-  const int64_t groups = w.Kp / 4;
-  // Rows per block: its activations (~256 KB) stay in L2 while the strips sweep over them.
-  const int64_t mc = std::max<int64_t>(kMR, (int64_t{1} << 18) / ldxq / kMR * kMR);
-  for (int64_t m0 = 0; m0 < M; m0 += mc) {
-    const int64_t m1 = min64(M, m0 + mc);
-    for (int64_t s = s0; s < s1; ++s) {
-      const int8_t* wp = packed + s * groups * 4 * kStrip;
-      const int64_t n0 = s * kStrip, nc = min64(kStrip, w.N - n0);
-      for (int64_t i = m0; i < m1; i += kMR) {
-        const int mr = static_cast<int>(min64(kMR, m1 - i));
-        if (mr == kMR) tile<kMR>(a + i * ldxq, ldxq, wp, groups, xs + i, zp + i, w, n0, nc, y + i * ldy, ldy);
-        else tile_edge<kMR>(mr, a + i * ldxq, ldxq, wp, groups, xs + i, zp + i, w, n0, nc, y + i * ldy, ldy);
-        if (gelu)  // while the tile is in L1
-          for (int r = 0; r < mr; ++r) gelu(y + (i + r) * ldy + n0, nc);
-      }
-    }
-  }
-}
+#include "encoder/cpu_int8_driver.inc"
 
 }  // namespace
 
 const CpuInt8Kernels& cpu_int8_kernels_avx512vnni() {
-  static const CpuInt8Kernels k{kStrip, 4, 1, 1, &minmax_rows, &quantize_rows, &gemm_strips};
+  static const CpuInt8Kernels k{kStrip, kKGroup, int{sizeof(Wt)}, int{sizeof(Act)}, &minmax_rows, &quantize_rows, &gemm_strips};
   return k;
 }
 
