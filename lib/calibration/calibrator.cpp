@@ -579,9 +579,7 @@ const CalibrationResult& ConformalCalibrator::calibrate(const CalibrationData& d
       if (!d.cost.empty()) h = fnv1a64(bytes(&d.cost[r][k], sizeof(double)), h);
     }
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  res.provenance.data_hash = hex;
+  res.provenance.data_hash = hex64(h);
   res.provenance.n = d.rows();
   res.provenance.alpha = o.alpha;
   res.provenance.epsilon = o.epsilon;

@@ -36,12 +36,6 @@ double exact_parse(const nlohmann::json& v, const char* what) {
     throw Error(Status::parse, std::string("online state: ") + what + ": '" + s + "' is not a number");
   return x;
 }
-
-std::string hex16(uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 }  // namespace
 
 AciTracker::AciTracker(AciOptions options) : options_(options) {
@@ -393,7 +387,7 @@ std::string OnlineRecalibrator::table_fingerprint() const {
     }
     b += ';';
   }
-  return hex16(detail::fnv1a64(b));
+  return detail::hex64(detail::fnv1a64(b));
 }
 
 std::string OnlineRecalibrator::state_json() const {
@@ -521,7 +515,7 @@ void OnlineRecalibrator::restore_state(const std::string& state) {
   std::atomic_store(&table_, std::shared_ptr<const ThresholdTable>(std::move(next)));
 }
 
-std::string OnlineRecalibrator::state_digest() const { return hex16(detail::fnv1a64(state_json())); }
+std::string OnlineRecalibrator::state_digest() const { return detail::hex64(detail::fnv1a64(state_json())); }
 
 std::string OnlineRecalibrator::metrics_prometheus() const {
   const auto cells = this->cells();

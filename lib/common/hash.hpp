@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <string_view>
 
 namespace routenlp::detail {
@@ -17,6 +19,13 @@ inline uint64_t fnv1a64(std::string_view s, uint64_t h = kFnvOffset) noexcept {
     h *= kFnvPrime;
   }
   return h;
+}
+
+// h as 16 lower-case hex digits (how data hashes and fingerprints are written).
+inline std::string hex64(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 inline uint64_t hash_id(std::string_view s, uint64_t seed) noexcept {

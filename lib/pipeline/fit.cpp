@@ -28,8 +28,7 @@ std::string rows_hash(const Dataset& data, const std::vector<size_t>& idx) {
       h = detail::fnv1a64(kv.first + '=' + buf + '\x1e', h);
     }
   }
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return detail::hex64(h);
 }
 
 }  // namespace
