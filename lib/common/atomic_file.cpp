@@ -64,7 +64,7 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 }
 
 void write_dir_atomic(const std::string& dir, const std::string& who,
-                      const std::function<void(const std::string& tmp_dir)>& fill) {
+                      const std::function<void(const std::filesystem::path& tmp_dir)>& fill) {
   namespace fs = std::filesystem;
   if (dir.empty()) throw Error(Status::invalid_argument, who + ": empty directory name");
   fs::path target = fs::path(dir).lexically_normal();
@@ -79,7 +79,7 @@ void write_dir_atomic(const std::string& dir, const std::string& who,
   if (!fs::create_directory(tmp, ec) || ec)
     throw Error(Status::io, who + ": cannot create directory " + tmp.string() + ": " + ec.message());
   try {
-    fill(tmp.string());
+    fill(tmp);
     // Swap into place: an existing directory moves aside first and is removed last.
     const fs::path old = target.string() + ".old" + tag;
     const bool had = fs::exists(target, ec);

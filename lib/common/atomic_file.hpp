@@ -2,6 +2,7 @@
 // error never leaves a half-written output. Internal header.
 #pragma once
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -37,6 +38,6 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // error the temporary is removed and `dir` is left as it was; filesystem errors become
 // Error(io) prefixed with `who`. Creates missing parent directories.
 void write_dir_atomic(const std::string& dir, const std::string& who,
-                      const std::function<void(const std::string& tmp_dir)>& fill);
+                      const std::function<void(const std::filesystem::path& tmp_dir)>& fill);
 
 }  // namespace routenlp::detail

@@ -120,17 +120,17 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
   std::error_code ec;
   if (fs::exists(dest, ec) && !overwrite)
     throw Error(Status::io, dest.string() + ": exists (pass overwrite to replace it)");
-  detail::write_dir_atomic(dest.string(), "pipeline save", [&](const std::string& tmp) {
-    detail::write_file_atomic((fs::path(tmp) / "portfolio.yaml").string(), portfolio_to_yaml(I.parts.portfolio));
-    if (I.parts.router) save_router(*I.parts.router, (fs::path(tmp) / "router").string());
+  detail::write_dir_atomic(dest.string(), "pipeline save", [&](const fs::path& tmp) {
+    detail::write_file_atomic((tmp / "portfolio.yaml").string(), portfolio_to_yaml(I.parts.portfolio));
+    if (I.parts.router) save_router(*I.parts.router, (tmp / "router").string());
     if (I.parts.calibration)
-      detail::write_file_atomic((fs::path(tmp) / "calibration.json").string(), I.parts.calibration->to_json());
+      detail::write_file_atomic((tmp / "calibration.json").string(), I.parts.calibration->to_json());
     if (I.parts.acceptance)
-      detail::write_file_atomic((fs::path(tmp) / "acceptance.json").string(), I.parts.acceptance->to_json());
+      detail::write_file_atomic((tmp / "acceptance.json").string(), I.parts.acceptance->to_json());
     if (I.parts.strong_share)
-      detail::write_file_atomic((fs::path(tmp) / "rule.json").string(), rule_json(*I.parts.strong_share));
+      detail::write_file_atomic((tmp / "rule.json").string(), rule_json(*I.parts.strong_share));
     json files = json::object();
-    for (const auto& rel : files_under(tmp)) files[rel] = detail::sha256_file_hex((fs::path(tmp) / rel).string());
+    for (const auto& rel : files_under(tmp)) files[rel] = detail::sha256_file_hex((tmp / rel).string());
     json m = {{"format_version", kPipelineFormatVersion},
               {"library_version", library_version_string()},
               {"created_utc", detail::utc_now_iso8601()},
@@ -139,7 +139,7 @@ void Pipeline::save(const std::string& dir, bool overwrite) const {
               {"training_data_hash", I.manifest.training_data_hash},
               {"router_kind", I.manifest.router_kind},
               {"files", files}};
-    detail::write_file_atomic((fs::path(tmp) / kManifest).string(), m.dump(2) + "\n");
+    detail::write_file_atomic((tmp / kManifest).string(), m.dump(2) + "\n");
   });
 }
 

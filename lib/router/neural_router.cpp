@@ -242,15 +242,15 @@ void NeuralRouter::save(const std::string& dir) const {
     throw Error(Status::invalid_argument,
                 "NeuralRouter::save: this router was loaded with a reduced-precision encoder for "
                 "inference (its weights are rounded); save the fp32 checkpoint it came from");
-  detail::write_dir_atomic(dir, "NeuralRouter::save", [&](const std::string& tmp) {
+  detail::write_dir_atomic(dir, "NeuralRouter::save", [&](const fs::path& tmp) {
     // Weights: every parameter by name, fp32.
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (const auto& kv : impl_->net->named_parameters(true))
       ts.emplace_back(kv.key(), kv.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
     std::map<std::string, std::string> meta{{"format", "pt"}, {"routenlp", "router"}};
-    write_safetensors((fs::path(tmp) / kWeights).string(), detail::tensor_views(ts), meta);
-    detail::write_file_atomic((fs::path(tmp) / kVocab).string(), impl_->vocab_text);
-    detail::write_file_atomic((fs::path(tmp) / kMeta).string(), metadata(*impl_).dump(2) + "\n");
+    write_safetensors((tmp / kWeights).string(), detail::tensor_views(ts), meta);
+    detail::write_file_atomic((tmp / kVocab).string(), impl_->vocab_text);
+    detail::write_file_atomic((tmp / kMeta).string(), metadata(*impl_).dump(2) + "\n");
   });
 }
 

@@ -781,7 +781,7 @@ void save_router(const RouterModel& router, const std::string& dir) {
   const std::string kind = kind_of(router, why);
   if (kind.empty())
     throw Error(Status::not_supported, "save_router: router '" + router.name() + "': " + why);
-  detail::write_dir_atomic(dir, "save_router", [&](const std::string& tmp) { write_dir(router, kind, tmp); });
+  detail::write_dir_atomic(dir, "save_router", [&](const fs::path& tmp) { write_dir(router, kind, tmp); });
 }
 
 std::shared_ptr<const RouterModel> load_router(const std::string& dir) {

@@ -385,21 +385,21 @@ TierResponse LocalClassifierTier::call(const TierRequest& request) {
 
 void LocalClassifierTier::save(const std::string& dir) const {
   impl_->need_fp32("save");
-  detail::write_dir_atomic(dir, "LocalClassifierTier::save", [&](const std::string& tmp) {
-    detail::write_file_atomic((fs::path(tmp) / "config.json").string(), impl_->ec.to_hf_config_json());
-    detail::write_file_atomic((fs::path(tmp) / "vocab.txt").string(), impl_->vocab_text);
+  detail::write_dir_atomic(dir, "LocalClassifierTier::save", [&](const fs::path& tmp) {
+    detail::write_file_atomic((tmp / "config.json").string(), impl_->ec.to_hf_config_json());
+    detail::write_file_atomic((tmp / "vocab.txt").string(), impl_->vocab_text);
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (auto& [n, t] : detail::export_weights(*impl_->net->encoder)) ts.emplace_back("distilbert." + n, t);
     ts.emplace_back("classifier.weight", impl_->net->classifier->weight.detach().to(torch::kCPU, torch::kFloat32).contiguous());
     ts.emplace_back("classifier.bias", impl_->net->classifier->bias.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-    write_safetensors((fs::path(tmp) / "model.safetensors").string(), detail::tensor_views(ts), {{"format", "pt"}});
+    write_safetensors((tmp / "model.safetensors").string(), detail::tensor_views(ts), {{"format", "pt"}});
     nlohmann::json j = {{"format", "routenlp-local-classifier-v1"},
                         {"labels", impl_->labels},
                         {"max_length", impl_->cfg.max_length},
                         {"cost_per_query", impl_->cfg.cost_per_query},
                         {"name", impl_->cfg.name},
                         {"pooling", "mean"}};
-    detail::write_file_atomic((fs::path(tmp) / "labels.json").string(), j.dump(2) + "\n");
+    detail::write_file_atomic((tmp / "labels.json").string(), j.dump(2) + "\n");
   });
 }
 
