@@ -89,11 +89,11 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
   if (YAML::Node s = root["server"]; s && s.IsMap() && (s["router_device"] || s["router_int8"])) {
     if (s["router_device"]) runtime.device = r.string(s["router_device"], "server.router_device");
     if (s["router_int8"]) runtime.int8_dynamic = r.boolean(s["router_int8"], "server.router_int8");
-    const YAML::Node at = s["router_device"] ? s["router_device"] : s["router_int8"];
+    const char* key = s["router_device"] ? "router_device" : "router_int8";  // where errors point
     try {
       NeuralRouter::resolve_device(runtime);  // checked whatever the router kind
     } catch (const Error& e) {
-      r.fail(at, s["router_device"] ? "server.router_device" : "server.router_int8", e.what());
+      r.fail(s[key], std::string("server.") + key, e.what());
     }
   }
   if (root["pipeline"] || !pipeline_dir.empty()) {
@@ -273,6 +273,12 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
 
   // Shared online state: `state: redis://...` or `state: {url | url_env, prefix, ...}`. The URL
   // may hold a password: errors never quote it.
+  // "error" or "degraded", from state.on_start_failure or the top-level state_on_start_failure.
+  auto on_start_failure = [&](const YAML::Node& n, const std::string& field) {
+    const std::string v = r.string(n, field);
+    if (v != "error" && v != "degraded") r.fail(n, field, "expected error or degraded");
+    cfg.setup.state.degraded_on_start_failure = v == "degraded";
+  };
   if (YAML::Node st = root["state"]) {
     auto& so = cfg.setup.state;
     auto check_url = [&](const YAML::Node& n, const std::string& field, const std::string& url) {
@@ -297,11 +303,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
         r.fail(st, "state.url", "required (or url_env)");
       }
       if (st["prefix"]) so.prefix = r.string(st["prefix"], "state.prefix");
-      if (st["on_start_failure"]) {
-        const std::string v = r.string(st["on_start_failure"], "state.on_start_failure");
-        if (v != "error" && v != "degraded") r.fail(st["on_start_failure"], "state.on_start_failure", "expected error or degraded");
-        so.degraded_on_start_failure = v == "degraded";
-      }
+      if (st["on_start_failure"]) on_start_failure(st["on_start_failure"], "state.on_start_failure");
       if (st["queue_max"]) so.queue_max = static_cast<size_t>(r.integer(st["queue_max"], "state.queue_max", 0, 100000000));
       if (st["checkpoint_every"])
         so.checkpoint_every = static_cast<uint64_t>(r.integer(st["checkpoint_every"], "state.checkpoint_every", 1, 1L << 40));
@@ -316,11 +318,7 @@ ServeConfig load_serve_config(const std::string& path, const std::string& pipeli
       if (st["timeout_ms"]) so.timeout_ms = static_cast<int>(r.integer(st["timeout_ms"], "state.timeout_ms", 10, 600000));
     }
   }
-  if (YAML::Node sf = root["state_on_start_failure"]) {
-    const std::string v = r.string(sf, "state_on_start_failure");
-    if (v != "error" && v != "degraded") r.fail(sf, "state_on_start_failure", "expected error or degraded");
-    cfg.setup.state.degraded_on_start_failure = v == "degraded";
-  }
+  if (YAML::Node sf = root["state_on_start_failure"]) on_start_failure(sf, "state_on_start_failure");
   if (!cfg.setup.state.url.empty() && !root["tiers"])
     r.fail(root["state"], "state", "shared state needs tiers (the online state is the cascade's)");
 
