@@ -827,6 +827,47 @@ TEST_CASE("cpu_kernels: add_layernorm", "[cpu_kernels]") {
   }
 }
 
+TEST_CASE("cpu_kernels: cpu_embeddings_forward gathers adds and normalises", "[cpu_kernels]") {
+  std::mt19937 g(77);
+  const int64_t vocab = 50, n_pos = 20;
+  for (CpuIsa isa : supported_isas())
+    for (int64_t D : {7, 32, 770})
+      for (int threads : {1, 3}) {
+        // batch 40 x seq 17 = 680 rows: more than one pool chunk at every D here.
+        const int64_t B = 40, T = 17;
+        const auto word = uniform(g, static_cast<size_t>(vocab * D), -1, 1);
+        const auto pos = uniform(g, static_cast<size_t>(n_pos * D), -1, 1);
+        const auto gamma = uniform(g, static_cast<size_t>(D), 0.5f, 1.5f),
+                   beta = uniform(g, static_cast<size_t>(D), -0.5f, 0.5f);
+        std::vector<int64_t> ids(static_cast<size_t>(B * T));
+        std::uniform_int_distribution<int64_t> pick(0, vocab - 1);
+        for (auto& id : ids) id = pick(g);
+        ids[0] = 0;
+        ids[1] = vocab - 1;  // both ends of the table
+        std::vector<float> out(static_cast<size_t>(B * T * D), kNaN);
+        cpu_embeddings_forward(isa, word.data(), pos.data(), gamma.data(), beta.data(), ids.data(), B, T, D,
+                               1e-12f, out.data(), threads);
+        Mismatch mm;
+        for (int64_t r = 0; r < B * T; ++r) {
+          std::vector<double> w(static_cast<size_t>(D)), p(static_cast<size_t>(D));
+          for (int64_t d = 0; d < D; ++d) {
+            w[static_cast<size_t>(d)] = word[static_cast<size_t>(ids[static_cast<size_t>(r)] * D + d)];
+            p[static_cast<size_t>(d)] = pos[static_cast<size_t>((r % T) * D + d)];
+          }
+          const auto want = ref_add_layernorm(w.data(), p.data(), gamma.data(), beta.data(), 1, D, 1e-12);
+          for (int64_t d = 0; d < D; ++d)
+            mm.add(r * D + d, out[static_cast<size_t>(r * D + d)], want[static_cast<size_t>(d)],
+                   1e-5 * (1 + std::abs(want[static_cast<size_t>(d)])));
+        }
+        INFO("isa " << cpu_isa_name(isa) << " D=" << D << " threads=" << threads);
+        INFO(mm);
+        CHECK(mm.bad == 0);
+      }
+  CHECK_THROWS_AS(cpu_embeddings_forward(supported_isas().empty() ? CpuIsa::avx2 : supported_isas()[0], nullptr,
+                                         nullptr, nullptr, nullptr, nullptr, 1, 1, 0, 1e-12f, nullptr, 1),
+                  Error);
+}
+
 TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
   SECTION("matches a double DistilBERT reference") {
     std::mt19937 g(31337);

@@ -455,6 +455,57 @@ TEST_CASE("Encoder: padding does not change the outputs of real tokens", "[encod
   }
 }
 
+TEST_CASE("Encoder: the own-kernel forward and pooling equal the libtorch path", "[encoder][mask]") {
+  auto cases = load_cases();
+  const auto& c = cases[0];  // padded rows
+  IsaGuard guard;
+  for (Pooling pooling : {Pooling::cls, Pooling::mean}) {
+    EncoderOptions o = cpu1();
+    o.pooling = pooling;
+    auto enc = Encoder::load_hf_dir(kTiny, o);
+    rd::cpu_isa_override(rd::CpuIsa::none);  // every op in libtorch
+    const auto want_hidden = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
+    const auto want_pooled = enc.embed_ids(c.ids, c.mask, c.batch, c.seq_len);
+    const auto want_unmasked = enc.embed_ids(c.ids, {}, c.batch, c.seq_len);
+    for (rd::CpuIsa isa : {rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
+      if (!rd::cpu_isa_supported(isa)) continue;
+      rd::cpu_isa_override(isa);
+      INFO("pooling " << (pooling == Pooling::cls ? "cls" : "mean") << " kernels " << rd::cpu_isa_name(isa));
+      auto diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+        REQUIRE(a.size() == b.size());
+        double m = 0;
+        for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
+        return m;
+      };
+      CHECK(diff(enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len), want_hidden) <= 1e-5);
+      CHECK(diff(enc.embed_ids(c.ids, c.mask, c.batch, c.seq_len), want_pooled) <= 1e-5);
+      CHECK(diff(enc.embed_ids(c.ids, {}, c.batch, c.seq_len), want_unmasked) <= 1e-5);
+    }
+  }
+  // The module's forward directly: a mask of any dtype is read as != 0, and a token id outside
+  // the vocabulary is an error naming it (the encoder checks first; the module must not read
+  // past its table either).
+  for (rd::CpuIsa isa : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
+    if (isa != rd::CpuIsa::none && !rd::cpu_isa_supported(isa)) continue;
+    rd::cpu_isa_override(isa);
+    INFO("kernels " << rd::cpu_isa_name(isa));
+    auto cfg = EncoderConfig::from_hf_config_json(kTiny + "/config.json");
+    rd::DistilBert mod(cfg);
+    rd::init_weights(*mod, 5);
+    mod->eval();
+    torch::InferenceMode im;
+    auto ids = torch::tensor(std::vector<int64_t>(c.ids.begin(), c.ids.end()))
+                   .view({static_cast<int64_t>(c.batch), static_cast<int64_t>(c.seq_len)});
+    auto mask = torch::tensor(std::vector<int64_t>(c.mask.begin(), c.mask.end())).view_as(ids);
+    const auto by_long = mod->forward(ids, mask);
+    CHECK(torch::allclose(mod->forward(ids, mask.to(torch::kBool)), by_long, 0, 0));
+    CHECK(torch::allclose(mod->forward(ids, mask.to(torch::kFloat) * 3), by_long, 0, 0));
+    auto bad = ids.clone();
+    bad[0][1] = cfg.vocab_size;
+    CHECK_THROWS(mod->forward(bad, mask));
+  }
+}
+
 TEST_CASE("Encoder: input validation", "[encoder]") {
   auto enc = Encoder::load_hf_dir(kTiny, cpu1());
   auto code = [&](const std::vector<int64_t>& ids, const std::vector<int64_t>& mask, size_t b, size_t t) {

@@ -133,6 +133,21 @@ void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, floa
   linear_with(cpu_kernels(isa), x, w, b, y, M, N, K, gelu, threads);
 }
 
+void cpu_embeddings_forward(CpuIsa isa, const float* word, const float* pos, const float* gamma,
+                            const float* beta, const int64_t* ids, int64_t B, int64_t T, int64_t D,
+                            float eps, float* out, int threads) {
+  const CpuKernels& k = cpu_kernels(isa);
+  check_shape(B >= 0 && T >= 0 && D > 0, "cpu_embeddings_forward",
+              "bad shape batch=" + std::to_string(B) + " seq=" + std::to_string(T) + " dim=" + std::to_string(D));
+  const int64_t BT = B * T;
+  // Chunks of 64+ rows (of 768), as the blocks' LayerNorm: a batch-1 call stays on the caller.
+  const int64_t per = std::max<int64_t>(1, 64 * 768 / D);
+  cpu_pool_for((BT + per - 1) / per, std::clamp(threads, 1, kCpuPoolMaxThreads), [&](int64_t c, int) {
+    for (int64_t r = c * per, r1 = std::min(BT, r + per); r < r1; ++r)
+      k.add_layernorm(word + ids[r] * D, pos + (r % T) * D, gamma, beta, out + r * D, 1, D, eps);
+  });
+}
+
 void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                         const CpuBlockShape& sh, float* x, const uint8_t* key_valid, int threads) {
   const CpuKernels& k = cpu_kernels(isa);

@@ -99,6 +99,15 @@ struct CpuBlockShape {
 void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                         const CpuBlockShape& shape, float* x, const uint8_t* key_valid, int threads);
 
+// DistilBERT's embeddings: out[r] = LayerNorm(word[ids[r]] + pos[r % T]) * gamma + beta for the
+// B*T rows r, each of D floats (word [vocab x D], pos [>= T x D], both row-major). Every id must
+// be in [0, vocab): the caller checks. Rows split over up to `threads` pool threads. Together
+// with cpu_blocks_forward it makes the CPU forward free of libtorch ops, whose OpenMP threads
+// would otherwise spin beside the pool's (docs/encoder.md "CPU kernels").
+void cpu_embeddings_forward(CpuIsa isa, const float* word, const float* pos, const float* gamma,
+                            const float* beta, const int64_t* ids, int64_t B, int64_t T, int64_t D,
+                            float eps, float* out, int threads);
+
 // Per-ISA tables (defined in cpu_kernels_<isa>.cpp, compiled with that ISA's flags).
 const CpuKernels& cpu_kernels_avx512();
 const CpuKernels& cpu_kernels_avx2();

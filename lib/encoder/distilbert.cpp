@@ -157,14 +157,19 @@ DistilBertImpl::DistilBertImpl(const EncoderConfig& c) : config(c) {
 
 namespace {
 
-// CPU fp32 inference: every block through routenlp's own kernels (cpu_kernels.hpp) in one call,
-// instead of ~15 libtorch ops per block. Returns an undefined tensor when they do not apply
-// (training or autograd, another device or dtype, int8 without own int8 packs, unfused q/k/v,
-// ROUTENLP_CPU_KERNELS=off, a CPU without AVX2/FMA), and the caller takes the libtorch path.
-torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x, const torch::Tensor& attention_mask) {
+// CPU inference: the embeddings and every block through routenlp's own kernels (cpu_kernels.hpp),
+// instead of ~15 libtorch ops per block. No libtorch op runs in between, so libtorch's OpenMP
+// threads stay parked while the kernels' pool works (with intra-op threads > 1 and libgomp's
+// default busy-wait they spun beside it: 3x slower on two loaded cores, docs/results.md run G).
+// Returns an undefined tensor when the kernels do not apply (training or autograd, another
+// device or dtype, int8 without own int8 packs, unfused q/k/v, ROUTENLP_CPU_KERNELS=off, a CPU
+// without AVX2/FMA), and the caller takes the libtorch path.
+torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& input_ids,
+                                       const torch::Tensor& attention_mask) {
   const CpuIsa isa = cpu_isa_active();
-  if (isa == CpuIsa::none || m.is_training() || torch::GradMode::is_enabled() || !x.is_cpu() ||
-      x.scalar_type() != torch::kFloat || x.dim() != 3)
+  const auto& emb = *m.embeddings;
+  if (isa == CpuIsa::none || m.is_training() || torch::GradMode::is_enabled() || !input_ids.is_cpu() ||
+      emb.word_embeddings->weight.scalar_type() != torch::kFloat)
     return {};
   bool usable = true;  // every weight a defined, contiguous CPU fp32 tensor
   auto f32 = [&usable](const torch::Tensor& t) -> const float* {
@@ -207,19 +212,45 @@ torch::Tensor blocks_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& x,
     if (!usable) return {};
     blocks.push_back(w);
   }
+  const float* word = f32(emb.word_embeddings->weight);
+  const float* pos = f32(emb.position_embeddings->weight);
+  const float* ln_w = f32(emb.LayerNorm->weight);
+  const float* ln_b = f32(emb.LayerNorm->bias);
+  if (!usable) return {};
   CpuBlockShape shape;
-  shape.batch = x.size(0);
-  shape.seq = x.size(1);
+  shape.batch = input_ids.size(0);
+  shape.seq = input_ids.size(1);
   shape.dim = m.config.dim;
   shape.heads = m.config.n_heads;
   shape.hidden = m.config.hidden_dim;
   shape.ln_eps = static_cast<float>(kLayerNormEps);
-  auto out = x.contiguous();  // the embeddings' fresh output: updated in place
-  torch::Tensor valid;
-  if (attention_mask.defined()) valid = attention_mask.ne(0).to(torch::kUInt8).contiguous();
+  const int64_t BT = shape.batch * shape.seq;
+  const auto ids = input_ids.contiguous();  // no copy for the encoder's own [B,T] int64 input
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const int64_t vocab = emb.word_embeddings->weight.size(0);
+  for (int64_t i = 0; i < BT; ++i)
+    if (id[i] < 0 || id[i] >= vocab)
+      throw Error(Status::invalid_argument, "DistilBert: token id " + std::to_string(id[i]) + " at position " +
+                                                std::to_string(i) + " is outside the vocabulary (0.." +
+                                                std::to_string(vocab - 1) + ")");
+  // The key mask as bytes; an int64 mask (the encoder's) is read without a libtorch op.
+  std::vector<uint8_t> valid;
+  if (attention_mask.defined()) {
+    valid.resize(static_cast<size_t>(BT));
+    if (attention_mask.scalar_type() == torch::kLong && attention_mask.is_contiguous()) {
+      const int64_t* mk = attention_mask.data_ptr<int64_t>();
+      for (int64_t i = 0; i < BT; ++i) valid[i] = mk[i] != 0;
+    } else {
+      const auto v = attention_mask.ne(0).to(torch::kUInt8).contiguous();
+      std::memcpy(valid.data(), v.data_ptr<uint8_t>(), valid.size());
+    }
+  }
+  const int threads = cpu_pool_threads(m.cpu_kernel_threads);
+  auto out = torch::empty({shape.batch, shape.seq, shape.dim}, torch::kFloat);
+  cpu_embeddings_forward(isa, word, pos, ln_w, ln_b, id, shape.batch, shape.seq, shape.dim, shape.ln_eps,
+                         out.data_ptr<float>(), threads);
   cpu_blocks_forward(isa, blocks.data(), static_cast<int>(blocks.size()), shape, out.data_ptr<float>(),
-                     valid.defined() ? valid.data_ptr<uint8_t>() : nullptr,
-                     cpu_pool_threads(m.cpu_kernel_threads));
+                     valid.empty() ? nullptr : valid.data(), threads);
   return out;
 }
 
@@ -236,8 +267,8 @@ torch::Tensor DistilBertImpl::forward(const torch::Tensor& input_ids, const torc
   if (attention_mask.defined() && attention_mask.sizes() != input_ids.sizes())
     throw Error(Status::invalid_argument, "DistilBert: attention_mask shape " + shape_str(attention_mask.sizes()) +
                                               " differs from input_ids " + shape_str(input_ids.sizes()));
+  if (auto fast = forward_with_cpu_kernels(*this, input_ids, attention_mask); fast.defined()) return fast;
   auto x = embeddings->forward(input_ids);
-  if (auto fast = blocks_with_cpu_kernels(*this, x, attention_mask); fast.defined()) return fast;
   torch::Tensor bias;
   if (attention_mask.defined()) bias = attention_bias(attention_mask, x.scalar_type());
   return transformer->forward(x, bias);

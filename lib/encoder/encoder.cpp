@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -257,10 +258,43 @@ torch::Tensor Encoder::Impl::hidden(const std::vector<int64_t>& ids, const std::
   return out;
 }
 
+namespace {
+
+// Pooling of a CPU fp32 last_hidden_state [batch, seq_len, dim] in plain loops: libtorch's
+// reductions here would wake its OpenMP threads after the own kernels' forward (see
+// forward_with_cpu_kernels in distilbert.cpp). Same math as the tensor path below: the [CLS]
+// row, or the mean over positions with mask 1 (all positions without a mask; at least 1).
+std::vector<float> pool_cpu(Pooling pooling, const float* h, const std::vector<int64_t>& mask, size_t batch,
+                            size_t seq_len, size_t dim) {
+  std::vector<float> out(batch * dim, 0.0f);
+  for (size_t b = 0; b < batch; ++b) {
+    const float* hb = h + b * seq_len * dim;
+    float* o = out.data() + b * dim;
+    if (pooling == Pooling::cls) {
+      std::memcpy(o, hb, dim * sizeof(float));
+      continue;
+    }
+    float n = 0;
+    for (size_t t = 0; t < seq_len; ++t) {
+      if (!mask.empty() && mask[b * seq_len + t] == 0) continue;
+      const float* row = hb + t * dim;
+      for (size_t d = 0; d < dim; ++d) o[d] += row[d];
+      n += 1;
+    }
+    const float inv = 1.0f / std::max(n, 1.0f);
+    for (size_t d = 0; d < dim; ++d) o[d] *= inv;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<float> Encoder::Impl::pooled(const std::vector<int64_t>& ids, const std::vector<int64_t>& mask,
                                          size_t batch, size_t seq_len) {
   torch::Tensor m;
   auto h = hidden(ids, mask, batch, seq_len, &m);
+  if (h.is_cpu() && h.scalar_type() == torch::kFloat && h.is_contiguous())
+    return pool_cpu(options.pooling, h.data_ptr<float>(), mask, batch, seq_len, static_cast<size_t>(h.size(2)));
   torch::Tensor p;
   if (options.pooling == Pooling::cls) {
     p = h.select(1, 0);
