@@ -411,19 +411,24 @@ TEST_CASE("cpu_kernels: cpu_linear and linear_cols", "[cpu_kernels]") {
     const auto isas = supported_isas();
     if (isas.empty()) return;
     std::mt19937 g(1234);
-    // Tiles are 4 x 6 (AVX-512) and 3 x 4 (AVX2): M covers every M % 4 and M % 3, and M > 64 (the
-    // row block, 130 = two full blocks + 2); N every N % 6 and N % 4; K every kind of K % 16 and
-    // K % 8 tail (the vector widths), below and above the 1024-wide K block.
-    const int64_t Ms[] = {1, 3, 4, 5, 63, 64, 65, 130};
-    const int64_t Ns[] = {1, 3, 5, 6, 7, 13, 14, 48, 100};
+    // AVX2 tiles are 3 x 4 (dot-product kernel, 64-row and 1024-wide K blocks); AVX-512 tiles 16
+    // or 32 rows x 12 columns (outer-product kernel, 256-row and 3072-wide K blocks). M covers
+    // every M % 3, one- and two-panel tiles with partial panels (17, 31, 33) and M past both row
+    // blocks (130, 257); N every N % 4, N % 6 and N % 12 class that matters; K every kind of
+    // K % 16 and K % 8 tail (the vector widths), below and above both K blocks.
+    const int64_t Ms[] = {1, 3, 4, 5, 17, 31, 33, 63, 64, 65, 130};
+    const int64_t Ns[] = {1, 3, 5, 6, 7, 11, 12, 13, 14, 25, 48, 100};
     const int64_t small_Ks[] = {1, 7, 15, 16, 17, 33, 64};
     for (int64_t M : Ms)
       for (int64_t N : Ns)
         for (int64_t K : small_Ks) check_linear_shape(isas, M, N, K, g);
-    // K blocking (K > 1024) with a representative subset of M and N.
+    // K blocking (K > 1024, K > 3072) and row blocking (M > 256) with a representative subset.
     for (int64_t M : {1, 5, 65, 130})
       for (int64_t N : {7, 14, 100})
-        for (int64_t K : {1023, 1024, 1025, 2500}) check_linear_shape(isas, M, N, K, g);
+        for (int64_t K : {1023, 1024, 1025, 2500, 3073}) check_linear_shape(isas, M, N, K, g);
+    for (int64_t M : {257, 300})
+      for (int64_t N : {13, 24})
+        for (int64_t K : {17, 3072, 3100}) check_linear_shape(isas, M, N, K, g);
   }
   SECTION("empty and invalid shapes") {
     for (CpuIsa isa : supported_isas()) {

@@ -120,6 +120,21 @@ float* workspace(size_t floats) {
   return buf.get();
 }
 
+}  // namespace
+
+float* cpu_gemm_pack_buffer(size_t floats) {
+  thread_local std::unique_ptr<float[]> buf;
+  thread_local size_t capacity = 0;
+  if (capacity < floats) {
+    buf.reset();
+    buf.reset(new float[floats]);
+    capacity = floats;
+  }
+  return buf.get();
+}
+
+namespace {
+
 void check_shape(bool ok, const char* what, const std::string& detail) {
   if (!ok) throw Error(Status::invalid_argument, std::string(what) + ": " + detail);
 }

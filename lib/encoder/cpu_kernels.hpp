@@ -9,6 +9,7 @@
 // block each cost a dispatch, an allocation and often a copy. See docs/encoder.md "CPU kernels".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace routenlp::detail {
@@ -107,6 +108,11 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
 void cpu_embeddings_forward(CpuIsa isa, const float* word, const float* pos, const float* gamma,
                             const float* beta, const int64_t* ids, int64_t B, int64_t T, int64_t D,
                             float eps, float* out, int threads);
+
+// Per-thread buffer of at least `floats` floats for a GEMM kernel's packed operand (grown on
+// demand, freed when the thread exits). Defined in cpu_kernels.cpp, not in an ISA's translation
+// unit, so no standard-library code is compiled with that ISA's flags (cpu_kernels.inc).
+float* cpu_gemm_pack_buffer(size_t floats);
 
 // Per-ISA tables (defined in cpu_kernels_<isa>.cpp, compiled with that ISA's flags).
 const CpuKernels& cpu_kernels_avx512();

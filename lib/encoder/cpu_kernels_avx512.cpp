@@ -91,11 +91,19 @@ struct V512 {
   }
 };
 
+#include "cpu_gemm_avx512.inc"
+
 }  // namespace
 
-// 4 x 6 GEMM tile: 24 accumulators + 4 x vectors + 1 w vector of the 32 zmm registers.
+// The Linear GEMM: the outer-product kernel of cpu_gemm_avx512.inc. Attention's score tiles keep
+// the shared kernels' 4 x 6 dot-product tile (24 accumulators + 4 x vectors + 1 w vector of the
+// 32 zmm registers).
 const CpuKernels& cpu_kernels_avx512() {
-  static const CpuKernels k = make_kernels<V512, 4, 6>();
+  static const CpuKernels k = [] {
+    CpuKernels t = make_kernels<V512, 4, 6>();
+    t.linear_cols = &linear_cols_op;
+    return t;
+  }();
   return k;
 }
 
