@@ -89,8 +89,9 @@ TEST_CASE("cpu_int8: every ISA equals the scalar reference on odd shapes", "[cpu
   };
   // M not a multiple of the 6-row tile, N not of the 16/64-column strips, K with tails of 1..3
   // past the 4-element groups and of the 16/8-float vectors; one wide enough for several strips
-  // and pool chunks.
-  const std::vector<Shape> shapes = {{1, 1, 1}, {7, 17, 5}, {13, 65, 33}, {6, 64, 64}, {5, 130, 771}, {64, 200, 300}};
+  // and pool chunks; one with many rows and two strips, whose chunks split rows as well.
+  const std::vector<Shape> shapes = {{1, 1, 1},      {7, 17, 5},     {13, 65, 33}, {6, 64, 64},
+                                     {5, 130, 771}, {64, 200, 300}, {301, 100, 64}};
   for (const auto& s : shapes) {
     for (bool gelu : {false, true}) {
       auto x = uniform(g, static_cast<size_t>(s.M * s.K), -2.0f, 3.0f);  // one-sided-ish: zero point != 128

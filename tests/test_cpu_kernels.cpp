@@ -430,6 +430,30 @@ TEST_CASE("cpu_kernels: cpu_linear and linear_cols", "[cpu_kernels]") {
       for (int64_t N : {13, 24})
         for (int64_t K : {17, 3072, 3100}) check_linear_shape(isas, M, N, K, g);
   }
+  SECTION("threads split rows or columns without changing a bit") {
+    std::mt19937 g(4321);
+    // 64 rows: column chunks; 800 rows: row chunks (at 1, 2 and 3 threads).
+    for (int64_t M : {64, 800})
+      for (CpuIsa isa : supported_isas()) {
+        const int64_t N = 37, K = 45;
+        const auto x = uniform(g, static_cast<size_t>(M * K), -1, 1), w = uniform(g, static_cast<size_t>(N * K), -1, 1),
+                   b = uniform(g, static_cast<size_t>(N), -1, 1);
+        std::vector<float> one(static_cast<size_t>(M * N), kNaN);
+        cpu_linear(isa, x.data(), w.data(), b.data(), one.data(), M, N, K, true, 1);
+        std::vector<double> acc, mag;
+        ref_matmul(x.data(), w.data(), M, N, K, acc, mag);
+        CHECK(std::abs(one[static_cast<size_t>(M * N - 1)] -
+                       gelu_ref(acc[static_cast<size_t>(M * N - 1)] + b[static_cast<size_t>(N - 1)])) < 1e-4);
+        for (int threads : {2, 3}) {
+          std::vector<float> many(static_cast<size_t>(M * N), kNaN);
+          cpu_linear(isa, x.data(), w.data(), b.data(), many.data(), M, N, K, true, threads);
+          int64_t differ = 0;
+          for (size_t i = 0; i < many.size(); ++i) differ += !(many[i] == one[i]);
+          INFO("isa " << cpu_isa_name(isa) << " M=" << M << " threads=" << threads);
+          CHECK(differ == 0);
+        }
+      }
+  }
   SECTION("empty and invalid shapes") {
     for (CpuIsa isa : supported_isas()) {
       INFO("isa " << cpu_isa_name(isa));

@@ -214,15 +214,25 @@ void cpu_int8_linear(const CpuInt8Weights& w, const float* x, int64_t M, float* 
                          static_cast<unsigned char*>(xq) + m0 * ldxq * kern.act_bytes, ldxq);
     }
   });
-  // Strips per chunk: ~4 chunks per thread, each at least ~256K multiply-adds.
+  // Chunks of strips x rows: ~4 chunks per thread, each at least ~256K multiply-adds. Strips
+  // first; when a narrow layer has too few strips for that (the router encoder's 128 columns
+  // are 2 strips), rows are split as well (blocks of 48+, a multiple of the 6-row tile): with
+  // strips alone, batch 32 on two threads ran 1.1x faster than on one.
   const int64_t strips = w.Np / w.strip;
   const int64_t min_strips = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, M * Kp * w.strip));
   const int t = std::max(threads, 1);
   const int64_t per = std::max(min_strips, (strips + 4 * t - 1) / (4 * t));
+  const int64_t col_chunks = (strips + per - 1) / per;
+  const int64_t want_rows = std::max<int64_t>(1, (4 * t + col_chunks - 1) / col_chunks);
+  const int64_t row_block = std::max<int64_t>(48, (M + want_rows - 1) / want_rows + 5) / 6 * 6;
+  const int64_t row_chunks = (M + row_block - 1) / row_block;
   const CpuKernels* fk = fp32_kernels_for(w.isa);
   void (*act)(float*, int64_t) = gelu ? (fk ? fk->gelu : &gelu_scalar) : nullptr;
-  cpu_pool_for((strips + per - 1) / per, threads, [&](int64_t c, int) {
-    kern.gemm_strips(xq, ldxq, xs, zp, M, w, c * per, std::min(strips, (c + 1) * per), y, w.N, act);
+  const auto* xqb = static_cast<const unsigned char*>(xq);
+  cpu_pool_for(col_chunks * row_chunks, threads, [&](int64_t c, int) {
+    const int64_t cc = c % col_chunks, r0 = (c / col_chunks) * row_block, r1 = std::min(M, r0 + row_block);
+    kern.gemm_strips(xqb + r0 * ldxq * kern.act_bytes, ldxq, xs + r0, zp + r0, r1 - r0, w, cc * per,
+                     std::min(strips, (cc + 1) * per), y + r0 * w.N, w.N, act);
   });
 }
 

@@ -99,6 +99,19 @@ int64_t gemm_chunk_cols(int64_t M, int64_t N, int64_t K, int threads) {
 void linear_with(const CpuKernels& k, const float* x, const float* w, const float* b, float* y,
                  int64_t M, int64_t N, int64_t K, bool gelu, int threads) {
   if (M <= 0 || N <= 0) return;
+  // Many rows (batch 32: 2048): chunks of 128+ rows over every column, so each chunk packs its
+  // rows of x once (a column chunk packs all of x, which cost ~25% of the router encoder's
+  // batch-32 GEMMs, whose 128 columns make column chunks narrow) and the weights' packing is
+  // amortized over 128+ rows. Few rows (batch 1: 64): column chunks, as the weights dominate.
+  const int t = std::max(threads, 1);
+  if (M >= 256 * t) {
+    const int64_t rows = std::max<int64_t>(128, (M + 4 * t - 1) / (4 * t) + 31) / 32 * 32;
+    cpu_pool_for((M + rows - 1) / rows, threads, [&](int64_t c, int) {
+      const int64_t r0 = c * rows, r1 = std::min(M, r0 + rows);
+      k.linear_cols(x + r0 * K, K, w, K, b, y + r0 * N, N, r1 - r0, K, 0, N, gelu);
+    });
+    return;
+  }
   const int64_t per = gemm_chunk_cols(M, N, K, threads);
   cpu_pool_for((N + per - 1) / per, threads, [&](int64_t c, int) {
     const int64_t n0 = c * per, n1 = std::min(N, n0 + per);

@@ -95,13 +95,14 @@ struct V512 {
 
 }  // namespace
 
-// The Linear GEMM: the outer-product kernel of cpu_gemm_avx512.inc. Attention's score tiles keep
-// the shared kernels' 4 x 6 dot-product tile (24 accumulators + 4 x vectors + 1 w vector of the
-// 32 zmm registers).
+// The Linear GEMM and attention's two per-head products: the outer-product kernel of
+// cpu_gemm_avx512.inc. The shared dot-product kernel's 4 x 6 tile (24 accumulators + 4 x vectors
+// + 1 w vector of the 32 zmm registers) is instantiated for the K == 0 case only.
 const CpuKernels& cpu_kernels_avx512() {
   static const CpuKernels k = [] {
     CpuKernels t = make_kernels<V512, 4, 6>();
     t.linear_cols = &linear_cols_op;
+    t.attention_head = &attention_head_with<V512, &linear_cols_op>;
     return t;
   }();
   return k;
