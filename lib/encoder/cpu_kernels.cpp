@@ -119,10 +119,12 @@ void linear_with(const CpuKernels& k, const float* x, const float* w, const floa
   });
 }
 
-// Reused per calling thread (grown to the largest call, freed when the thread exits): a fresh
-// allocation per forward was mmap'ed and page-faulted in every time above glibc's 32 MB mmap
-// ceiling (batch 32 x seq 64 at distilbert-base: 56 MB; ~20% of that block's time in the kernel).
-float* workspace(size_t floats) {
+// One float buffer per calling thread and Tag, grown to the largest request and freed when the
+// thread exits: a fresh allocation per forward was mmap'ed and page-faulted in every time above
+// glibc's 32 MB mmap ceiling (batch 32 x seq 64 at distilbert-base: 56 MB; ~20% of that block's
+// time in the kernel).
+template <class Tag>
+float* thread_buffer(size_t floats) {
   thread_local std::unique_ptr<float[]> buf;
   thread_local size_t capacity = 0;
   if (capacity < floats) {
@@ -132,19 +134,15 @@ float* workspace(size_t floats) {
   }
   return buf.get();
 }
+
+struct BlockWorkspace;  // cpu_blocks_forward's activations
+struct GemmPack;        // a GEMM kernel's packed operand (live while the workspace is)
+
+float* workspace(size_t floats) { return thread_buffer<BlockWorkspace>(floats); }
 
 }  // namespace
 
-float* cpu_gemm_pack_buffer(size_t floats) {
-  thread_local std::unique_ptr<float[]> buf;
-  thread_local size_t capacity = 0;
-  if (capacity < floats) {
-    buf.reset();
-    buf.reset(new float[floats]);
-    capacity = floats;
-  }
-  return buf.get();
-}
+float* cpu_gemm_pack_buffer(size_t floats) { return thread_buffer<GemmPack>(floats); }
 
 namespace {
 
