@@ -99,6 +99,9 @@ int64_t gemm_chunk_cols(int64_t M, int64_t N, int64_t K, int threads) {
 void linear_with(const CpuKernels& k, const float* x, const float* w, const float* b, float* y,
                  int64_t M, int64_t N, int64_t K, bool gelu, int threads) {
   if (M <= 0 || N <= 0) return;
+  // One thread: one call over everything (each chunk of a split re-packs its rows of x; the
+  // router encoder's batch 1 on one thread: 0.380 -> 0.367 ms).
+  if (threads <= 1) return k.linear_cols(x, K, w, K, b, y, N, M, K, 0, N, gelu);
   // Many rows (batch 32: 2048): chunks of 128+ rows over every column, so each chunk packs its
   // rows of x once (a column chunk packs all of x, which cost ~25% of the router encoder's
   // batch-32 GEMMs, whose 128 columns make column chunks narrow) and the weights' packing is
