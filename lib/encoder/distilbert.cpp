@@ -227,12 +227,8 @@ torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& i
   const int64_t BT = shape.batch * shape.seq;
   const auto ids = input_ids.contiguous();  // no copy for the encoder's own [B,T] int64 input
   const int64_t* id = ids.data_ptr<int64_t>();
-  const int64_t vocab = emb.word_embeddings->weight.size(0);
-  for (int64_t i = 0; i < BT; ++i)
-    if (id[i] < 0 || id[i] >= vocab)
-      throw Error(Status::invalid_argument, "DistilBert: token id " + std::to_string(id[i]) + " at position " +
-                                                std::to_string(i) + " is outside the vocabulary (0.." +
-                                                std::to_string(vocab - 1) + ")");
+  // The encoder checked already; the module is also called directly, and must not read past its table.
+  check_token_ids(id, static_cast<size_t>(BT), emb.word_embeddings->weight.size(0), "DistilBert");
   // The key mask as bytes; an int64 mask (the encoder's) is read without a libtorch op.
   std::vector<uint8_t> valid;
   if (attention_mask.defined()) {
@@ -272,6 +268,14 @@ torch::Tensor DistilBertImpl::forward(const torch::Tensor& input_ids, const torc
   torch::Tensor bias;
   if (attention_mask.defined()) bias = attention_bias(attention_mask, x.scalar_type());
   return transformer->forward(x, bias);
+}
+
+void check_token_ids(const int64_t* ids, size_t n, int64_t vocab_size, const char* who) {
+  for (size_t i = 0; i < n; ++i)
+    if (ids[i] < 0 || ids[i] >= vocab_size)
+      throw Error(Status::invalid_argument, std::string(who) + ": token id " + std::to_string(ids[i]) +
+                                                " at position " + std::to_string(i) + " is outside the vocabulary (0.." +
+                                                std::to_string(vocab_size - 1) + ")");
 }
 
 torch::Tensor attention_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype) {

@@ -107,6 +107,10 @@ TORCH_MODULE(DistilBert);
 // (HF masks scores with finfo.min).
 torch::Tensor attention_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype);
 
+// Error(invalid_argument) "<who>: token id X at position I is outside the vocabulary (0..V-1)"
+// for the first of the n ids outside [0, vocab_size).
+void check_token_ids(const int64_t* ids, size_t n, int64_t vocab_size, const char* who);
+
 // HF DistilBertModel state_dict keys for a config, in module order.
 std::vector<std::string> hf_parameter_names(const EncoderConfig& c);
 

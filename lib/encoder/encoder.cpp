@@ -209,11 +209,7 @@ torch::Tensor Encoder::Impl::hidden(const std::vector<int64_t>& ids, const std::
     throw Error(Status::invalid_argument, "encoder: seq_len " + std::to_string(seq_len) +
                                               " exceeds max_position_embeddings " +
                                               std::to_string(config.max_position_embeddings) + "; truncate the input");
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= config.vocab_size)
-      throw Error(Status::invalid_argument, "encoder: token id " + std::to_string(ids[i]) + " at position " +
-                                                std::to_string(i) + " is outside the vocabulary (0.." +
-                                                std::to_string(config.vocab_size - 1) + ")");
+  detail::check_token_ids(ids.data(), ids.size(), config.vocab_size, "encoder");
   bool padded = false;
   for (int64_t m : mask) {
     if (m != 0 && m != 1) throw Error(Status::invalid_argument, "encoder: attention mask values must be 0 or 1");
@@ -291,10 +287,12 @@ std::vector<float> pool_cpu(Pooling pooling, const float* h, const std::vector<i
 
 std::vector<float> Encoder::Impl::pooled(const std::vector<int64_t>& ids, const std::vector<int64_t>& mask,
                                          size_t batch, size_t seq_len) {
+  if (device.is_cpu() && dtype == torch::kFloat) {  // pooled from the host vectors, no mask tensor
+    const auto h = hidden(ids, mask, batch, seq_len, nullptr).contiguous();
+    return pool_cpu(options.pooling, h.data_ptr<float>(), mask, batch, seq_len, static_cast<size_t>(h.size(2)));
+  }
   torch::Tensor m;
   auto h = hidden(ids, mask, batch, seq_len, &m);
-  if (h.is_cpu() && h.scalar_type() == torch::kFloat && h.is_contiguous())
-    return pool_cpu(options.pooling, h.data_ptr<float>(), mask, batch, seq_len, static_cast<size_t>(h.size(2)));
   torch::Tensor p;
   if (options.pooling == Pooling::cls) {
     p = h.select(1, 0);
