@@ -86,7 +86,7 @@ struct V256 {
 
 // 3 x 4 GEMM tile: 12 accumulators + 3 x vectors + 1 w vector of the 16 ymm registers.
 const CpuKernels& cpu_kernels_avx2() {
-  static const CpuKernels k = make_kernels<V256, 3, 4>();
+  static const CpuKernels k = make_kernels<V256, &linear_cols_impl<V256, 3, 4>>();
   return k;
 }
 

@@ -99,12 +99,7 @@ struct V512 {
 // cpu_gemm_avx512.inc. The shared dot-product kernel's 4 x 6 tile (24 accumulators + 4 x vectors
 // + 1 w vector of the 32 zmm registers) is instantiated for the K == 0 case only.
 const CpuKernels& cpu_kernels_avx512() {
-  static const CpuKernels k = [] {
-    CpuKernels t = make_kernels<V512, 4, 6>();
-    t.linear_cols = &linear_cols_op;
-    t.attention_head = &attention_head_with<V512, &linear_cols_op>;
-    return t;
-  }();
+  static const CpuKernels k = make_kernels<V512, &linear_cols_op>();
   return k;
 }
 
