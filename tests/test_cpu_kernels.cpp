@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <ostream>
 #include <random>
 #include <string>
@@ -177,6 +178,19 @@ std::vector<double> to_double(const std::vector<float>& v) {
 // ---------------------------------------------------------------------------------------------
 // cpu_linear on one shape, for every supported ISA: integer data must match exactly; random
 // real data within a rounding bound, with and without bias, with and without GELU.
+// cpu_linear, or with `packed` the same GEMM through weights packed first (cpu_pack_linear);
+// false when `isa` has no packed form (nothing computed).
+bool run_linear(CpuIsa isa, bool packed, const float* x, const float* w, const float* b, float* y, int64_t M,
+                int64_t N, int64_t K, bool gelu, int threads) {
+  if (!packed) {
+    cpu_linear(isa, x, w, b, y, M, N, K, gelu, threads);
+    return true;
+  }
+  const auto p = cpu_pack_linear(isa, w, b, N, K);
+  if (p) cpu_linear_packed(*p, x, M, y, gelu, threads);
+  return p != nullptr;
+}
+
 void check_linear_shape(const std::vector<CpuIsa>& isas, int64_t M, int64_t N, int64_t K,
                         std::mt19937& g) {
   const size_t xs = static_cast<size_t>(M * K), ws = static_cast<size_t>(N * K),
@@ -190,18 +204,22 @@ void check_linear_shape(const std::vector<CpuIsa>& isas, int64_t M, int64_t N, i
                b = small_ints(g, static_cast<size_t>(N), -3, 3);
     ref_matmul(x.data(), w.data(), M, N, K, acc, mag);
     for (CpuIsa isa : isas)
-      for (bool bias : {false, true}) {
-        std::fill(y.begin(), y.end(), kNaN);  // every output must be written
-        cpu_linear(isa, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), M, N, K, false, 1);
-        Mismatch mm;
-        for (int64_t i = 0; i < M * N; ++i)
-          mm.add(i, y[static_cast<size_t>(i)],
-                 acc[static_cast<size_t>(i)] + (bias ? b[static_cast<size_t>(i % N)] : 0.0f), 0.0);
-        INFO("integer data, isa " << cpu_isa_name(isa) << " M=" << M << " N=" << N << " K=" << K
-                                  << " bias=" << bias);
-        INFO(mm);
-        CHECK(mm.bad == 0);
-      }
+      for (bool packed : {false, true})
+        for (bool bias : {false, true}) {
+          std::fill(y.begin(), y.end(), kNaN);  // every output must be written
+          if (!run_linear(isa, packed, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), M,
+                          N, K, false, 1))
+            continue;
+          Mismatch mm;
+          for (int64_t i = 0; i < M * N; ++i)
+            mm.add(i, y[static_cast<size_t>(i)],
+                   acc[static_cast<size_t>(i)] + (bias ? b[static_cast<size_t>(i % N)] : 0.0f),
+                   0.0);
+          INFO("integer data, isa " << cpu_isa_name(isa) << " packed=" << packed << " M=" << M
+                                    << " N=" << N << " K=" << K << " bias=" << bias);
+          INFO(mm);
+          CHECK(mm.bad == 0);
+        }
   }
 
   // Real data in [-1, 1]. fp32 rounding errors of a K-term dot product are bounded by ~n u
@@ -213,27 +231,31 @@ void check_linear_shape(const std::vector<CpuIsa>& isas, int64_t M, int64_t N, i
                b = uniform(g, static_cast<size_t>(N), -1, 1);
     ref_matmul(x.data(), w.data(), M, N, K, acc, mag);
     for (CpuIsa isa : isas)
-      for (bool bias : {false, true})
-        for (bool gelu : {false, true}) {
-          std::fill(y.begin(), y.end(), kNaN);
-          cpu_linear(isa, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), M, N, K, gelu,
-                     1);
-          Mismatch mm;
-          for (int64_t i = 0; i < M * N; ++i) {
-            const double bn = bias ? b[static_cast<size_t>(i % N)] : 0.0;
-            const double pre = acc[static_cast<size_t>(i)] + bn;
-            const double tol_pre = 1e-5 * (1 + mag[static_cast<size_t>(i)] + std::abs(bn));
-            if (gelu)  // |gelu'| <= 1.13 carries the pre-activation error; + the kernel's erf error
-              mm.add(i, y[static_cast<size_t>(i)], gelu_ref(pre),
-                     1.13 * tol_pre + 2e-7 * std::abs(pre) + 1e-7);
-            else
-              mm.add(i, y[static_cast<size_t>(i)], pre, tol_pre);
+      for (bool packed : {false, true})
+        for (bool bias : {false, true})
+          for (bool gelu : {false, true}) {
+            std::fill(y.begin(), y.end(), kNaN);
+            if (!run_linear(isa, packed, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), M,
+                            N, K, gelu, 1))
+              continue;
+            Mismatch mm;
+            for (int64_t i = 0; i < M * N; ++i) {
+              const double bn = bias ? b[static_cast<size_t>(i % N)] : 0.0;
+              const double pre = acc[static_cast<size_t>(i)] + bn;
+              const double tol_pre = 1e-5 * (1 + mag[static_cast<size_t>(i)] + std::abs(bn));
+              if (gelu)  // |gelu'| <= 1.13 carries the pre-activation error; + the kernel's erf
+                         // error
+                mm.add(i, y[static_cast<size_t>(i)], gelu_ref(pre),
+                       1.13 * tol_pre + 2e-7 * std::abs(pre) + 1e-7);
+              else
+                mm.add(i, y[static_cast<size_t>(i)], pre, tol_pre);
+            }
+            INFO("real data, isa " << cpu_isa_name(isa) << " packed=" << packed << " M=" << M
+                                   << " N=" << N << " K=" << K << " bias=" << bias
+                                   << " gelu=" << gelu);
+            INFO(mm);
+            CHECK(mm.bad == 0);
           }
-          INFO("real data, isa " << cpu_isa_name(isa) << " M=" << M << " N=" << N << " K=" << K
-                                 << " bias=" << bias << " gelu=" << gelu);
-          INFO(mm);
-          CHECK(mm.bad == 0);
-        }
   }
 }
 
@@ -598,6 +620,75 @@ TEST_CASE("cpu_kernels: cpu_linear with K == 0 yields act(bias)", "[cpu_kernels]
   }
 }
 
+// Weights packed once at load (CpuPackedWeights) must give what the per-call GEMM gives, bit for
+// bit: the encoder switches between them by option, and calibrated thresholds must not move.
+TEST_CASE("cpu_kernels: packed weights", "[cpu_kernels]") {
+  SECTION("layout alignment and which ISAs pack") {
+    std::mt19937 g(5);
+    const int64_t N = 13, K = 5;
+    const auto w = uniform(g, static_cast<size_t>(N * K), -1, 1), b = uniform(g, static_cast<size_t>(N), -1, 1);
+    for (CpuIsa isa : supported_isas()) {
+      INFO("isa " << cpu_isa_name(isa));
+      const auto p = cpu_pack_linear(isa, w.data(), b.data(), N, K);
+      CHECK((p != nullptr) == (cpu_kernels(isa).packed_strip > 0));
+      if (!p) continue;
+      const int64_t S = p->strip;
+      REQUIRE(S > 0);
+      CHECK(24 % S == 0);  // column chunks (multiples of 24) start on a strip
+      CHECK(reinterpret_cast<uintptr_t>(p->data()) % 64 == 0);
+      CHECK(p->N == N);
+      CHECK(p->K == K);
+      CHECK(p->bias == b);
+      // Strip s, k step k, column c holds w[s * S + c][k]; columns past N are zeros.
+      int64_t wrong = 0;
+      for (int64_t s = 0; s < (N + S - 1) / S; ++s)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t c = 0; c < S; ++c) {
+            const int64_t n = s * S + c;
+            const float want = n < N ? w[static_cast<size_t>(n * K + k)] : 0.0f;
+            wrong += !(p->data()[(s * K + k) * S + c] == want);
+          }
+      CHECK(wrong == 0);
+      const auto nb = cpu_pack_linear(isa, w.data(), nullptr, N, K);
+      CHECK(nb->bias == std::vector<float>(static_cast<size_t>(N), 0.0f));
+      CHECK(status_of([&] { cpu_pack_linear(isa, w.data(), b.data(), 0, K); }) == Status::invalid_argument);
+      CHECK(status_of([&] { cpu_pack_linear(isa, w.data(), b.data(), N, 0); }) == Status::invalid_argument);
+      std::vector<float> y(4, kNaN);
+      CHECK(status_of([&] { cpu_linear_packed(*p, w.data(), -1, y.data(), false, 1); }) == Status::invalid_argument);
+    }
+    CHECK(status_of([&] { cpu_pack_linear(CpuIsa::none, w.data(), b.data(), N, K); }) == Status::not_supported);
+  }
+  SECTION("bit-identical to cpu_linear at every thread count") {
+    std::mt19937 g(77);
+    struct Shape {
+      int64_t M, N, K;
+    };
+    // Batch-1 and batch-32-like row counts (column and row splits), N off the strip width, K
+    // past the 3072 k block.
+    for (const Shape s : {Shape{64, 100, 768}, Shape{65, 77, 3100}, Shape{600, 37, 45}, Shape{1, 13, 1}})
+      for (CpuIsa isa : supported_isas()) {
+        const auto x = uniform(g, static_cast<size_t>(s.M * s.K), -1, 1);
+        const auto w = uniform(g, static_cast<size_t>(s.N * s.K), -1, 1);
+        const auto b = uniform(g, static_cast<size_t>(s.N), -1, 1);
+        const auto p = cpu_pack_linear(isa, w.data(), b.data(), s.N, s.K);
+        if (!p) continue;
+        for (bool gelu : {false, true}) {
+          std::vector<float> want(static_cast<size_t>(s.M * s.N), kNaN);
+          cpu_linear(isa, x.data(), w.data(), b.data(), want.data(), s.M, s.N, s.K, gelu, 1);
+          for (int threads : {1, 2, 3}) {
+            std::vector<float> got(want.size(), kNaN);
+            cpu_linear_packed(*p, x.data(), s.M, got.data(), gelu, threads);
+            int64_t differ = 0;
+            for (size_t i = 0; i < got.size(); ++i) differ += !(got[i] == want[i]);
+            INFO("isa " << cpu_isa_name(isa) << " M=" << s.M << " N=" << s.N << " K=" << s.K << " gelu=" << gelu
+                        << " threads=" << threads);
+            CHECK(differ == 0);
+          }
+        }
+      }
+  }
+}
+
 TEST_CASE("cpu_kernels: GELU and exp accuracy", "[cpu_kernels]") {
   SECTION("GELU (erf, exp) over a wide range") {
     // K = 1, w = 1, b = 0: y[m] = gelu(x[m]) exactly (x * 1 + 0 is exact).
@@ -958,6 +1049,40 @@ TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
             !(xp[static_cast<size_t>(i)] == x[static_cast<size_t>(i)]);
       CHECK(differ_real == 0);
       CHECK(differ_pad > 0);
+
+      // Weights packed at load (where this ISA packs): the same bits; a pack of the wrong shape
+      // is an error naming it.
+      std::vector<std::shared_ptr<const CpuPackedWeights>> packs;
+      std::vector<CpuBlockWeights> packed_views = views;
+      for (size_t l = 0; l < blocks.size(); ++l) {
+        const BlockData& bd = blocks[l];
+        CpuBlockWeights& v = packed_views[l];
+        const int64_t F = sh.hidden;
+        packs.push_back(cpu_pack_linear(isa, bd.qkv_w.data(), bd.qkv_b.data(), 3 * D, D));
+        v.qkv_p = packs.back().get();
+        packs.push_back(cpu_pack_linear(isa, bd.out_w.data(), bd.out_b.data(), D, D));
+        v.out_p = packs.back().get();
+        packs.push_back(cpu_pack_linear(isa, bd.lin1_w.data(), bd.lin1_b.data(), F, D));
+        v.lin1_p = packs.back().get();
+        packs.push_back(cpu_pack_linear(isa, bd.lin2_w.data(), bd.lin2_b.data(), D, F));
+        v.lin2_p = packs.back().get();
+        v.qkv_w = v.out_w = v.lin1_w = v.lin2_w = nullptr;  // must not be read
+      }
+      if (packs[0]) {
+        for (int threads : {1, 3}) {
+          auto xq = x0;
+          cpu_blocks_forward(isa, packed_views.data(), 2, sh, xq.data(), valid.data(), threads);
+          int64_t differ_packed = 0;
+          for (size_t i = 0; i < x.size(); ++i) differ_packed += !(xq[i] == x[i]);
+          INFO("packed, threads " << threads);
+          CHECK(differ_packed == 0);
+        }
+        packed_views[1].lin2_p = packed_views[1].lin1_p;  // 64 x 32 where 32 x 64 belongs
+        auto xb = x0;
+        CHECK(status_of([&] {
+                cpu_blocks_forward(isa, packed_views.data(), 2, sh, xb.data(), valid.data(), 1);
+              }) == Status::invalid_argument);
+      }
 
       // No blocks or no rows: x untouched.
       auto xz = x0;

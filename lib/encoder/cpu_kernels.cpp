@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -87,7 +88,8 @@ const CpuKernels& cpu_kernels(CpuIsa isa) {
 
 namespace {
 
-// Output columns per GEMM chunk: a multiple of both ISAs' tile widths (6 and 4), at least ~64K
+// Output columns per GEMM chunk: a multiple of both ISAs' tile widths (6 and 4) and of the
+// packed strip (12, cpu_pack_linear checks it divides 24), at least ~64K
 // multiply-adds (below that, handing work to another thread costs more than it saves), and
 // about four chunks per thread so a thread that loses its core only delays its current chunk.
 int64_t gemm_chunk_cols(int64_t M, int64_t N, int64_t K, int threads) {
@@ -96,12 +98,15 @@ int64_t gemm_chunk_cols(int64_t M, int64_t N, int64_t K, int threads) {
   return (cols + 23) / 24 * 24;
 }
 
-void linear_with(const CpuKernels& k, const float* x, const float* w, const float* b, float* y,
-                 int64_t M, int64_t N, int64_t K, bool gelu, int threads) {
+// Splits y [M x N] = x [M x K] w^T over up to `threads` pool threads and calls
+// run(r0, r1, n0, n1) for each piece (rows [r0, r1), columns [n0, n1); column pieces start at
+// multiples of 24).
+template <class Run>
+void split_gemm(int64_t M, int64_t N, int64_t K, int threads, const Run& run) {
   if (M <= 0 || N <= 0) return;
   // One thread: one call over everything (each chunk of a split re-packs its rows of x; the
   // router encoder's batch 1 on one thread: 0.380 -> 0.367 ms).
-  if (threads <= 1) return k.linear_cols(x, K, w, K, b, y, N, M, K, 0, N, gelu);
+  if (threads <= 1) return run(0, M, 0, N);
   // Many rows (batch 32: 2048): chunks of 128+ rows over every column, so each chunk packs its
   // rows of x once (a column chunk packs all of x, which cost ~25% of the router encoder's
   // batch-32 GEMMs, whose 128 columns make column chunks narrow) and the weights' packing is
@@ -110,15 +115,32 @@ void linear_with(const CpuKernels& k, const float* x, const float* w, const floa
   if (M >= 256 * t) {
     const int64_t rows = std::max<int64_t>(128, (M + 4 * t - 1) / (4 * t) + 31) / 32 * 32;
     cpu_pool_for((M + rows - 1) / rows, threads, [&](int64_t c, int) {
-      const int64_t r0 = c * rows, r1 = std::min(M, r0 + rows);
-      k.linear_cols(x + r0 * K, K, w, K, b, y + r0 * N, N, r1 - r0, K, 0, N, gelu);
+      const int64_t r0 = c * rows;
+      run(r0, std::min(M, r0 + rows), int64_t{0}, N);
     });
     return;
   }
   const int64_t per = gemm_chunk_cols(M, N, K, threads);
   cpu_pool_for((N + per - 1) / per, threads, [&](int64_t c, int) {
-    const int64_t n0 = c * per, n1 = std::min(N, n0 + per);
-    k.linear_cols(x, K, w, K, b, y, N, M, K, n0, n1, gelu);
+    const int64_t n0 = c * per;
+    run(int64_t{0}, M, n0, std::min(N, n0 + per));
+  });
+}
+
+void linear_with(const CpuKernels& k, const float* x, const float* w, const float* b, float* y,
+                 int64_t M, int64_t N, int64_t K, bool gelu, int threads) {
+  split_gemm(M, N, K, threads, [&](int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+    k.linear_cols(x + r0 * K, K, w, K, b, y + r0 * N, N, r1 - r0, K, n0, n1, gelu);
+  });
+}
+
+void linear_packed_with(const CpuKernels& k, const CpuPackedWeights& w, const float* x, float* y, int64_t M,
+                        bool gelu, int threads) {
+  const int64_t N = w.N, K = w.K;
+  const float* b = w.bias.data();
+  const float* wp = w.data();
+  split_gemm(M, N, K, threads, [&](int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+    k.linear_packed_cols(x + r0 * K, K, wp, b, y + r0 * N, N, r1 - r0, K, n0, n1, gelu);
   });
 }
 
@@ -160,6 +182,39 @@ void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, floa
   check_shape(M >= 0 && N >= 0 && K >= 0, "cpu_linear",
               "negative shape M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
   linear_with(cpu_kernels(isa), x, w, b, y, M, N, K, gelu, threads);
+}
+
+const float* CpuPackedWeights::data() const {
+  const auto p = reinterpret_cast<uintptr_t>(storage.data());
+  return storage.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
+
+std::shared_ptr<const CpuPackedWeights> cpu_pack_linear(CpuIsa isa, const float* w, const float* b, int64_t N,
+                                                        int64_t K) {
+  check_shape(N > 0 && K > 0, "cpu_pack_linear", "empty weight " + std::to_string(N) + " x " + std::to_string(K));
+  const CpuKernels& k = cpu_kernels(isa);
+  const int64_t S = k.packed_strip;
+  if (S <= 0 || !k.linear_packed_cols) return nullptr;
+  if (24 % S != 0) throw Error(Status::internal, "cpu_pack_linear: strip " + std::to_string(S) + " does not divide 24");
+  auto p = std::make_shared<CpuPackedWeights>();
+  p->isa = isa;
+  p->N = N;
+  p->K = K;
+  p->strip = static_cast<int>(S);
+  p->bias.assign(static_cast<size_t>(N), 0.0f);
+  if (b) std::copy(b, b + N, p->bias.begin());
+  const int64_t strips = (N + S - 1) / S;
+  p->storage.assign(static_cast<size_t>(strips * K * S + 64 / sizeof(float)), 0.0f);
+  auto* out = const_cast<float*>(p->data());
+  for (int64_t s = 0; s < strips; ++s)  // written in order; read as S row streams
+    for (int64_t kk = 0; kk < K; ++kk)
+      for (int64_t c = 0, n = s * S; c < S && n < N; ++c, ++n) out[(s * K + kk) * S + c] = w[n * K + kk];
+  return p;
+}
+
+void cpu_linear_packed(const CpuPackedWeights& w, const float* x, int64_t M, float* y, bool gelu, int threads) {
+  check_shape(M >= 0, "cpu_linear_packed", "negative rows M=" + std::to_string(M));
+  linear_packed_with(cpu_kernels(w.isa), w, x, y, M, gelu, threads);
 }
 
 void cpu_embeddings_forward(CpuIsa isa, const float* word, const float* pos, const float* gamma,
@@ -210,15 +265,23 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
       k.add_layernorm(tmp + r0 * D, x + r0 * D, gamma, beta, x + r0 * D, r1 - r0, D, sh.ln_eps);
     });
   };
-  // One GEMM of the block: int8 when the block has packed weights for it, else fp32.
-  auto gemm = [&](const CpuInt8Weights* q, const float* in, const float* wt, const float* b, float* out,
-                  int64_t N, int64_t K, bool gelu) {
-    if (q) cpu_int8_linear(*q, in, BT, out, gelu, threads);
-    else linear_with(k, in, wt, b, out, BT, N, K, gelu, threads);
+  // One GEMM of the block: int8 when the block has int8 weights for it, else fp32 on weights
+  // packed at load when it has them, else on the torch weights (packed per call).
+  auto gemm = [&](const CpuInt8Weights* q, const CpuPackedWeights* p, const float* in, const float* wt,
+                  const float* b, float* out, int64_t N, int64_t K, bool gelu) {
+    if (q) return cpu_int8_linear(*q, in, BT, out, gelu, threads);
+    if (p) {
+      check_shape(p->isa == isa && p->N == N && p->K == K, "cpu_blocks_forward",
+                  std::string("packed weight ") + std::to_string(p->N) + " x " + std::to_string(p->K) + " for " +
+                      cpu_isa_name(p->isa) + ", expected " + std::to_string(N) + " x " + std::to_string(K) +
+                      " for " + cpu_isa_name(isa));
+      return linear_packed_with(k, *p, in, out, BT, gelu, threads);
+    }
+    linear_with(k, in, wt, b, out, BT, N, K, gelu, threads);
   };
   for (int l = 0; l < n_blocks; ++l) {
     const CpuBlockWeights& w = blocks[l];
-    gemm(w.qkv_q, x, w.qkv_w, w.qkv_b, qkv, 3 * D, D, false);
+    gemm(w.qkv_q, w.qkv_p, x, w.qkv_w, w.qkv_b, qkv, 3 * D, D, false);
     // Attention: one chunk per (sequence, head), scratch per thread slot.
     cpu_pool_for(B * H, team, [&](int64_t p, int slot) {
       const int64_t b = p / H, h = p % H;
@@ -226,10 +289,10 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
       k.attention_head(q, q + D, q + 2 * D, 3 * D, key_valid ? key_valid + b * T : nullptr, T, Dh, scale,
                        ctx + b * T * D + h * Dh, D, scratch + slot * scratch_per);
     });
-    gemm(w.out_q, ctx, w.out_w, w.out_b, tmp, D, D, false);
+    gemm(w.out_q, w.out_p, ctx, w.out_w, w.out_b, tmp, D, D, false);
     add_ln(w.sa_ln_w, w.sa_ln_b);  // x = LN(attn + x)
-    gemm(w.lin1_q, x, w.lin1_w, w.lin1_b, ff, F, D, true);
-    gemm(w.lin2_q, ff, w.lin2_w, w.lin2_b, tmp, D, F, false);
+    gemm(w.lin1_q, w.lin1_p, x, w.lin1_w, w.lin1_b, ff, F, D, true);
+    gemm(w.lin2_q, w.lin2_p, ff, w.lin2_w, w.lin2_b, tmp, D, F, false);
     add_ln(w.out_ln_w, w.out_ln_b);  // x = LN(ffn + x)
   }
 }

@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 namespace routenlp::detail {
 
@@ -53,6 +55,12 @@ struct CpuKernels {
                         float* out, int64_t rows, int64_t D, float eps);
   // p[i] = exact GELU(p[i]) for i in [0, n) (the int8 GEMM's epilogue uses it).
   void (*gelu)(float* p, int64_t n);
+  // The Linear GEMM on weights packed once (CpuPackedWeights) instead of per call: columns
+  // [n0, n1) of y = act(x w^T + b), n0 a multiple of packed_strip, wp = CpuPackedWeights::data()
+  // of a weight with K columns. packed_strip == 0 (and null): this ISA has no packed form.
+  int packed_strip = 0;
+  void (*linear_packed_cols)(const float* x, int64_t ldx, const float* wp, const float* b, float* y,
+                             int64_t ldy, int64_t M, int64_t K, int64_t n0, int64_t n1, bool gelu) = nullptr;
 };
 
 // The kernel table for a supported ISA; Error(not_supported) otherwise.
@@ -63,6 +71,30 @@ const CpuKernels& cpu_kernels(CpuIsa isa);
 // products, or a pool busy with another caller run on the calling thread.
 void cpu_linear(CpuIsa isa, const float* x, const float* w, const float* b, float* y, int64_t M,
                 int64_t N, int64_t K, bool gelu, int threads);
+
+// The weights of one Linear packed once for an ISA's GEMM, in the order its inner loop reads
+// them: output columns in strips of `strip`, each strip k-major ([N / strip][K][strip], columns
+// past N zero). Made when a model becomes immutable (distilbert.hpp, prepare_for_inference): at
+// batch 1 every weight comes from DRAM once per forward, and packing it per call (transposes
+// into a k-major buffer) was 13% of distilbert-base's time (docs/encoder.md "CPU kernels").
+// Costs a second copy of the Linear weights (the torch tensors stay for the libtorch path).
+struct CpuPackedWeights {
+  CpuIsa isa = CpuIsa::none;
+  int64_t N = 0, K = 0;
+  int strip = 0;
+  std::vector<float> bias;     // [N], zeros without a bias
+  std::vector<float> storage;  // the packed weights, from data() (64-byte aligned)
+  const float* data() const;
+};
+
+// Packs w [N x K] (a torch Linear weight, row-major) and b [N] (or null) for `isa`'s packed GEMM;
+// null when `isa` has none (CpuKernels::packed_strip == 0).
+std::shared_ptr<const CpuPackedWeights> cpu_pack_linear(CpuIsa isa, const float* w, const float* b, int64_t N,
+                                                        int64_t K);
+
+// y [M x N] = act(x w^T + b) for x [M x K], both contiguous, through the packed weights (on
+// w.isa's kernels); threads as cpu_linear. Bit-identical to cpu_linear on the same weights.
+void cpu_linear_packed(const CpuPackedWeights& w, const float* x, int64_t M, float* y, bool gelu, int threads);
 
 struct CpuInt8Weights;  // cpu_int8_kernels.hpp
 
@@ -86,6 +118,11 @@ struct CpuBlockWeights {
   const CpuInt8Weights* out_q = nullptr;
   const CpuInt8Weights* lin1_q = nullptr;
   const CpuInt8Weights* lin2_q = nullptr;
+  // Else, when set, that GEMM runs on these packed fp32 weights (with their bias).
+  const CpuPackedWeights* qkv_p = nullptr;
+  const CpuPackedWeights* out_p = nullptr;
+  const CpuPackedWeights* lin1_p = nullptr;
+  const CpuPackedWeights* lin2_p = nullptr;
 };
 
 struct CpuBlockShape {

@@ -96,10 +96,16 @@ struct V512 {
 }  // namespace
 
 // The Linear GEMM and attention's two per-head products: the outer-product kernel of
-// cpu_gemm_avx512.inc. The shared dot-product kernel's 4 x 6 tile (24 accumulators + 4 x vectors
-// + 1 w vector of the 32 zmm registers) is instantiated for the K == 0 case only.
+// cpu_gemm_avx512.inc, on weights packed per call or once at load (CpuPackedWeights). The shared
+// dot-product kernel's 4 x 6 tile (24 accumulators + 4 x vectors + 1 w vector of the 32 zmm
+// registers) is instantiated for the K == 0 case only.
 const CpuKernels& cpu_kernels_avx512() {
-  static const CpuKernels k = make_kernels<V512, &linear_cols_op>();
+  static const CpuKernels k = [] {
+    CpuKernels t = make_kernels<V512, &linear_cols_op>();
+    t.packed_strip = kOpCols;
+    t.linear_packed_cols = &linear_packed_cols_op;
+    return t;
+  }();
   return k;
 }
 
