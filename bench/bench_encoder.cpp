@@ -5,6 +5,7 @@
 //                                   the Encoder's own defaults)
 //   ROUTENLP_BENCH_WEIGHTS_DIR=dir  also save the weights to dir/{small,base} (for the peer)
 //   ROUTENLP_BENCH_DEVICE=cuda      run on CUDA (fp32), when available
+//   ROUTENLP_BENCH_PREPACK=0        EncoderOptions::cpu_prepacked_weights = false (pack per call)
 // Compare with the Python eager peer: bench/peers/run_encoder_compare.sh.
 #include <algorithm>
 #include <benchmark/benchmark.h>
@@ -33,6 +34,7 @@ Encoder& get(const std::string& cfg, const std::string& mode) {
   EncoderOptions o;
   if (const char* t = std::getenv("ROUTENLP_BENCH_THREADS")) o.intra_op_threads = o.cpu_kernel_threads = std::atoi(t);
   if (const char* d = std::getenv("ROUTENLP_BENCH_DEVICE")) o.device = d;
+  if (const char* p = std::getenv("ROUTENLP_BENCH_PREPACK")) o.cpu_prepacked_weights = std::string(p) != "0";
   o.int8_dynamic = mode == "int8";
   if (mode == "bf16") o.dtype = EncoderDType::bf16;
   EncoderConfig c = cfg == "small" ? EncoderConfig::small() : EncoderConfig::distilbert_base();

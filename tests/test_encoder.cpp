@@ -370,23 +370,29 @@ TEST_CASE("Encoder: fp32 parity with the HF fixture (max abs diff <= 1e-5)", "[e
   auto cases = load_cases(&root);
   REQUIRE(cases.size() >= 3);
   INFO("fixture backend: " << root.find("backend")->str);
-  auto enc = Encoder::load_hf_dir(kTiny, cpu1());
-  CHECK(enc.dim() == 32);
-  CHECK(enc.device() == "cpu");
-  // Every CPU fp32 path: libtorch ops, and routenlp's own kernels for each ISA this CPU has.
+  // Every CPU fp32 path: libtorch ops, and routenlp's own kernels for each ISA this CPU has, with
+  // the weights packed per call and (where the ISA packs) once at load. Packs are made for the
+  // ISA active at load, so each encoder is loaded under its ISA.
   IsaGuard guard;
-  for (rd::CpuIsa isa : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
-    if (isa != rd::CpuIsa::none && !rd::cpu_isa_supported(isa)) continue;
-    rd::cpu_isa_override(isa);
-    INFO("CPU kernels: " << rd::cpu_isa_name(isa));
-    for (const auto& c : cases) {
-      INFO(c.name);
-      auto out = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
-      double d = max_abs_diff(out, c.expected);
-      CHECK(d <= 1e-5);
+  for (rd::CpuIsa isa : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512})
+    for (bool prepacked : {false, true}) {
+      if (isa != rd::CpuIsa::none && !rd::cpu_isa_supported(isa)) continue;
+      rd::cpu_isa_override(isa);
+      EncoderOptions o = cpu1();
+      o.cpu_prepacked_weights = prepacked;
+      auto enc = Encoder::load_hf_dir(kTiny, o);
+      CHECK(enc.dim() == 32);
+      CHECK(enc.device() == "cpu");
+      INFO("CPU kernels: " << rd::cpu_isa_name(isa) << " prepacked " << prepacked);
+      for (const auto& c : cases) {
+        INFO(c.name);
+        auto out = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
+        double d = max_abs_diff(out, c.expected);
+        CHECK(d <= 1e-5);
+      }
     }
-  }
   rd::cpu_isa_reset();
+  auto enc = Encoder::load_hf_dir(kTiny, cpu1());
   // CLS pooling = position 0 of the hidden state.
   const auto& c0 = cases[0];
   auto pooled = enc.embed_ids(c0.ids, c0.mask, c0.batch, c0.seq_len);
@@ -462,14 +468,15 @@ TEST_CASE("Encoder: the own-kernel forward and pooling equal the libtorch path",
   for (Pooling pooling : {Pooling::cls, Pooling::mean}) {
     EncoderOptions o = cpu1();
     o.pooling = pooling;
-    auto enc = Encoder::load_hf_dir(kTiny, o);
     rd::cpu_isa_override(rd::CpuIsa::none);  // every op in libtorch
-    const auto want_hidden = enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
-    const auto want_pooled = enc.embed_ids(c.ids, c.mask, c.batch, c.seq_len);
-    const auto want_unmasked = enc.embed_ids(c.ids, {}, c.batch, c.seq_len);
+    auto torch_enc = Encoder::load_hf_dir(kTiny, o);
+    const auto want_hidden = torch_enc.forward_ids(c.ids, c.mask, c.batch, c.seq_len);
+    const auto want_pooled = torch_enc.embed_ids(c.ids, c.mask, c.batch, c.seq_len);
+    const auto want_unmasked = torch_enc.embed_ids(c.ids, {}, c.batch, c.seq_len);
     for (rd::CpuIsa isa : {rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
       if (!rd::cpu_isa_supported(isa)) continue;
       rd::cpu_isa_override(isa);
+      auto enc = Encoder::load_hf_dir(kTiny, o);  // packed (where the ISA packs) for this ISA
       INFO("pooling " << (pooling == Pooling::cls ? "cls" : "mean") << " kernels " << rd::cpu_isa_name(isa));
       auto diff = [](const std::vector<float>& a, const std::vector<float>& b) {
         REQUIRE(a.size() == b.size());
@@ -503,6 +510,54 @@ TEST_CASE("Encoder: the own-kernel forward and pooling equal the libtorch path",
     auto bad = ids.clone();
     bad[0][1] = cfg.vocab_size;
     CHECK_THROWS(mod->forward(bad, mask));
+  }
+}
+
+TEST_CASE("DistilBert: prepare_for_inference packs the weights or snapshots q/k/v", "[encoder]") {
+  const auto cases = load_cases();
+  const auto& c = cases[0];
+  auto cfg = EncoderConfig::from_hf_config_json(kTiny + "/config.json");
+  auto make = [&](bool prepacked) {
+    rd::DistilBert mod(cfg);
+    rd::init_weights(*mod, 9);
+    mod->eval();
+    mod->cpu_prepacked_weights = prepacked;
+    rd::prepare_for_inference(*mod);
+    return mod;
+  };
+  torch::InferenceMode im;
+  const auto ids = torch::tensor(std::vector<int64_t>(c.ids.begin(), c.ids.end()))
+                       .view({static_cast<int64_t>(c.batch), static_cast<int64_t>(c.seq_len)});
+  const auto mask = torch::tensor(std::vector<int64_t>(c.mask.begin(), c.mask.end())).view_as(ids);
+  IsaGuard guard;
+  for (rd::CpuIsa isa : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
+    if (isa != rd::CpuIsa::none && !rd::cpu_isa_supported(isa)) continue;
+    rd::cpu_isa_override(isa);
+    INFO("kernels at load " << rd::cpu_isa_name(isa));
+    auto packed = make(true), plain = make(false);
+    const bool packs = isa != rd::CpuIsa::none && rd::cpu_kernels(isa).packed_strip > 0;
+    for (const auto& layer : *packed->transformer->layer) {
+      auto* blk = layer->as<rd::TransformerBlockImpl>();
+      CHECK((blk->attention->qkv_packed != nullptr) == packs);
+      CHECK((blk->ffn->lin2_packed != nullptr) == packs);
+      CHECK(blk->attention->qkv_weight.defined() == !packs);  // one copy of q/k/v, not two
+    }
+    for (const auto& layer : *plain->transformer->layer) {
+      auto* blk = layer->as<rd::TransformerBlockImpl>();
+      CHECK(blk->attention->qkv_packed == nullptr);
+      CHECK(blk->attention->qkv_weight.defined());
+    }
+    // Same weights (same seed), same bits, packed or not.
+    const auto want = plain->forward(ids, mask);
+    CHECK(torch::equal(packed->forward(ids, mask), want));
+    // Under other kernels than the packs were made for (a test override; production fixes the
+    // ISA per process) the forward takes the libtorch path: same result within rounding.
+    for (rd::CpuIsa other : {rd::CpuIsa::none, rd::CpuIsa::avx2, rd::CpuIsa::avx512}) {
+      if (other != rd::CpuIsa::none && !rd::cpu_isa_supported(other)) continue;
+      rd::cpu_isa_override(other);
+      INFO("kernels at forward " << rd::cpu_isa_name(other));
+      CHECK(torch::allclose(packed->forward(ids, mask), want, 0, 1e-5));
+    }
   }
 }
 

@@ -12,7 +12,8 @@
 #      table of an earlier run's raw rows. A failed engine call (e.g. the library relinked by a
 #      concurrent build) is reported on stderr and leaves that cell out of that round.
 # Engines (ms per call = real time / iterations for all of them, as Google Benchmark reports):
-#   rn            routenlp fp32, its own CPU kernels (the default path)
+#   rn            routenlp fp32, its own CPU kernels (the default path: weights packed at load)
+#   rn_unpacked   the same with EncoderOptions::cpu_prepacked_weights = false (packed per call)
 #   rn_torch      routenlp fp32 with ROUTENLP_CPU_KERNELS=off (every op through libtorch)
 #   rn_int8       routenlp int8_dynamic (bench_encoder's *_int8)
 #   ort_f32_spin  ORT fp32, intra-op spinning on (ORT's default); ort_f32_nospin: spinning off
@@ -38,9 +39,10 @@ loads = defaultdict(list)
 for r, t, c, b, e, ms, l in rows:
     d[(c, int(b), int(t))].setdefault(int(r), {})[e] = float(ms)
     loads[(c, int(b), int(t))].append(float(l))
-E = ["rn", "rn_torch", "rn_int8", "ort_f32_spin", "ort_f32_nospin", "ort_i8_spin", "ort_i8_nospin"]
+E = ["rn", "rn_unpacked", "rn_torch", "rn_int8", "ort_f32_spin", "ort_f32_nospin", "ort_i8_spin", "ort_i8_nospin"]
+RN = 4  # E[:RN]: routenlp's engines
 med = lambda xs: st.median(xs) if xs else float("nan")
-hdr = ["shape", "thr", "rounds"] + E + ["rn/ortF", "rnT/ortF", "rnI8/ortI8", "bestRN/bestPeer", "load1"]
+hdr = ["shape", "thr", "rounds"] + E + ["rn/ortF", "rnU/ortF", "rnT/ortF", "rnI8/ortI8", "bestRN/bestPeer", "load1"]
 print("| " + " | ".join(hdr) + " |")
 print("|" + "---|" * len(hdr))
 for (c, b, t) in sorted(d, key=lambda k: (k[0] != "base", k[1], k[2])):
@@ -51,10 +53,10 @@ for (c, b, t) in sorted(d, key=lambda k: (k[0] != "base", k[1], k[2])):
     def ratio(num, dens):
         v = [x[num] / min(x[dd] for dd in dens) for x in rs.values() if num in x and all(dd in x for dd in dens)]
         return f"{med(v):.2f}" if v else "-"
-    cells += [ratio("rn", ["ort_f32_spin", "ort_f32_nospin"]), ratio("rn_torch", ["ort_f32_spin", "ort_f32_nospin"]),
-              ratio("rn_int8", ["ort_i8_spin", "ort_i8_nospin"])]
+    cells += [ratio("rn", ["ort_f32_spin", "ort_f32_nospin"]), ratio("rn_unpacked", ["ort_f32_spin", "ort_f32_nospin"]),
+              ratio("rn_torch", ["ort_f32_spin", "ort_f32_nospin"]), ratio("rn_int8", ["ort_i8_spin", "ort_i8_nospin"])]
     if b > 1:
-        v = [min(x[e] for e in E[:3]) / min(x[e] for e in E[3:]) for x in rs.values() if all(e in x for e in E)]
+        v = [min(x[e] for e in E[:RN]) / min(x[e] for e in E[RN:]) for x in rs.values() if all(e in x for e in E)]
         cells.append(f"{med(v):.2f}" if v else "-")
     else:
         cells.append("")
@@ -81,15 +83,16 @@ if [ ! -f "$WORK/base.int8.onnx" ] || [ ! -f "$WORK/small.int8.onnx" ]; then
 fi
 RES="$WORK/results.tsv"
 : > "$RES"
-ENGINES=(rn rn_torch rn_int8 ort_f32_spin ort_f32_nospin ort_i8_spin ort_i8_nospin)
+ENGINES=(rn rn_unpacked rn_torch rn_int8 ort_f32_spin ort_f32_nospin ort_i8_spin ort_i8_nospin)
 batches() { if [ "$1" = base ] && [ "${BASE_B32:-0}" != 1 ]; then echo 1; else echo "1 32"; fi; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 run_engine() {  # round threads cfg engine
   local r=$1 t=$2 c=$3 e=$4 mode envs=() b out
   case $e in
-    rn|rn_torch|rn_int8)
+    rn|rn_unpacked|rn_torch|rn_int8)
       mode=fp32; [ "$e" = rn_int8 ] && mode=int8
       [ "$e" = rn_torch ] && envs=(ROUTENLP_CPU_KERNELS=off)
+      [ "$e" = rn_unpacked ] && envs=(ROUTENLP_BENCH_PREPACK=0)
       local bre; bre=$(batches "$c" | tr ' ' '|')
       local l; l=$(load1)
       env "${envs[@]}" ROUTENLP_BENCH_THREADS="$t" "$BENCH" --benchmark_format=csv \

@@ -101,14 +101,43 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
   return linear_maybe_int8(out_lin, out_int8, ctx);
 }
 
-void MultiHeadSelfAttentionImpl::fuse_qkv() {
-  torch::NoGradGuard ng;
-  qkv_weight = torch::cat({q_lin->weight, k_lin->weight, v_lin->weight}, 0).detach().contiguous();
-  qkv_bias = torch::cat({q_lin->bias, k_lin->bias, v_lin->bias}, 0).detach().contiguous();
+namespace {
+
+bool cpu_f32(const torch::Tensor& t) { return t.defined() && t.is_cpu() && t.scalar_type() == torch::kFloat; }
+
+// A Linear's weight and bias packed for `isa` (null when that ISA does not pack).
+std::shared_ptr<const CpuPackedWeights> pack_linear(CpuIsa isa, const torch::Tensor& w, const torch::Tensor& b) {
+  const auto wc = w.detach().contiguous();
+  const auto bc = b.defined() ? b.detach().contiguous() : torch::Tensor();
+  return cpu_pack_linear(isa, wc.data_ptr<float>(), bc.defined() ? bc.data_ptr<float>() : nullptr, wc.size(0),
+                         wc.size(1));
 }
 
-void fuse_qkv_for_inference(DistilBertImpl& m) {
-  for (const auto& mod : *m.transformer->layer) mod->as<TransformerBlockImpl>()->attention->fuse_qkv();
+}  // namespace
+
+void prepare_for_inference(DistilBertImpl& m) {
+  torch::NoGradGuard ng;
+  const CpuIsa isa = cpu_isa_active();
+  const bool pack = m.cpu_prepacked_weights && isa != CpuIsa::none && cpu_kernels(isa).packed_strip > 0;
+  for (const auto& mod : *m.transformer->layer) {
+    auto* blk = mod->as<TransformerBlockImpl>();
+    auto& a = *blk->attention;
+    auto& f = *blk->ffn;
+    a.qkv_weight = a.qkv_bias = torch::Tensor();
+    a.qkv_packed = a.out_packed = f.lin1_packed = f.lin2_packed = nullptr;
+    if (!a.q_int8.isNone()) continue;  // int8: its own packs (quantize_int8_dynamic)
+    const auto qkv_w = torch::cat({a.q_lin->weight, a.k_lin->weight, a.v_lin->weight}, 0).detach().contiguous();
+    const auto qkv_b = torch::cat({a.q_lin->bias, a.k_lin->bias, a.v_lin->bias}, 0).detach().contiguous();
+    if (pack && cpu_f32(qkv_w) && cpu_f32(a.out_lin->weight) && cpu_f32(f.lin1->weight) && cpu_f32(f.lin2->weight)) {
+      a.qkv_packed = pack_linear(isa, qkv_w, qkv_b);
+      a.out_packed = pack_linear(isa, a.out_lin->weight, a.out_lin->bias);
+      f.lin1_packed = pack_linear(isa, f.lin1->weight, f.lin1->bias);
+      f.lin2_packed = pack_linear(isa, f.lin2->weight, f.lin2->bias);
+    } else {
+      a.qkv_weight = qkv_w;
+      a.qkv_bias = qkv_b;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,8 +191,8 @@ namespace {
 // threads stay parked while the kernels' pool works (with intra-op threads > 1 and libgomp's
 // default busy-wait they spun beside it: 3x slower on two loaded cores, docs/results.md run G).
 // Returns an undefined tensor when the kernels do not apply (training or autograd, another
-// device or dtype, int8 without own int8 packs, unfused q/k/v, ROUTENLP_CPU_KERNELS=off, a CPU
-// without AVX2/FMA), and the caller takes the libtorch path.
+// device or dtype, int8 without own int8 packs, not prepared for inference, packs for another
+// ISA, ROUTENLP_CPU_KERNELS=off, a CPU without AVX2/FMA), and the caller takes the libtorch path.
 torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& input_ids,
                                        const torch::Tensor& attention_mask) {
   const CpuIsa isa = cpu_isa_active();
@@ -195,6 +224,15 @@ torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& i
       w.out_q = own_int8(att.out_own_int8);
       w.lin1_q = own_int8(ffn.lin1_own_int8);
       w.lin2_q = own_int8(ffn.lin2_own_int8);
+    } else if (att.qkv_packed) {  // packed at load, for the ISA active then
+      auto packed = [&](const std::shared_ptr<const CpuPackedWeights>& p) {
+        if (!p || p->isa != isa) usable = false;
+        return p.get();
+      };
+      w.qkv_p = packed(att.qkv_packed);
+      w.out_p = packed(att.out_packed);
+      w.lin1_p = packed(ffn.lin1_packed);
+      w.lin2_p = packed(ffn.lin2_packed);
     } else {
       w.qkv_w = f32(att.qkv_weight);
       w.qkv_b = f32(att.qkv_bias);

@@ -15,7 +15,8 @@
 
 namespace routenlp::detail {
 
-struct CpuInt8Weights;  // cpu_int8_kernels.hpp
+struct CpuInt8Weights;    // cpu_int8_kernels.hpp
+struct CpuPackedWeights;  // cpu_kernels.hpp
 
 // Sets libtorch's intra-op thread count for a scope (n <= 0: leave it) and restores it.
 // Used by the trainers; process-wide, so not for concurrent use with other settings.
@@ -55,9 +56,11 @@ struct MultiHeadSelfAttentionImpl : torch::nn::Module {
   // forward; null unless quantize_int8_dynamic ran with the own kernels active.
   std::shared_ptr<const CpuInt8Weights> qkv_own_int8, out_own_int8;
   // Inference-only fused [3*dim, dim] q/k/v projection (one GEMM instead of three): a snapshot
-  // of the current weights made by fuse_qkv(), used only in eval mode.
+  // of the current weights made by prepare_for_inference(), used only in eval mode. Either the
+  // torch tensors (libtorch path, and the own kernels' per-call packing) or, where the active
+  // kernels pack weights once, the packs below for the own kernels; never both.
   torch::Tensor qkv_weight, qkv_bias;
-  void fuse_qkv();
+  std::shared_ptr<const CpuPackedWeights> qkv_packed, out_packed;
 };
 TORCH_MODULE(MultiHeadSelfAttention);
 
@@ -68,6 +71,7 @@ struct FFNImpl : torch::nn::Module {
   torch::nn::Dropout dropout{nullptr};
   c10::IValue lin1_int8, lin2_int8;
   std::shared_ptr<const CpuInt8Weights> lin1_own_int8, lin2_own_int8;  // see MultiHeadSelfAttentionImpl
+  std::shared_ptr<const CpuPackedWeights> lin1_packed, lin2_packed;      // see MultiHeadSelfAttentionImpl
 };
 TORCH_MODULE(FFN);
 
@@ -100,6 +104,9 @@ struct DistilBertImpl : torch::nn::Module {
   Transformer transformer{nullptr};
   // Threads for the own CPU kernels (cpu_kernels.hpp): 0 = cpu_pool_default_threads().
   int cpu_kernel_threads = 0;
+  // Whether prepare_for_inference() packs the Linear weights once for the own kernels
+  // (EncoderOptions::cpu_prepacked_weights).
+  bool cpu_prepacked_weights = true;
 };
 TORCH_MODULE(DistilBert);
 
@@ -128,10 +135,16 @@ void fill_sinusoidal(torch::Tensor out);
 // packs stay for the op-by-op path (ROUTENLP_CPU_KERNELS=off, or an ISA changed by a test).
 // Throws Error(not_supported) when libtorch has no suitable quantized engine.
 void quantize_int8_dynamic(DistilBertImpl& m);
-// Calls fuse_qkv() on every layer (after loading weights and moving to the final device/dtype).
-void fuse_qkv_for_inference(DistilBertImpl& m);
+// Readies an fp32 model whose weights no longer change (loaded, on its final device and dtype,
+// eval mode) for inference, per block: layers with int8 weights are left alone. Where the active
+// own CPU kernels pack weights once (cpu_pack_linear; AVX-512) and m.cpu_prepacked_weights is set,
+// packs q/k/v (fused), out_lin, lin1 and lin2 for them: a second copy of those weights, which
+// the kernels then read instead of the torch tensors. Otherwise snapshots the fused q/k/v as a
+// torch tensor (qkv_weight). Packs are for the ISA active now: a forward under another ISA
+// (tests override it) takes the libtorch path. Calling it again re-snapshots.
+void prepare_for_inference(DistilBertImpl& m);
 // y = x W^T + b. CPU fp32 without autograd runs routenlp's own AVX-512/AVX2 kernel
-// (cpu_gemm.hpp) when the CPU has one and ROUTENLP_CPU_GEMM is not "off"; otherwise oneDNN's
+// (cpu_kernels.hpp) when the CPU has one and ROUTENLP_CPU_KERNELS is not "off"; otherwise oneDNN's
 // inner product when ROUTENLP_ONEDNN_FP32=1; otherwise (and always for training, bf16, CUDA)
 // torch::linear.
 // `threads` is for the own kernels only (0 = cpu_pool_default_threads()).

@@ -138,6 +138,7 @@ std::unique_ptr<Encoder::Impl> make_impl(const EncoderConfig& cfg, const Encoder
   apply_threads(opt);
   impl->model = detail::DistilBert(cfg);
   impl->model->cpu_kernel_threads = opt.cpu_kernel_threads;
+  impl->model->cpu_prepacked_weights = opt.cpu_prepacked_weights;
   impl->model->eval();
   return impl;
 }
@@ -147,7 +148,7 @@ void finish(Encoder::Impl& impl) {
   impl.model->eval();
   for (auto& p : impl.model->parameters()) p.set_requires_grad(false);
   if (impl.options.int8_dynamic) detail::quantize_int8_dynamic(*impl.model);
-  else detail::fuse_qkv_for_inference(*impl.model);
+  else detail::prepare_for_inference(*impl.model);
 }
 
 void load_vocab(Encoder::Impl& impl, const std::string& path) {

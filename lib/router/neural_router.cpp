@@ -131,9 +131,9 @@ detail::RouterOutputs NeuralRouter::Impl::run(const std::vector<RouteQuery>& bat
 void NeuralRouter::Impl::place(const detail::ResolvedRuntime& r) { detail::place_model(*this, r); }
 
 NeuralRouter::NeuralRouter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
-  // The Impl is immutable from here on: snapshot the fused q/k/v weights so CPU fp32 inference
-  // takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
-  if (impl_ && impl_->net) detail::fuse_qkv_for_inference(*impl_->net->encoder);
+  // The Impl is immutable from here on: pack (or snapshot the fused q/k/v of) the weights so CPU
+  // fp32 inference takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
+  if (impl_ && impl_->net) detail::prepare_for_inference(*impl_->net->encoder);
 }
 NeuralRouter::NeuralRouter(NeuralRouter&&) noexcept = default;
 NeuralRouter& NeuralRouter::operator=(NeuralRouter&&) noexcept = default;

@@ -168,7 +168,7 @@ void place_model(Model& m, const ResolvedRuntime& r) {
   m.runtime.int8_dynamic = r.int8;
   if (!r.device.is_cpu()) m.net->to(r.device);
   if (r.dtype != torch::kFloat) m.net->encoder->to(r.dtype);
-  if (r.int8) quantize_int8_dynamic(*m.net->encoder);  // after eval(), before fuse_qkv's snapshot
+  if (r.int8) quantize_int8_dynamic(*m.net->encoder);  // after eval(), before prepare_for_inference
   if (r.cuda_graphs) m.graphs = std::make_unique<GraphCache>();
 }
 

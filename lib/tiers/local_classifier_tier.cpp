@@ -249,9 +249,9 @@ double accuracy(const LocalClassifierTier& t, const std::vector<std::string>& te
 }  // namespace
 
 LocalClassifierTier::LocalClassifierTier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {
-  // Immutable from here on (fine_tune trains a copy): snapshot the fused q/k/v weights so CPU
-  // fp32 inference takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
-  if (impl_ && impl_->net) detail::fuse_qkv_for_inference(*impl_->net->encoder);
+  // Immutable from here on (fine_tune trains a copy): pack (or snapshot the fused q/k/v of) the
+  // weights so CPU fp32 inference takes the encoder's own-kernel path (docs/encoder.md "CPU kernels").
+  if (impl_ && impl_->net) detail::prepare_for_inference(*impl_->net->encoder);
 }
 LocalClassifierTier::~LocalClassifierTier() = default;
 
@@ -456,7 +456,7 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string
   head("classifier.weight", impl->net->classifier->weight);
   head("classifier.bias", impl->net->classifier->bias);
   impl->net->eval();
-  impl->place(placed);  // before the constructor snapshots the fused q/k/v weights
+  impl->place(placed);  // before the constructor packs the weights (prepare_for_inference)
   return std::make_shared<LocalClassifierTier>(impl);
 }
 
