@@ -17,7 +17,7 @@ namespace {
 // FNV-1a 64 over the fitting rows: id, task, split and every outcome's quality and cost.
 std::string rows_hash(const Dataset& data, const std::vector<size_t>& idx) {
   uint64_t h = detail::kFnvOffset;
-  char buf[64];
+  char buf[80];  // three %.17g doubles (<= 24 characters each) and two slashes
   for (size_t i : idx) {
     const Query& q = data.queries[i];
     h = detail::fnv1a64(q.id + '\x1f' + q.task + '\x1f' + split_name(q.split) + '\x1e', h);
