@@ -134,16 +134,6 @@ void linear_with(const CpuKernels& k, const float* x, const float* w, const floa
   });
 }
 
-void linear_packed_with(const CpuKernels& k, const CpuPackedWeights& w, const float* x, float* y, int64_t M,
-                        bool gelu, int threads) {
-  const int64_t N = w.N, K = w.K;
-  const float* b = w.bias.data();
-  const float* wp = w.data();
-  split_gemm(M, N, K, threads, [&](int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
-    k.linear_packed_cols(x + r0 * K, K, wp, b, y + r0 * N, N, r1 - r0, K, n0, n1, gelu);
-  });
-}
-
 // One float buffer per calling thread and Tag, grown to the largest request and freed when the
 // thread exits: a fresh allocation per forward was mmap'ed and page-faulted in every time above
 // glibc's 32 MB mmap ceiling (batch 32 x seq 64 at distilbert-base: 56 MB; ~20% of that block's
@@ -164,6 +154,27 @@ struct BlockWorkspace;  // cpu_blocks_forward's activations
 struct GemmPack;        // a GEMM kernel's packed operand (live while the workspace is)
 
 float* workspace(size_t floats) { return thread_buffer<BlockWorkspace>(floats); }
+
+struct SharedXPack;  // x packed once for the column chunks of one GEMM (linear_packed_with)
+
+void linear_packed_with(const CpuKernels& k, const CpuPackedWeights& w, const float* x, float* y, int64_t M,
+                        bool gelu, int threads) {
+  const int64_t N = w.N, K = w.K;
+  const float* b = w.bias.data();
+  const float* wp = w.data();
+  // Column chunks (few rows, several threads) would each pack all of x again: at distilbert-base
+  // batch 1 on two threads that was 8 packings of x per GEMM. Pack it once on the caller here.
+  const float* xp = nullptr;
+  if (threads > 1 && M > 0 && M <= k.packed_x_rows && k.pack_x) {
+    float* buf = thread_buffer<SharedXPack>(static_cast<size_t>(CpuKernels::pack_x_floats(M, K)));
+    k.pack_x(x, K, M, K, buf);
+    xp = buf;
+  }
+  split_gemm(M, N, K, threads, [&](int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+    const float* shared = r0 == 0 && r1 == M ? xp : nullptr;  // a row chunk packs its own rows
+    k.linear_packed_cols(x + r0 * K, K, shared, wp, b, y + r0 * N, N, r1 - r0, K, n0, n1, gelu);
+  });
+}
 
 }  // namespace
 

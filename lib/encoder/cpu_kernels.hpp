@@ -58,9 +58,16 @@ struct CpuKernels {
   // The Linear GEMM on weights packed once (CpuPackedWeights) instead of per call: columns
   // [n0, n1) of y = act(x w^T + b), n0 a multiple of packed_strip, wp = CpuPackedWeights::data()
   // of a weight with K columns. packed_strip == 0 (and null): this ISA has no packed form.
+  // xp: null, or x already packed by pack_x (M <= packed_x_rows; x is then not read), so column
+  // chunks of one GEMM share one packing of x.
   int packed_strip = 0;
-  void (*linear_packed_cols)(const float* x, int64_t ldx, const float* wp, const float* b, float* y,
-                             int64_t ldy, int64_t M, int64_t K, int64_t n0, int64_t n1, bool gelu) = nullptr;
+  void (*linear_packed_cols)(const float* x, int64_t ldx, const float* xp, const float* wp, const float* b,
+                             float* y, int64_t ldy, int64_t M, int64_t K, int64_t n0, int64_t n1,
+                             bool gelu) = nullptr;
+  // Packs rows [0, M) of x (M <= packed_x_rows) into xp (pack_x_floats(M, K) floats).
+  int64_t packed_x_rows = 0;
+  void (*pack_x)(const float* x, int64_t ldx, int64_t M, int64_t K, float* xp) = nullptr;
+  static int64_t pack_x_floats(int64_t M, int64_t K) { return (M + 15) / 16 * 16 * K; }
 };
 
 // The kernel table for a supported ISA; Error(not_supported) otherwise.

@@ -104,6 +104,8 @@ const CpuKernels& cpu_kernels_avx512() {
     CpuKernels t = make_kernels<V512, &linear_cols_op>();
     t.packed_strip = kOpCols;
     t.linear_packed_cols = &linear_packed_cols_op;
+    t.packed_x_rows = kOpMC;
+    t.pack_x = &pack_x_op;
     return t;
   }();
   return k;
