@@ -206,13 +206,14 @@ torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& i
     usable = false;
     return nullptr;
   };
-  // int8_dynamic: every GEMM on the own int8 kernels, with packs made for the active ISA's
-  // int8 kernels; anything else (packs missing or for another ISA) takes libtorch's int8 path.
-  const Int8Isa want_int8 = int8_isa_for(isa);
-  auto own_int8 = [&](const std::shared_ptr<const CpuInt8Weights>& p) {
-    if (!p || p->isa != want_int8) usable = false;
+  // Weights packed for the own kernels (int8 or fp32): usable only when present and made for the
+  // kernels active now (`want`); anything else (packs missing or for another ISA) takes the
+  // libtorch path.
+  auto packed_for = [&usable](const auto& p, auto want) {
+    if (!p || p->isa != want) usable = false;
     return p.get();
   };
+  const Int8Isa want_int8 = int8_isa_for(isa);
   std::vector<CpuBlockWeights> blocks;
   for (const auto& mod : *m.transformer->layer) {
     auto* blk = mod->as<TransformerBlockImpl>();
@@ -220,19 +221,15 @@ torch::Tensor forward_with_cpu_kernels(DistilBertImpl& m, const torch::Tensor& i
     auto& ffn = *blk->ffn;
     CpuBlockWeights w{};
     if (!att.q_int8.isNone() || !ffn.lin1_int8.isNone()) {
-      w.qkv_q = own_int8(att.qkv_own_int8);
-      w.out_q = own_int8(att.out_own_int8);
-      w.lin1_q = own_int8(ffn.lin1_own_int8);
-      w.lin2_q = own_int8(ffn.lin2_own_int8);
-    } else if (att.qkv_packed) {  // packed at load, for the ISA active then
-      auto packed = [&](const std::shared_ptr<const CpuPackedWeights>& p) {
-        if (!p || p->isa != isa) usable = false;
-        return p.get();
-      };
-      w.qkv_p = packed(att.qkv_packed);
-      w.out_p = packed(att.out_packed);
-      w.lin1_p = packed(ffn.lin1_packed);
-      w.lin2_p = packed(ffn.lin2_packed);
+      w.qkv_q = packed_for(att.qkv_own_int8, want_int8);  // int8_dynamic: every GEMM on the int8 kernels
+      w.out_q = packed_for(att.out_own_int8, want_int8);
+      w.lin1_q = packed_for(ffn.lin1_own_int8, want_int8);
+      w.lin2_q = packed_for(ffn.lin2_own_int8, want_int8);
+    } else if (att.qkv_packed) {  // fp32 packed at load (prepare_for_inference)
+      w.qkv_p = packed_for(att.qkv_packed, isa);
+      w.out_p = packed_for(att.out_packed, isa);
+      w.lin1_p = packed_for(ffn.lin1_packed, isa);
+      w.lin2_p = packed_for(ffn.lin2_packed, isa);
     } else {
       w.qkv_w = f32(att.qkv_weight);
       w.qkv_b = f32(att.qkv_bias);
