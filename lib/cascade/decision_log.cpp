@@ -151,6 +151,9 @@ CascadeResult decision_from_json(const std::string& line, const std::string& whe
     r.task = j.value("task", std::string());
     r.status = parse_status(j.value("status", std::string("ok")), where + ": status");
     r.error = j.value("error", std::string());
+    // An integer field: a JSON float (1e300) would overflow the cast nlohmann does for int.
+    if (j.contains("tier") && !j.at("tier").is_number_integer())
+      throw Error(Status::parse, where + ": field 'tier' must be an integer");
     r.tier = j.value("tier", -1);
     r.tier_name = j.value("tier_name", std::string());
     r.uncertain = j.value("uncertain", false);
