@@ -162,7 +162,7 @@ TEST_CASE("cpu_int8: close to the fp32 product within the quantization error", "
 TEST_CASE("cpu_int8: int8 block forward stays close to fp32", "[cpu_int8]") {
   std::mt19937 g(7);
   CpuBlockShape sh;
-  sh.batch = 2;
+  sh.batch = 5;  // 2 threads split it by sequences, 3 split every operation
   sh.seq = 9;
   sh.dim = 48;
   sh.heads = 4;
@@ -213,11 +213,13 @@ TEST_CASE("cpu_int8: int8 block forward stays close to fp32", "[cpu_int8]") {
       w.qkv_w = w.out_w = w.lin1_w = w.lin2_w = nullptr;  // must not be read
       i8.push_back(w);
     }
-    auto xf = x0, xi = x0, xt = x0;
+    auto xf = x0, xi = x0, xt = x0, xs = x0;
     cpu_blocks_forward(isa, f32.data(), 3, sh, xf.data(), valid.data(), 1);
     cpu_blocks_forward(isa, i8.data(), 3, sh, xi.data(), valid.data(), 1);
     cpu_blocks_forward(isa, i8.data(), 3, sh, xt.data(), valid.data(), 3);
     CHECK(xt == xi);  // threads split columns and rows, never a sum
+    cpu_blocks_forward(isa, i8.data(), 3, sh, xs.data(), valid.data(), 2);
+    CHECK(xs == xi);  // nor does a split by sequences
     CHECK(xi != xf);  // really quantized
     for (int64_t r = 0; r + 1 < BT; ++r) {  // every real token (the last is padding)
       INFO("row " << r);

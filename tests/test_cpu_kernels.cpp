@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "encoder/cpu_kernels.hpp"
+#include "encoder/cpu_pool.hpp"
 #include "routenlp/error.hpp"
 
 using routenlp::Error;
@@ -1099,6 +1100,58 @@ TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
         mm.add(static_cast<int64_t>(i), results[0][i], results[1][i], 1e-5);
       INFO("avx2 vs avx512: " << mm);
       CHECK(mm.bad == 0);
+    }
+  }
+  SECTION("a batch of several sequences per thread splits by sequence with the same bits") {
+    std::mt19937 g(4242);
+    CpuBlockShape sh;
+    sh.batch = 7;  // uneven groups on 2 and 3 threads
+    sh.seq = 6;
+    sh.dim = 32;
+    sh.heads = 4;
+    sh.hidden = 64;
+    const int64_t BT = sh.batch * sh.seq, D = sh.dim;
+    std::vector<BlockData> blocks;
+    for (int l = 0; l < 2; ++l) blocks.push_back(random_block(g, D, sh.hidden));
+    std::vector<CpuBlockWeights> views;
+    for (const auto& b : blocks) views.push_back(b.view());
+    const auto x0 = uniform(g, static_cast<size_t>(BT * D), -1, 1);
+    std::vector<uint8_t> valid(static_cast<size_t>(BT), 1);
+    for (int64_t b = 0; b < sh.batch; ++b)  // sequence b has b % 3 padded positions at its end
+      for (int64_t t = sh.seq - b % 3; t < sh.seq; ++t) valid[static_cast<size_t>(b * sh.seq + t)] = 0;
+    const auto want = ref_blocks(blocks, sh, to_double(x0), valid.data());
+    for (CpuIsa isa : supported_isas()) {
+      INFO("isa " << cpu_isa_name(isa));
+      auto x1 = x0;
+      cpu_blocks_forward(isa, views.data(), 2, sh, x1.data(), valid.data(), 1);
+      Mismatch mm;
+      for (size_t i = 0; i < x1.size(); ++i) mm.add(static_cast<int64_t>(i), x1[i], want[i], 2e-5);
+      INFO(mm);
+      CHECK(mm.bad == 0);
+      for (int threads : {2, 3}) {
+        INFO("threads " << threads);
+        auto xt = x0;
+        const CpuPoolStats before = cpu_pool_stats();
+        cpu_blocks_forward(isa, views.data(), 2, sh, xt.data(), valid.data(), threads);
+        const CpuPoolStats after = cpu_pool_stats();
+        CHECK(xt == x1);
+        // One pool job for the whole forward (shared, or run alone when the pool backs off or has
+        // no workers); splitting each operation instead takes one per GEMM, attention and LayerNorm.
+        const uint64_t jobs = (after.shared_jobs - before.shared_jobs) + (after.solo_jobs - before.solo_jobs) +
+                              (after.crowded_jobs - before.crowded_jobs);
+        CHECK(jobs <= 1);
+      }
+      // A pack of the wrong shape is refused before any sequence group runs: x stays as it was.
+      std::vector<std::shared_ptr<const CpuPackedWeights>> packs;
+      std::vector<CpuBlockWeights> bad = views;
+      packs.push_back(cpu_pack_linear(isa, blocks[1].lin1_w.data(), blocks[1].lin1_b.data(), sh.hidden, D));
+      if (packs[0]) {
+        bad[1].lin2_p = packs[0].get();  // 64 x 32 where 32 x 64 belongs
+        auto xb = x0;
+        CHECK(status_of([&] { cpu_blocks_forward(isa, bad.data(), 2, sh, xb.data(), valid.data(), 2); }) ==
+              Status::invalid_argument);
+        CHECK(xb == x0);
+      }
     }
   }
   SECTION("rejects bad shapes") {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -243,6 +244,46 @@ void cpu_embeddings_forward(CpuIsa isa, const float* word, const float* pos, con
   });
 }
 
+namespace {
+
+// ROUTENLP_CPU_BATCH_SPLIT=off: batches split every operation over the threads instead
+// (A/B benchmarks of the batch split itself).
+bool batch_split_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("ROUTENLP_CPU_BATCH_SPLIT");
+    return !(e && std::string(e) == "off");
+  }();
+  return on;
+}
+
+// Sequence groups for a batch split over `threads` (0: split each operation instead). Every
+// thread needs two groups or more, so one that loses its core delays at most its current group
+// while the others take the rest; about four sequences per group keep each GEMM's rows (4 x seq)
+// many enough to amortize the weights' streaming.
+int64_t batch_split_groups(int64_t batch, int threads) {
+  if (threads <= 1 || batch < 2 * static_cast<int64_t>(threads) || !batch_split_enabled()) return 0;
+  return std::min<int64_t>(batch, std::clamp<int64_t>(batch / 4, 2 * threads, 4 * threads));
+}
+
+void check_block_packs(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks, int64_t D, int64_t F) {
+  auto check = [&](const CpuPackedWeights* p, int64_t N, int64_t K) {
+    if (!p) return;
+    check_shape(p->isa == isa && p->N == N && p->K == K, "cpu_blocks_forward",
+                std::string("packed weight ") + std::to_string(p->N) + " x " + std::to_string(p->K) + " for " +
+                    cpu_isa_name(p->isa) + ", expected " + std::to_string(N) + " x " + std::to_string(K) +
+                    " for " + cpu_isa_name(isa));
+  };
+  for (int l = 0; l < n_blocks; ++l) {
+    const CpuBlockWeights& w = blocks[l];
+    if (!w.qkv_q) check(w.qkv_p, 3 * D, D);
+    if (!w.out_q) check(w.out_p, D, D);
+    if (!w.lin1_q) check(w.lin1_p, F, D);
+    if (!w.lin2_q) check(w.lin2_p, D, F);
+  }
+}
+
+}  // namespace
+
 void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                         const CpuBlockShape& sh, float* x, const uint8_t* key_valid, int threads) {
   const CpuKernels& k = cpu_kernels(isa);
@@ -252,6 +293,30 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
                   std::to_string(D) + " heads=" + std::to_string(H) + " hidden=" + std::to_string(F));
   const int64_t BT = B * T, Dh = D / H;
   if (BT == 0 || n_blocks <= 0) return;
+  check_block_packs(isa, blocks, n_blocks, D, F);
+  // A batch of several sequences per thread: each thread runs whole sequence groups through every
+  // block alone, so the threads meet once per forward instead of at each of the ~7 operations of
+  // every block. Under load, each meeting waits for the slowest thread, and a thread another
+  // process has descheduled comes back a timeslice (milliseconds) late: the router encoder's
+  // int8 batch 32 ran slower on two threads than on one that way. The bits are the same: every
+  // row's GEMMs, LayerNorms and its sequence's attention are computed alike in any split.
+  if (const int64_t groups = batch_split_groups(B, threads); groups > 0) {
+    std::exception_ptr failed;
+    std::atomic<bool> any_failed{false};
+    cpu_pool_for(groups, threads, [&](int64_t g, int) {
+      if (any_failed.load(std::memory_order_relaxed)) return;
+      const int64_t b0 = B * g / groups, b1 = B * (g + 1) / groups;
+      CpuBlockShape part = sh;
+      part.batch = b1 - b0;
+      try {
+        cpu_blocks_forward(isa, blocks, n_blocks, part, x + b0 * T * D, key_valid ? key_valid + b0 * T : nullptr, 1);
+      } catch (...) {  // a workspace allocation on a pool thread: rethrown on the caller
+        if (!any_failed.exchange(true)) failed = std::current_exception();
+      }
+    });
+    if (failed) std::rethrow_exception(failed);
+    return;
+  }
   const int team = std::clamp(threads, 1, kCpuPoolMaxThreads);  // thread slots for scratch
   // A small forward (the router encoder at batch 1: ~25 MFLOP) shares its jobs only with cores
   // other processes leave free; a big one always shares (cpu_pool.hpp). 2e8 multiply-adds x2 is
@@ -281,13 +346,7 @@ void cpu_blocks_forward(CpuIsa isa, const CpuBlockWeights* blocks, int n_blocks,
   auto gemm = [&](const CpuInt8Weights* q, const CpuPackedWeights* p, const float* in, const float* wt,
                   const float* b, float* out, int64_t N, int64_t K, bool gelu) {
     if (q) return cpu_int8_linear(*q, in, BT, out, gelu, threads);
-    if (p) {
-      check_shape(p->isa == isa && p->N == N && p->K == K, "cpu_blocks_forward",
-                  std::string("packed weight ") + std::to_string(p->N) + " x " + std::to_string(p->K) + " for " +
-                      cpu_isa_name(p->isa) + ", expected " + std::to_string(N) + " x " + std::to_string(K) +
-                      " for " + cpu_isa_name(isa));
-      return linear_packed_with(k, *p, in, out, BT, gelu, threads);
-    }
+    if (p) return linear_packed_with(k, *p, in, out, BT, gelu, threads);  // shape checked above
     linear_with(k, in, wt, b, out, BT, N, K, gelu, threads);
   };
   for (int l = 0; l < n_blocks; ++l) {
