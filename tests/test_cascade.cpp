@@ -462,6 +462,39 @@ TEST_CASE("decision log: JSON Lines written and read back", "[cascade][log]") {
   CHECK_THROWS_AS(JsonlFileSink("/nonexistent-dir/x.jsonl"), Error);
 }
 
+TEST_CASE("decision log: a float or out-of-range tier is a parse error naming the field",
+          "[cascade][log]") {
+  // A float such as 1e300 overflowed nlohmann's cast to int (UBSan); 4294967296 wrapped to 0.
+  for (const std::string v : {"1e300", "-1e300", "4294967296", "-2147483649", "2.0", "\"1\""}) {
+    INFO("tier = " << v);
+    const std::string top = "{\"request_id\": \"r\", \"tier\": " + v + ", \"trace\": []}";
+    try {
+      decision_from_json(top, "log.jsonl:7");
+      FAIL("expected a parse error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Status::parse);
+      CHECK_THAT(e.what(), Catch::Contains("log.jsonl:7: tier: expected an integer"));
+    }
+    const std::string in_trace =
+        "{\"request_id\": \"r\", \"tier\": 1, \"trace\": [{\"tier\": 0, \"decision\": \"escalated\"}, "
+        "{\"tier\": " + v + ", \"decision\": \"accepted\"}]}";
+    try {
+      decision_from_json(in_trace, "log.jsonl:8");
+      FAIL("expected a parse error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Status::parse);
+      CHECK_THAT(e.what(), Catch::Contains("log.jsonl:8: trace[1]: tier: expected an integer"));
+    }
+  }
+  // The extremes of int still read.
+  CascadeResult r = decision_from_json(
+      "{\"request_id\": \"r\", \"tier\": -2147483648, \"trace\": [{\"tier\": 2147483647, \"decision\": \"final\"}]}",
+      "x");
+  CHECK(r.tier == -2147483648LL);
+  REQUIRE(r.trace.size() == 1);
+  CHECK(r.trace[0].tier == 2147483647);
+}
+
 TEST_CASE("online recalibration through the engine", "[cascade][online]") {
   OnlineOptions oo;
   oo.audit_rate = 1.0;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "routenlp/cascade/result.hpp"
 #include "routenlp/cascade/decision_log.hpp"
@@ -151,10 +152,7 @@ CascadeResult decision_from_json(const std::string& line, const std::string& whe
     r.task = j.value("task", std::string());
     r.status = parse_status(j.value("status", std::string("ok")), where + ": status");
     r.error = j.value("error", std::string());
-    // An integer field: a JSON float (1e300) would overflow the cast nlohmann does for int.
-    if (j.contains("tier") && !j.at("tier").is_number_integer())
-      throw Error(Status::parse, where + ": field 'tier' must be an integer");
-    r.tier = j.value("tier", -1);
+    r.tier = detail::json_int_or(j, "tier", -1, where);
     r.tier_name = j.value("tier_name", std::string());
     r.uncertain = j.value("uncertain", false);
     r.stop_reason = j.value("stop_reason", std::string());
@@ -162,9 +160,10 @@ CascadeResult decision_from_json(const std::string& line, const std::string& whe
     r.latency_ms = j.value("latency_ms", 0.0);
     r.alpha = jget(j, "alpha");
     r.audited = j.value("audited", false);
+    size_t i = 0;
     for (const auto& t : j.at("trace")) {
       TraceEntry e;
-      e.tier = t.value("tier", 0);
+      e.tier = detail::json_int_or(t, "tier", 0, where + ": trace[" + std::to_string(i++) + "]");
       e.tier_name = t.value("name", std::string());
       e.latency_ms = t.value("latency_ms", 0.0);
       e.cost = t.value("cost", 0.0);
