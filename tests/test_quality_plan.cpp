@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "routenlp/calibration/acceptance.hpp"
@@ -282,6 +283,72 @@ TEST_CASE("quality-target results survive JSON", "[quality][json]") {
   CHECK(parse_bound("bernstein") == QualityBound::bernstein);
 }
 
+TEST_CASE("calibration JSON: a float or out-of-range integer in an integer field is a parse error naming it",
+          "[quality][json]") {
+  using nlohmann::json;
+  ConformalCalibrator c(qt_options());
+  c.calibrate(make_data(3000, 9, true));
+  const json good = json::parse(c.to_json());
+  REQUIRE_NOTHROW(ConformalCalibrator::from_json(good.dump(), "cal.json"));
+  // Every integer field of the file, and what the error names. A float such as 1e300 overflowed
+  // nlohmann's cast (UBSan: float-cast-overflow); -1 in an unsigned field and 4294967296 in an
+  // int one wrapped silently.
+  struct Field {
+    const char* pointer;
+    const char* named;
+    bool is_unsigned;
+  };
+  const Field fields[] = {
+      {"/format_version", "cal.json: format_version: ", false},
+      {"/options/cell_floor", "cal.json: options: cell_floor: ", true},
+      {"/options/reference_tier", "cal.json: options: reference_tier: ", false},
+      {"/options/qt_folds", "cal.json: options: qt_folds: ", true},
+      {"/options/qt_task_floor", "cal.json: options: qt_task_floor: ", true},
+      {"/options/qt_levels", "cal.json: options: qt_levels: ", true},
+      {"/options/seed", "cal.json: options: seed: ", true},
+      {"/provenance/n", "cal.json: provenance: n: ", true},
+      {"/table/base_alpha", "cal.json: table: base_alpha: ", true},
+      {"/table/start_tier/0", "cal.json: table: start_tier[0]: ", false},
+      {"/table/u_before_call/1", "cal.json: table: u_before_call[1]: ", false},
+      {"/table/mix_column/0", "cal.json: table: mix_column[0]: ", false},
+      {"/cells/0/tier", "cal.json: cells[0]: tier: ", false},
+      {"/cells/1/n", "cal.json: cells[1]: n: ", true},
+      {"/cells/1/n_bad", "cal.json: cells[1]: n_bad: ", true},
+      {"/cells/1/accepted", "cal.json: cells[1]: accepted: ", true},
+      {"/cells/1/accepted_bad", "cal.json: cells[1]: accepted_bad: ", true},
+      {"/plans/0/start_tier", "cal.json: plans[0]: start_tier: ", false},
+      {"/plans/0/mix_start_tier", "cal.json: plans[0]: mix_start_tier: ", false},
+      {"/plans/0/n_build", "cal.json: plans[0]: n_build: ", true},
+      {"/plans/0/n_test", "cal.json: plans[0]: n_test: ", true},
+      {"/selections/0/n", "cal.json: selections[0]: n: ", true},
+      {"/selections/0/folds", "cal.json: selections[0]: folds: ", true},
+      {"/selections/0/sequence", "cal.json: selections[0]: sequence: ", true},
+      {"/selections/0/passed", "cal.json: selections[0]: passed: ", true},
+      {"/curves/cells/0/tier", "cal.json: curves.cells[0]: tier: ", true},
+  };
+  REQUIRE(good.contains("plans"));
+  REQUIRE(good.contains("selections"));
+  for (const Field& f : fields) {
+    const json::json_pointer ptr(f.pointer);
+    if (!good.contains(ptr)) {
+      CHECK(std::string(f.pointer).rfind("/curves/", 0) == 0);  // only curves may be absent
+      continue;
+    }
+    for (const char* value : {"1e300", "-1e300", "2.0", f.is_unsigned ? "-1" : "4294967296"}) {
+      json bad = good;
+      bad[ptr] = json::parse(value);
+      INFO(f.pointer << " = " << value);
+      try {
+        ConformalCalibrator::from_json(bad.dump(), "cal.json");
+        FAIL("expected a parse error");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains(std::string(f.named) + "expected an integer"));
+      }
+    }
+  }
+}
+
 TEST_CASE("a threshold that accepts nothing is not called", "[quality][engine]") {
   int calls0 = 0;
   auto t0 = std::make_shared<CallbackTier>("a", [&](const TierRequest&) {
@@ -366,6 +433,34 @@ TEST_CASE("the acceptance model learns from agreement and is used only where it 
   // Tier 0's answers carry no signal and its confidence is constant: not used there.
   AcceptanceModel flat = AcceptanceModel::fit(agreement_data(4000, 12, false));
   CHECK_FALSE(flat.used(0));
+}
+
+TEST_CASE("acceptance model JSON: a float or out-of-range integer in an integer field is a parse error naming it",
+          "[acceptance]") {
+  using nlohmann::json;
+  const json good = json::parse(AcceptanceModel::fit(agreement_data(4000, 11, true)).to_json());
+  REQUIRE(good.at("report").size() >= 2);
+  REQUIRE_NOTHROW(AcceptanceModel::from_json(good.dump(), "acc.json"));
+  struct Field {
+    const char* pointer;
+    const char* named;
+    const char* out_of_range;
+  };
+  for (const Field& f : {Field{"/format_version", "acc.json: format_version: ", "4294967297"},
+                         Field{"/report/1/tier", "acc.json: report[1]: tier: ", "4294967296"},
+                         Field{"/report/1/n", "acc.json: report[1]: n: ", "-1"}})
+    for (const char* value : {"1e300", "-1e300", "1.0", f.out_of_range}) {
+      json bad = good;
+      bad[json::json_pointer(f.pointer)] = json::parse(value);
+      INFO(f.pointer << " = " << value);
+      try {
+        AcceptanceModel::from_json(bad.dump(), "acc.json");
+        FAIL("expected a parse error");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains(std::string(f.named) + "expected an integer"));
+      }
+    }
 }
 
 TEST_CASE("acceptance data is validated", "[acceptance]") {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "common/json_int.hpp"
 #include "data/hash.hpp"
 #include "routenlp/error.hpp"
 
@@ -315,7 +316,7 @@ AcceptanceModel AcceptanceModel::from_json(const std::string& text, const std::s
     auto j = nlohmann::json::parse(text);
     if (j.value("format", std::string()) != "routenlp-acceptance")
       throw Error(Status::parse, source + ": format: not a routenlp acceptance model");
-    if (j.value("format_version", 0) != 1)
+    if (detail::json_int_or(j, "format_version", 0, source) != 1)
       throw Error(Status::parse, source + ": format_version: unsupported");
     m.tiers_ = j.at("tiers").get<std::vector<std::string>>();
     m.tasks_ = j.at("tasks").get<std::vector<std::string>>();
@@ -333,10 +334,12 @@ AcceptanceModel AcceptanceModel::from_json(const std::string& text, const std::s
         if (!std::isfinite(v))
           throw Error(Status::parse, source + ": weights[" + std::to_string(k) + "]: not finite");
     }
+    size_t report_i = 0;
     for (const auto& r : j.value("report", nlohmann::json::array())) {
+      const std::string at = source + ": report[" + std::to_string(report_i++) + "]";
       AcceptanceTierReport rep;
-      rep.tier = r.value("tier", 0);
-      rep.n = r.value("n", size_t{0});
+      rep.tier = detail::json_int_or(r, "tier", 0, at);
+      rep.n = detail::json_int_or(r, "n", size_t{0}, at);
       rep.auc_confidence = r.contains("auc_confidence") && r.at("auc_confidence").is_number()
                                ? r.at("auc_confidence").get<double>() : kNaN;
       rep.auc_model = r.contains("auc_model") && r.at("auc_model").is_number()

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/atomic_file.hpp"
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "routenlp/error.hpp"
 
@@ -195,17 +196,20 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
   try {
     if (need(j, "format", "top level") != "routenlp-calibration")
       throw Error(Status::parse, source + ": format: not a routenlp calibration file");
-    const int version = need(j, "format_version", "top level").get<int>();
+    using detail::json_int;
+    using detail::json_int_or;
+    const int version = json_int<int>(need(j, "format_version", "top level"), source, "format_version");
     if (version < 1 || version > 2)
       throw Error(Status::parse, source + ": format_version: unsupported (" +
                                      std::to_string(version) + "; this library reads 1 and 2)");
     const json& o = need(j, "options", "top level");
+    const std::string at_options = source + ": options";
     CalibrationOptions opt;
     opt.method = parse_method(need(o, "method", "options").get<std::string>());
     opt.alpha = need(o, "alpha", "options").get<double>();
     opt.epsilon = need(o, "epsilon", "options").get<double>();
     opt.extra_alphas = o.value("extra_alphas", std::vector<double>{});
-    opt.cell_floor = o.value("cell_floor", opt.cell_floor);
+    opt.cell_floor = json_int_or(o, "cell_floor", opt.cell_floor, at_options);
     opt.grid_step = o.value("grid_step", opt.grid_step);
     opt.min_expected_accepted = o.value("min_expected_accepted", opt.min_expected_accepted);
     opt.sequential = o.value("sequential", true);
@@ -213,16 +217,16 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
                    ? CalibrationGoal::quality_target
                    : CalibrationGoal::guarantee;
     opt.quality_target = o.value("quality_target", opt.quality_target);
-    opt.reference_tier = o.value("reference_tier", -1);
+    opt.reference_tier = json_int_or(o, "reference_tier", -1, at_options);
     opt.allocation = parse_allocation(o.value("allocation", std::string("global")));
     opt.qt_bound = parse_bound(o.value("qt_bound", std::string("normal")));
     opt.qt_epsilon = o.value("qt_epsilon", opt.qt_epsilon);
-    opt.qt_folds = o.value("qt_folds", opt.qt_folds);
-    opt.qt_task_floor = o.value("qt_task_floor", opt.qt_task_floor);
-    opt.qt_levels = o.value("qt_levels", opt.qt_levels);
+    opt.qt_folds = json_int_or(o, "qt_folds", opt.qt_folds, at_options);
+    opt.qt_task_floor = json_int_or(o, "qt_task_floor", opt.qt_task_floor, at_options);
+    opt.qt_levels = json_int_or(o, "qt_levels", opt.qt_levels, at_options);
     opt.skip_tau = o.value("skip_tau", opt.skip_tau);
     opt.skip_taus = o.value("skip_taus", opt.skip_taus);
-    opt.seed = o.value("seed", opt.seed);
+    opt.seed = json_int_or(o, "seed", opt.seed, at_options);
     opt.curve_step = o.value("curve_step", opt.curve_step);
     opt.curve_max_alpha = o.value("curve_max_alpha", opt.curve_max_alpha);
     if (o.contains("task_quality_targets"))
@@ -232,7 +236,7 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     CalibrationResult res;
     const json& p = need(j, "provenance", "top level");
     res.provenance.data_hash = need(p, "data_hash", "provenance").get<std::string>();
-    res.provenance.n = need(p, "n", "provenance").get<size_t>();
+    res.provenance.n = json_int<size_t>(need(p, "n", "provenance"), source + ": provenance", "n");
     res.provenance.alpha = need(p, "alpha", "provenance").get<double>();
     res.provenance.epsilon = need(p, "epsilon", "provenance").get<double>();
     res.provenance.method = need(p, "method", "provenance").get<std::string>();
@@ -242,7 +246,8 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     const json& t = need(j, "table", "top level");
     auto table = std::make_shared<ThresholdTable>();
     auto alphas = need(t, "alphas", "table").get<std::vector<double>>();
-    size_t base = need(t, "base_alpha", "table").get<size_t>();
+    const std::string at_table = source + ": table";
+    size_t base = json_int<size_t>(need(t, "base_alpha", "table"), at_table, "base_alpha");
     table->reset_shape(need(t, "tiers", "table").get<std::vector<std::string>>(),
                        need(t, "columns", "table").get<std::vector<std::string>>(), alphas, base);
     if (table->tiers.empty() || table->columns.empty() || alphas.empty() || base >= alphas.size())
@@ -255,7 +260,8 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
       table->delta[i] = from_num(dl[i], source + ": table.delta[" + std::to_string(i) + "]");
     for (double& x : table->delta)
       if (std::isnan(x)) throw Error(Status::parse, source + ": table.delta: null value");
-    auto st = t.value("start_tier", std::vector<int>(table->columns.size(), 0));
+    auto st = t.contains("start_tier") ? detail::json_ints<int>(t.at("start_tier"), at_table, "start_tier")
+                                       : std::vector<int>(table->columns.size(), 0);
     if (st.size() != table->columns.size())
       throw Error(Status::parse, source + ": table.start_tier: wrong length");
     for (int s : st)
@@ -275,11 +281,14 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     for (double x : tau)
       if (!(x >= 0 && x < 1)) throw Error(Status::parse, source + ": table.skip_tau: out of [0,1)");
     table->skip_tau = tau;
-    auto ubc = t.value("u_before_call", std::vector<int>(table->tiers.size(), 0));
+    auto ubc = t.contains("u_before_call")
+                   ? detail::json_ints<int>(t.at("u_before_call"), at_table, "u_before_call")
+                   : std::vector<int>(table->tiers.size(), 0);
     if (ubc.size() != table->tiers.size())
       throw Error(Status::parse, source + ": table.u_before_call: wrong length");
     for (size_t k = 0; k < ubc.size(); ++k) table->u_before_call[k] = ubc[k] != 0;
-    auto mc = t.value("mix_column", std::vector<int>(table->columns.size(), -1));
+    auto mc = t.contains("mix_column") ? detail::json_ints<int>(t.at("mix_column"), at_table, "mix_column")
+                                       : std::vector<int>(table->columns.size(), -1);
     auto ms = t.value("mix_share", std::vector<double>(table->columns.size(), 0.0));
     if (mc.size() != table->columns.size() || ms.size() != table->columns.size())
       throw Error(Status::parse, source + ": table.mix_column/mix_share: wrong length");
@@ -293,31 +302,35 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
     }
     table->mix_column = mc;
     table->mix_share = ms;
+    size_t cell_i = 0;
     for (const auto& c : need(j, "cells", "top level")) {
+      const std::string at_cell = source + ": cells[" + std::to_string(cell_i++) + "]";
       CellReport cr;
-      cr.tier = need(c, "tier", "cells[]").get<int>();
+      cr.tier = json_int<int>(need(c, "tier", "cells[]"), at_cell, "tier");
       cr.task = need(c, "task", "cells[]").get<std::string>();
       cr.status = parse_cell_status(need(c, "status", "cells[]").get<std::string>(),
                                     source + ": cells[].status");
       cr.source = c.value("source", cr.task);
-      cr.n = c.value("n", size_t{0});
-      cr.n_bad = c.value("n_bad", size_t{0});
-      cr.accepted = c.value("accepted", size_t{0});
-      cr.accepted_bad = c.value("accepted_bad", size_t{0});
+      cr.n = json_int_or(c, "n", size_t{0}, at_cell);
+      cr.n_bad = json_int_or(c, "n_bad", size_t{0}, at_cell);
+      cr.accepted = json_int_or(c, "accepted", size_t{0}, at_cell);
+      cr.accepted_bad = json_int_or(c, "accepted_bad", size_t{0}, at_cell);
       cr.delta = from_num(need(c, "delta", "cells[]"), source + ": cells[].delta");
       cr.p_value = c.contains("p_value") ? from_num(c.at("p_value"), source) : 1.0;
       cr.alpha = c.value("alpha", opt.alpha);
       res.cells.push_back(cr);
     }
+    size_t plan_i = 0;
     if (j.contains("plans"))
       for (const auto& pj : j.at("plans")) {
+        const std::string at_plan = source + ": plans[" + std::to_string(plan_i++) + "]";
         QualityPlan qp;
         qp.task = need(pj, "task", "plans[]").get<std::string>();
-        qp.start_tier = pj.value("start_tier", 0);
+        qp.start_tier = json_int_or(pj, "start_tier", 0, at_plan);
         for (const auto& x : need(pj, "delta", "plans[]")) qp.delta.push_back(from_num(x, source));
         qp.skip_tau = pj.value("skip_tau", 0.0);
         qp.mix_share = pj.value("mix_share", 0.0);
-        qp.mix_start_tier = pj.value("mix_start_tier", 0);
+        qp.mix_start_tier = json_int_or(pj, "mix_start_tier", 0, at_plan);
         if (pj.contains("mix_delta"))
           for (const auto& x : pj.at("mix_delta")) qp.mix_delta.push_back(from_num(x, source));
         qp.mix_skip_tau = pj.value("mix_skip_tau", 0.0);
@@ -330,21 +343,23 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
         qp.target = pj.value("target", 0.0);
         qp.certified = pj.value("certified", false);
         qp.bound = pj.contains("bound") ? from_num(pj.at("bound"), source) : 0.0;
-        qp.n_build = pj.value("n_build", size_t{0});
-        qp.n_test = pj.value("n_test", size_t{0});
+        qp.n_build = json_int_or(pj, "n_build", size_t{0}, at_plan);
+        qp.n_test = json_int_or(pj, "n_test", size_t{0}, at_plan);
         res.plans.push_back(qp);
       }
+    size_t sel_i = 0;
     if (j.contains("selections"))
       for (const auto& sj : j.at("selections")) {
+        const std::string at_sel = source + ": selections[" + std::to_string(sel_i++) + "]";
         QualitySelection q;
         q.group = need(sj, "group", "selections[]").get<std::string>();
         q.target = sj.value("target", 0.0);
         q.level = sj.contains("level") ? from_num(sj.at("level"), source) : 0.0;
         q.certified = sj.value("certified", false);
-        q.n = sj.value("n", size_t{0});
-        q.folds = sj.value("folds", size_t{0});
-        q.sequence = sj.value("sequence", size_t{0});
-        q.passed = sj.value("passed", size_t{0});
+        q.n = json_int_or(sj, "n", size_t{0}, at_sel);
+        q.folds = json_int_or(sj, "folds", size_t{0}, at_sel);
+        q.sequence = json_int_or(sj, "sequence", size_t{0}, at_sel);
+        q.passed = json_int_or(sj, "passed", size_t{0}, at_sel);
         q.cv_quality_ratio = sj.value("cv_quality_ratio", 0.0);
         q.cv_cost_ratio = sj.value("cv_cost_ratio", 0.0);
         q.ratio_lower_bound =
@@ -365,7 +380,7 @@ ConformalCalibrator ConformalCalibrator::from_json(const std::string& text,
         const std::string where = source + ": curves.cells[" + std::to_string(i) + "]";
         const json& cj = cells[i];
         CellCurve cc;
-        cc.tier = need(cj, "tier", "curves.cells[]").get<size_t>();
+        cc.tier = json_int<size_t>(need(cj, "tier", "curves.cells[]"), where, "tier");
         cc.column = need(cj, "column", "curves.cells[]").get<std::string>();
         cc.source = cj.value("source", cc.column);
         if (cc.tier >= table->tiers.size() - 1)
