@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "routenlp/calibration/online.hpp"
 #include "routenlp/cascade/engine.hpp"
 #include "routenlp/error.hpp"
@@ -195,6 +197,44 @@ TEST_CASE("restore_state refuses another table's state and malformed text", "[re
   const std::string fresh_before = fresh->state_json();
   CHECK_THROWS_AS(fresh->restore_state(cut), Error);
   CHECK(fresh->state_json() == fresh_before);
+}
+
+TEST_CASE("restore_state: a float or out-of-range integer field is a parse error naming it and changes nothing",
+          "[redis][state]") {
+  using nlohmann::json;
+  auto a = make_rec();
+  for (const auto& e : events(100, 3)) a->apply_outcome(e.note, e.ok, e.t);
+  const json good = json::parse(a->state_json());
+  auto fresh = make_rec();
+  const std::string before = fresh->state_json();
+  // version and snapshots were read with value(): a float such as 1e300 overflowed the cast.
+  for (const char* pointer : {"/version", "/snapshots", "/cells/0/updates", "/cells/1/labels"})
+    for (const char* value : {"1e300", "-1e300", "1.0", pointer[1] == 'v' ? "4294967297" : "-1"}) {
+      json bad = good;
+      bad[json::json_pointer(pointer)] = json::parse(value);
+      const std::string field = std::string(pointer).substr(std::string(pointer).rfind('/') + 1);
+      INFO(pointer << " = " << value);
+      try {
+        fresh->restore_state(bad.dump());
+        FAIL("expected a parse error");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains("online state: " + field + ": expected an integer"));
+      }
+      CHECK(fresh->state_json() == before);
+    }
+  // Decision notes from the stream: a tier outside int is malformed, not wrapped to 0.
+  DecisionNote n;
+  CHECK(state::note_from_json("{\"task\":\"a\",\"rejected\":[0],\"tier\":1,\"accepted\":true}", n));
+  for (const char* bad : {"4294967296", "-2147483649", "1e300", "1.0"}) {
+    INFO("tier = " << bad);
+    const std::string as_tier = std::string("{\"task\":\"a\",\"rejected\":[0],\"tier\":") + bad +
+                                ",\"accepted\":true}";
+    CHECK_FALSE(state::note_from_json(as_tier, n));
+    const std::string as_rejected = std::string("{\"task\":\"a\",\"rejected\":[0,") + bad +
+                                    "],\"tier\":1,\"accepted\":true}";
+    CHECK_FALSE(state::note_from_json(as_rejected, n));
+  }
 }
 
 TEST_CASE("engine apply_outcome: audited metrics and thresholds as record_outcome", "[redis][state]") {

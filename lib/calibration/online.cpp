@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/json_int.hpp"
 #include "common/prometheus_text.hpp"
 #include "common/hash.hpp"
 #include "routenlp/error.hpp"
@@ -427,7 +428,8 @@ void OnlineRecalibrator::restore_state(const std::string& state) {
   nlohmann::json j = nlohmann::json::parse(state, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != "routenlp-online-state")
     throw Error(Status::parse, "online state: not a routenlp online state (JSON object with format routenlp-online-state)");
-  if (j.value("version", 0) != 1) throw Error(Status::parse, "online state: unsupported version");
+  if (detail::json_int_or(j, "version", 0, "online state") != 1)
+    throw Error(Status::parse, "online state: unsupported version");
   const std::string fp = table_fingerprint();
   const std::string theirs = j.value("table", "");
   if (theirs != fp)
@@ -439,10 +441,10 @@ void OnlineRecalibrator::restore_state(const std::string& state) {
     throw Error(Status::parse, "online state: cells: expected " + std::to_string(cells_.size()) + " cells");
   auto u64 = [](const nlohmann::json& o, const char* k) -> uint64_t {
     auto it = o.find(k);
-    if (it == o.end() || !it->is_number_unsigned())
-      throw Error(Status::parse, std::string("online state: ") + k + ": expected an unsigned integer");
-    return it->get<uint64_t>();
+    if (it == o.end()) throw Error(Status::parse, std::string("online state: ") + k + ": missing");
+    return detail::json_int<uint64_t>(*it, "online state", k);
   };
+  const uint64_t snapshots = detail::json_int_or(j, "snapshots", uint64_t{0}, "online state");
   auto num = [](const nlohmann::json& o, const char* k) {
     auto it = o.find(k);
     if (it == o.end()) throw Error(Status::parse, std::string("online state: ") + k + ": missing");
@@ -511,7 +513,7 @@ void OnlineRecalibrator::restore_state(const std::string& state) {
     c.last_alarm_unix_s = p.last_s;
     next->at(next->base_alpha, i / C, i % C) = p.delta;
   }
-  published_ = j.value("snapshots", uint64_t{0});
+  published_ = snapshots;
   std::atomic_store(&table_, std::shared_ptr<const ThresholdTable>(std::move(next)));
 }
 

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/json_int.hpp"
 #include "routenlp/error.hpp"
 #include "state/redis_state.hpp"
 
@@ -77,11 +78,12 @@ bool note_from_json(const std::string& text, DecisionNote& out) {
     return false;
   DecisionNote n;
   n.task = task->get<std::string>();
-  for (const auto& t : *rej) {
-    if (!t.is_number_integer()) return false;
-    n.rejected_tiers.push_back(t.get<int>());
+  try {  // tiers out of int's range (4294967296, 1e300) are malformed too
+    n.rejected_tiers = routenlp::detail::json_ints<int>(*rej, "decision note", "rejected");
+    n.answer_tier = routenlp::detail::json_int<int>(*tier, "decision note", "tier");
+  } catch (const Error&) {
+    return false;
   }
-  n.answer_tier = tier->get<int>();
   n.answer_accepted = acc->get<bool>();
   out = std::move(n);
   return true;
