@@ -18,6 +18,7 @@
 #include "routenlp/data/portfolio.hpp"
 #include "routenlp/serve/serve.hpp"
 #include "routenlp/tiers/tier.hpp"
+#include "common/sha256.hpp"
 #include "live_server.hpp"
 
 using namespace routenlp;
@@ -260,6 +261,51 @@ TEST_CASE("pipeline: calibrate with RouteLLM's strong-share rule", "[pipeline]")
   CHECK(double(strong) / double(n) <= 0.6);
   CHECK(strong > 0);
   expect_throws_with([&] { calibrate_pipeline(f.data, f.portfolio, nullptr, 0.3); }, "needs a router");
+}
+
+TEST_CASE("pipeline: a float or out-of-range integer in an integer field is a parse error naming it",
+          "[pipeline]") {
+  Fixture f;
+  RoutingLabels train = make_labels(f.data, f.portfolio, Split::train);
+  Pipeline p = calibrate_pipeline(f.data, f.portfolio, make_task_prior_router(train), 0.3);
+  REQUIRE(p.strong_share());
+  // rule.json's tier indices (its SHA-256 in manifest.json rewritten to match).
+  for (const char* field : {"weak", "strong"})
+    for (const char* value : {"1e300", "4294967296", "2.0"}) {
+      const std::string dir = scratch(std::string("int_rule_") + field);
+      p.save(dir);
+      json r = json::parse(std::ifstream(dir + "/rule.json"));
+      r[field] = json::parse(value);
+      const std::string text = r.dump();
+      std::ofstream(dir + "/rule.json") << text;
+      json m = json::parse(std::ifstream(dir + "/manifest.json"));
+      m["files"]["rule.json"] = detail::sha256_hex(text);
+      std::ofstream(dir + "/manifest.json") << m.dump();
+      INFO(field << " = " << value);
+      try {
+        Pipeline::load(dir);
+        FAIL("expected a parse error");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains("rule.json: " + std::string(field) + ": expected an integer"));
+      }
+    }
+  // manifest.json's format_version.
+  for (const char* value : {"1e300", "4294967297", "-4294967295", "1.0"}) {
+    const std::string dir = scratch("int_manifest");
+    p.save(dir);
+    json m = json::parse(std::ifstream(dir + "/manifest.json"));
+    m["format_version"] = json::parse(value);
+    std::ofstream(dir + "/manifest.json") << m.dump();
+    INFO("format_version = " << value);
+    try {
+      Pipeline::load(dir);
+      FAIL("expected a parse error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Status::parse);
+      CHECK_THAT(e.what(), Catch::Contains("manifest.json: format_version: expected an integer"));
+    }
+  }
 }
 
 using rn_test::LiveServer;

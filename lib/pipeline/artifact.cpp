@@ -10,6 +10,7 @@
 
 #include "common/utc_time.hpp"
 #include "common/atomic_file.hpp"
+#include "common/json_int.hpp"
 #include "common/sha256.hpp"
 #include "common/text_io.hpp"
 #include "pipeline/pipeline_impl.hpp"
@@ -60,8 +61,8 @@ StrongShareRule rule_from_json(const std::string& text, const std::string& where
     json j = json::parse(text);
     if (!j.is_object() || j.value("kind", "") != "strong-share")
       throw Error(Status::parse, where + ": kind: expected \"strong-share\"");
-    r.weak = j.at("weak").get<int>();
-    r.strong = j.at("strong").get<int>();
+    r.weak = detail::json_int<int>(j.at("weak"), where, "weak");
+    r.strong = detail::json_int<int>(j.at("strong"), where, "strong");
     r.threshold = j.at("threshold").get<double>();
     r.strong_share = j.at("strong_share").get<double>();
   } catch (const json::exception& e) {
@@ -77,9 +78,9 @@ PipelineManifest manifest_from_json(const std::string& text, const std::string& 
   try {
     json j = json::parse(text);
     if (!j.is_object()) throw Error(Status::parse, where + ": expected a JSON object");
-    if (!j.contains("format_version") || !j["format_version"].is_number_integer())
+    if (!j.contains("format_version"))
       throw Error(Status::parse, where + ": format_version: required integer");
-    m.format_version = j["format_version"].get<int>();
+    m.format_version = detail::json_int<int>(j["format_version"], where, "format_version");
     if (m.format_version != kPipelineFormatVersion)
       throw Error(Status::parse, where + ": artifact format version " + std::to_string(m.format_version) +
                                      ", this library reads version " +
