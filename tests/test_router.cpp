@@ -777,6 +777,30 @@ TEST_CASE("bundled router-small.json equals the RouterTrainConfig defaults", "[r
   }
 }
 
+TEST_CASE("router config: a float or out-of-range integer field is a parse error naming it",
+          "[router][config]") {
+  // is_number_integer() was checked, but get<int>() wrapped: 4294967297 epochs read as 1.
+  for (const char* field : {"epochs", "batch_size", "patience", "threads", "seed", "model.max_length",
+                            "model.task_dim", "model.hidden"}) {
+    const std::string f = field;
+    const bool nested = f.rfind("model.", 0) == 0;
+    const std::string key = nested ? f.substr(6) : f;
+    for (const std::string v : {"1e300", "2.0", f == "seed" ? "-1" : "4294967297"}) {
+      const std::string text = nested ? "{\"model\": {\"" + key + "\": " + v + "}}"
+                                      : "{\"" + key + "\": " + v + "}";
+      INFO(text);
+      try {
+        RouterTrainConfig::from_json(text, "cfg.json");
+        FAIL("no error");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains("cfg.json: " + f + ": expected an integer"));
+      }
+    }
+  }
+  CHECK(RouterTrainConfig::from_json("{\"seed\": 18446744073709551615}").seed == UINT64_MAX);
+}
+
 #ifdef ROUTENLP_HAVE_TORCH
 TEST_CASE("neural router: the prior offset starts from the smoothed task prior",
           "[router][neural]") {

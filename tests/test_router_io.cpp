@@ -538,6 +538,18 @@ TEST_CASE("router_io: neural router", "[router][io][neural]") {
   auto bare = temp_dir("neural-bare");
   neural->save(bare);
   check_same_scores(*neural, *load_router(bare), d.heldout);
+  // Its format_version must be an integer in int's range: 4294967297 had wrapped to 1 and loaded.
+  for (const char* v : {"1e300", "4294967297", "1.0"}) {
+    INFO("format_version = " << v);
+    const json meta = read_json(fs::path(bare) / "router.json");
+    json bad = meta;
+    bad["format_version"] = json::parse(v);
+    write_json(fs::path(bare) / "router.json", bad);
+    Status code = Status::ok;
+    CHECK(contains(load_error(bare, &code), "router.json: format_version: expected an integer"));
+    CHECK(code == Status::parse);
+    write_json(fs::path(bare) / "router.json", meta);
+  }
   // The pipeline's usual choice: stacked(task-prior+tfidf-logreg+neural).
   std::vector<std::shared_ptr<const RouterModel>> bases{make_task_prior_router(d.train),
                                                         make_tfidf_logreg_router(d.train), neural};

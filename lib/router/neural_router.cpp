@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/atomic_file.hpp"
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "router/neural_impl.hpp"
 #include "routenlp/error.hpp"
@@ -312,7 +313,7 @@ NeuralRouter NeuralRouter::load(const std::string& dir, const RouterRuntime& run
   };
   if (need("format") != "routenlp-router")
     throw Error(Status::parse, meta_path + ": format: not a routenlp router checkpoint");
-  if (!need("format_version").is_number_integer() || need("format_version").get<int>() > kFormatVersion)
+  if (detail::json_int<int>(need("format_version"), meta_path, "format_version") > kFormatVersion)
     throw Error(Status::parse, meta_path + ": format_version: unsupported");
   std::vector<std::string> tiers, tasks;
   try {

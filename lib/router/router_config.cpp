@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "routenlp/error.hpp"
 #include "routenlp/router/neural.hpp"
@@ -39,8 +40,7 @@ void get(const json& j, const char* key, T& out, const std::string& source,
       if (!it->is_string()) fail(source, field, "expected a string");
       out = it->template get<std::string>();
     } else if constexpr (std::is_integral_v<T>) {
-      if (!it->is_number_integer()) fail(source, field, "expected an integer");
-      out = it->template get<T>();
+      out = detail::json_int<T>(*it, source, field);  // a JSON integer within T's range
     } else {
       if (!it->is_number()) fail(source, field, "expected a number");
       out = it->template get<T>();
