@@ -1,6 +1,7 @@
 // WordPiece tokenizer: HF parity fixture, hand-checked ids, truncation, batching, robustness.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -296,6 +297,49 @@ TEST_CASE("loading errors name the file", "[tokenizer]") {
       CHECK(std::string(e.what()).find(tmp) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("tokenizer.json: a float or out-of-range special token id is a parse error naming it",
+          "[tokenizer]") {
+  using nlohmann::json;
+  const json good = {
+      {"model", {{"type", "WordPiece"}, {"unk_token", "[UNK]"},
+                 {"vocab", {{"[PAD]", 0}, {"[UNK]", 1}, {"[CLS]", 2}, {"[SEP]", 3}, {"ab", 4}}}}},
+      {"post_processor", {{"type", "BertProcessing"}, {"cls", json::array({"[CLS]", 2})}, {"sep", json::array({"[SEP]", 3})}}},
+      {"padding", {{"pad_id", 0}}}};
+  const std::string tmp = std::string(RN_BINARY_DIR) + "/tok_bad_int.json";
+  std::ofstream(tmp) << good.dump();
+  CHECK(WordPieceTokenizer::from_tokenizer_json(tmp).encode("ab").ids == std::vector<int32_t>{2, 4, 3});
+  // get<int32_t>() of 1e300 overflowed (UBSan); 4294967298 wrapped to 2, a valid id.
+  const json templ = {{"type", "TemplateProcessing"},
+                      {"special_tokens", {{"[CLS]", {{"ids", json::array({2})}}}, {"[SEP]", {{"ids", json::array({3})}}}}}};
+  struct Field {
+    const char* pointer;
+    const char* named;
+  };
+  for (const Field& f : {Field{"/post_processor/cls/1", "post_processor.cls[1]"},
+                         Field{"/post_processor/sep/1", "post_processor.sep[1]"},
+                         Field{"/padding/pad_id", "padding.pad_id"},
+                         Field{"/post_processor/special_tokens/[CLS]/ids/0",
+                               "post_processor.special_tokens.[CLS].ids[0]"},
+                         Field{"/model/vocab/ab", "model.vocab.ab"}})
+    for (const char* v : {"1e300", "-1e300", "4294967298", "2.0"}) {
+      json bad = good;
+      if (std::string(f.pointer).find("special_tokens") != std::string::npos) bad["post_processor"] = templ;
+      bad[json::json_pointer(f.pointer)] = json::parse(v);
+      std::ofstream(tmp) << bad.dump();
+      INFO(f.pointer << " = " << v);
+      try {
+        WordPieceTokenizer::from_tokenizer_json(tmp);
+        FAIL("no throw");
+      } catch (const Error& e) {
+        CHECK(e.code() == Status::parse);
+        CHECK_THAT(e.what(), Catch::Contains(tmp + ": " + f.named + ": expected an integer") ||
+                                 (Catch::Contains(tmp + ": " + f.named + ": id 4294967298") &&
+                                  Catch::Contains("out of range")));
+      }
+    }
+  std::remove(tmp.c_str());
 }
 
 TEST_CASE("default vocab path", "[tokenizer]") {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "common/utf8.hpp"
 #include "routenlp/error.hpp"
@@ -492,8 +493,7 @@ WordPieceTokenizer WordPieceTokenizer::from_tokenizer_json(const std::string& pa
     impl->tokens.assign(v.size(), std::string());
     std::vector<bool> seen(v.size(), false);
     for (auto it = v.begin(); it != v.end(); ++it) {
-      if (!it.value().is_number_integer()) throw fail("model.vocab." + it.key(), "id is not an integer");
-      int64_t id = it.value().get<int64_t>();
+      int64_t id = detail::json_int<int64_t>(it.value(), path, "model.vocab." + it.key());
       if (id < 0 || static_cast<size_t>(id) >= v.size() || seen[static_cast<size_t>(id)])
         throw fail("model.vocab." + it.key(), fmt::format("id {} is out of range or repeated", id));
       seen[static_cast<size_t>(id)] = true;
@@ -528,19 +528,20 @@ WordPieceTokenizer WordPieceTokenizer::from_tokenizer_json(const std::string& pa
       std::string ppt = pp.value("type", std::string());
       if (ppt == "BertProcessing") {
         if (pp.contains("cls") && pp["cls"].is_array() && pp["cls"].size() == 2)
-          impl->cls = pp["cls"][1].get<int32_t>();
+          impl->cls = detail::json_int<int32_t>(pp["cls"][1], path, "post_processor.cls[1]");
         if (pp.contains("sep") && pp["sep"].is_array() && pp["sep"].size() == 2)
-          impl->sep = pp["sep"][1].get<int32_t>();
+          impl->sep = detail::json_int<int32_t>(pp["sep"][1], path, "post_processor.sep[1]");
       } else if (ppt == "TemplateProcessing" && pp.contains("special_tokens")) {
         const json& st = pp["special_tokens"];
         for (const char* name : {"[CLS]", "[SEP]"}) {
           if (st.contains(name) && st[name].contains("ids") && st[name]["ids"].size() == 1)
-            (name[1] == 'C' ? impl->cls : impl->sep) = st[name]["ids"][0].get<int32_t>();
+            (name[1] == 'C' ? impl->cls : impl->sep) = detail::json_int<int32_t>(
+                st[name]["ids"][0], path, std::string("post_processor.special_tokens.") + name + ".ids[0]");
         }
       }
     }
     if (j.contains("padding") && j["padding"].is_object() && j["padding"].contains("pad_id"))
-      impl->pad = j["padding"]["pad_id"].get<int32_t>();
+      impl->pad = detail::json_int<int32_t>(j["padding"]["pad_id"], path, "padding.pad_id");
   } catch (const json::exception& e) {
     throw Error(Status::parse, path + ": unexpected structure: " + e.what());
   }
