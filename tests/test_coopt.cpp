@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
@@ -285,6 +286,26 @@ TEST_CASE("targeted selection draws from failure clusters, random does not", "[c
   CHECK(back[5].cluster == t.examples[5].cluster);
 }
 
+TEST_CASE("distillation JSONL: a float or out-of-range cluster is a parse error naming it", "[coopt]") {
+  const std::string path = std::string(RN_BINARY_DIR) + "/coopt_distill_int.jsonl";
+  const std::string ok = "{\"query\": \"q\", \"target\": \"t\", \"cluster\": 3}\n";
+  for (const char* v : {"1e300", "-1e300", "4294967296", "3.0"}) {
+    INFO("cluster = " << v);
+    detail::write_file_atomic(path, ok + "{\"query\": \"q\", \"target\": \"t\", \"cluster\": " + v + "}\n");
+    try {
+      load_distill_jsonl(path);
+      FAIL("expected a parse error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Status::parse);
+      CHECK_THAT(e.what(), Catch::Contains("coopt_distill_int.jsonl:2: cluster: expected an integer"));
+    }
+  }
+  detail::write_file_atomic(path, ok);
+  REQUIRE(load_distill_jsonl(path).size() == 1);
+  CHECK(load_distill_jsonl(path)[0].cluster == 3);
+  std::remove(path.c_str());
+}
+
 namespace {
 
 // A toy system: the "tier" is the set of topics the cheap tier handles; distilling on examples
@@ -491,6 +512,24 @@ TEST_CASE("LocalClassifierTier learns a tiny task, saves, loads and fine-tunes",
   for (size_t i = 0; i < a.size(); ++i) CHECK(again[i].confidence == a[i].confidence);
   CHECK_THROWS_AS(tier->fine_tune({"x"}, {"nope"}, ft), Error);
   CHECK_THROWS_AS(LocalClassifierTier::load(dir + "-missing"), Error);
+  // labels.json's max_length must be an integer in int's range (1e300 overflowed the cast).
+  const std::string lpath = dir + "/labels.json";
+  const std::string labels_text = detail::read_file(lpath);
+  for (const char* v : {"1e300", "4294967296", "12.0"}) {
+    INFO("max_length = " << v);
+    nlohmann::json j = nlohmann::json::parse(labels_text);
+    j["max_length"] = nlohmann::json::parse(v);
+    detail::write_file_atomic(lpath, j.dump());
+    try {
+      LocalClassifierTier::load(dir);
+      FAIL("expected a parse error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Status::parse);
+      CHECK_THAT(e.what(), Catch::Contains("labels.json: max_length: expected an integer"));
+    }
+  }
+  detail::write_file_atomic(lpath, labels_text);
+  CHECK(LocalClassifierTier::load(dir)->labels() == tier->labels());
 }
 #endif
 

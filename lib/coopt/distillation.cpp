@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/atomic_file.hpp"
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "coopt/rng.hpp"
 #include "routenlp/coopt/coopt.hpp"
@@ -266,8 +267,7 @@ std::vector<DistillExample> load_distill_jsonl(const std::string& path) {
     e.target = str("target", true);
     e.source = str("source", false);
     if (auto it = j.find("cluster"); it != j.end()) {
-      if (!it->is_number_integer()) throw Error(Status::parse, where + ": cluster: expected an integer");
-      e.cluster = it->get<int>();
+      e.cluster = detail::json_int<int>(*it, where, "cluster");
     }
     out.push_back(std::move(e));
   }

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/atomic_file.hpp"
+#include "common/json_int.hpp"
 #include "common/text_io.hpp"
 #include "coopt/rng.hpp"
 #include "encoder/distilbert.hpp"
@@ -427,7 +428,7 @@ std::shared_ptr<LocalClassifierTier> LocalClassifierTier::load(const std::string
     if (!j.is_object() || !j.contains("labels") || !j["labels"].is_array())
       throw Error(Status::parse, lpath + ": labels: missing or not an array");
     labels = j["labels"].get<std::vector<std::string>>();
-    cfg.max_length = j.value("max_length", 32);
+    cfg.max_length = detail::json_int_or(j, "max_length", 32, lpath);
     cfg.cost_per_query = j.value("cost_per_query", 1e-5);
     cfg.name = j.value("name", std::string("local-classifier"));
     if (j.value("pooling", std::string("mean")) != "mean")
