@@ -107,21 +107,28 @@ class Pool {
     context_ = context;
     chunks_ = chunks;
     next_.store(0, std::memory_order_relaxed);
-    finished_.store(0, std::memory_order_relaxed);
+    uint64_t gen = 0;
     {
       // Publishing under the mutex pairs with the parked workers' predicate check. The job
       // word carries the helper count, so a worker decides whether it is invited from the same
       // load that tells it a job exists (never from a field a later job may have rewritten).
       std::lock_guard<std::mutex> lock(mu_);
-      const uint64_t gen = (job_.load(std::memory_order_relaxed) >> 8) + 1;
-      job_.store(gen << 8 | static_cast<uint64_t>(helpers), std::memory_order_release);
+      gen = (job_.load(std::memory_order_relaxed) >> 8) + 1;
+      job_.store(gen << 8 | static_cast<uint64_t>(helpers), std::memory_order_seq_cst);
     }
     wake_.notify_all();
     const int64_t mine = drain(0);
     const auto t1 = std::chrono::steady_clock::now();
-    if (!spin_until([&] { return finished_.load(std::memory_order_acquire) == helpers; })) {
+    // Close the job (a word that invites no one), then wait only for the helpers that entered it
+    // while it was open: a helper another process descheduled before it entered does not hold up
+    // the caller, who has run its chunks. Entering (worker: count itself in, then re-read the
+    // word) and closing (caller: store the word, then read the count) are seq_cst, so either
+    // the caller sees the helper counted in and waits for it, or the helper sees the job closed
+    // and leaves without reading the job's fields.
+    job_.store(gen << 8, std::memory_order_seq_cst);
+    if (!spin_until([&] { return active_.load(std::memory_order_seq_cst) == 0; })) {
       std::unique_lock<std::mutex> lock(mu_);
-      done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == helpers; });
+      done_.wait(lock, [&] { return active_.load(std::memory_order_seq_cst) == 0; });
     }
     // Contention: sharing lost when the job took longer than the caller alone would have (its
     // own time per chunk times every chunk): a helper came back late, descheduled by another
@@ -171,10 +178,12 @@ class Pool {
       }
       seen = job_.load(std::memory_order_acquire);
       const int helpers = static_cast<int>(seen & 0xff);
-      if (index >= helpers) continue;  // not needed for this job
-      // Invited: the caller waits for this worker, so the job's fields stay as published.
-      (void)drain(index + 1);
-      if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == helpers) {
+      if (index >= helpers) continue;  // not needed for this job (or a closed one)
+      // Invited: enter, and stay only if the job is still open (see run()). Once in, the caller
+      // waits for this worker, so the job's fields stay as published.
+      active_.fetch_add(1, std::memory_order_seq_cst);
+      if (job_.load(std::memory_order_seq_cst) == seen) (void)drain(index + 1);
+      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mu_);
         done_.notify_one();
       }
@@ -185,15 +194,15 @@ class Pool {
   std::mutex busy_;  // one job at a time
   std::mutex mu_;    // parking
   std::condition_variable wake_, done_;
-  std::atomic<uint64_t> job_{0};  // generation << 8 | helpers invited (workers 0..helpers-1)
+  std::atomic<uint64_t> job_{0};  // generation << 8 | helpers invited (workers 0..helpers-1; 0: closed)
   // The current job: written by the caller before job_ is published, read by invited workers
-  // after they see it; the caller does not return (and so cannot start another job) until
-  // every invited worker has finished with it.
+  // after they entered it; the caller does not return (and so cannot start another job) until
+  // every worker that entered has left.
   CpuPoolBody body_ = nullptr;
   void* context_ = nullptr;
   int64_t chunks_ = 0;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> finished_{0};
+  std::atomic<int> active_{0};  // workers inside the current job
   // Contention backoff per job site: the kernel (body) and its chunk count. A tiny job (a
   // small model's LayerNorm, a 128-wide GEMM) learns to run alone while a big GEMM of the same
   // forward keeps sharing. Touched only by the holder of busy_.

@@ -6,7 +6,8 @@
 // region (~20 us to wake here, ~30 regions per distilbert-base forward). This pool spins briefly
 // (~50 us) after a job, then parks, and hands out work in small chunks from a shared counter,
 // so a worker that lost its core to another process only delays its current chunk: the caller
-// takes the rest. On a busy machine even that chunk costs more than sharing saves (the caller
+// takes the rest, and does not wait at all for an invited worker that had not yet entered the
+// job when the caller ran out of chunks. On a busy machine even that chunk costs more than sharing saves (the caller
 // waits for a descheduled helper), so the pool watches each small job (under 50 us of work):
 // when it took longer than the caller alone would have (the caller's time per chunk times every
 // chunk), the next jobs of the same site (kernel and chunk count) run on the caller alone, and
