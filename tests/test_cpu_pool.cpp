@@ -85,6 +85,25 @@ TEST_CASE("cpu_pool: back-to-back jobs and concurrent callers all complete", "[c
   CHECK(bad.load() == 0);
 }
 
+TEST_CASE("cpu_pool: a worker that arrives after the caller closed its job runs none of it", "[cpu_pool]") {
+  // Two quick chunks: the caller often runs both before the worker enters, closes the job and
+  // returns without waiting for it. No chunk may run after cpu_pool_for returned (the worker
+  // must see the job closed), and every chunk runs once.
+  std::atomic<int> after_return{0}, wrong{0};
+  for (int j = 0; j < 5000; ++j) {
+    std::atomic<bool> returned{false};
+    std::atomic<int> hits[2] = {{0}, {0}};
+    cpu_pool_for(2, 2, [&](int64_t c, int) {
+      if (returned.load()) after_return.fetch_add(1);
+      hits[c].fetch_add(1);
+    });
+    returned.store(true);
+    wrong += (hits[0].load() != 1) + (hits[1].load() != 1);
+  }
+  CHECK(after_return.load() == 0);
+  CHECK(wrong.load() == 0);
+}
+
 TEST_CASE("cpu_pool: a forked child gets a working pool", "[cpu_pool]") {
   (void)run_counts(16, 4, nullptr);  // the parent's pool exists before the fork
   const pid_t pid = ::fork();
