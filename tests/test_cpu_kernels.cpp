@@ -364,6 +364,26 @@ std::vector<double> ref_blocks(const std::vector<BlockData>& blocks, const CpuBl
   return x;
 }
 
+// Two random blocks (dim 32, 4 heads, hidden 64) for a batch x seq input, with their views.
+struct TwoBlocks {
+  CpuBlockShape sh;
+  std::vector<BlockData> blocks;
+  std::vector<CpuBlockWeights> views;
+};
+
+TwoBlocks two_blocks(std::mt19937& g, int64_t batch, int64_t seq) {
+  TwoBlocks t;
+  t.sh.batch = batch;
+  t.sh.seq = seq;
+  t.sh.dim = 32;
+  t.sh.heads = 4;
+  t.sh.hidden = 64;
+  t.sh.ln_eps = 1e-12f;
+  for (int l = 0; l < 2; ++l) t.blocks.push_back(random_block(g, t.sh.dim, t.sh.hidden));
+  for (const auto& b : t.blocks) t.views.push_back(b.view());
+  return t;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -992,18 +1012,11 @@ TEST_CASE("cpu_kernels: cpu_embeddings_forward gathers adds and normalises", "[c
 TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
   SECTION("matches a double DistilBERT reference") {
     std::mt19937 g(31337);
-    CpuBlockShape sh;
-    sh.batch = 2;
-    sh.seq = 5;
-    sh.dim = 32;
-    sh.heads = 4;
-    sh.hidden = 64;
-    sh.ln_eps = 1e-12f;
+    const TwoBlocks tb = two_blocks(g, 2, 5);
+    const CpuBlockShape& sh = tb.sh;
+    const auto& blocks = tb.blocks;
+    const auto& views = tb.views;
     const int64_t BT = sh.batch * sh.seq, D = sh.dim;
-    std::vector<BlockData> blocks;
-    for (int l = 0; l < 2; ++l) blocks.push_back(random_block(g, D, sh.hidden));
-    std::vector<CpuBlockWeights> views;
-    for (const auto& b : blocks) views.push_back(b.view());
     const auto x0 = uniform(g, static_cast<size_t>(BT * D), -1, 1);
     // The second sequence's last position is padding.
     const std::vector<uint8_t> valid = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0};
@@ -1104,17 +1117,11 @@ TEST_CASE("cpu_kernels: cpu_blocks_forward", "[cpu_kernels]") {
   }
   SECTION("a batch of several sequences per thread splits by sequence with the same bits") {
     std::mt19937 g(4242);
-    CpuBlockShape sh;
-    sh.batch = 7;  // uneven groups on 2 and 3 threads
-    sh.seq = 6;
-    sh.dim = 32;
-    sh.heads = 4;
-    sh.hidden = 64;
+    const TwoBlocks tb = two_blocks(g, 7, 6);  // 7 sequences: uneven groups on 2 and 3 threads
+    const CpuBlockShape& sh = tb.sh;
+    const auto& blocks = tb.blocks;
+    const auto& views = tb.views;
     const int64_t BT = sh.batch * sh.seq, D = sh.dim;
-    std::vector<BlockData> blocks;
-    for (int l = 0; l < 2; ++l) blocks.push_back(random_block(g, D, sh.hidden));
-    std::vector<CpuBlockWeights> views;
-    for (const auto& b : blocks) views.push_back(b.view());
     const auto x0 = uniform(g, static_cast<size_t>(BT * D), -1, 1);
     std::vector<uint8_t> valid(static_cast<size_t>(BT), 1);
     for (int64_t b = 0; b < sh.batch; ++b)  // sequence b has b % 3 padded positions at its end
